@@ -1,0 +1,91 @@
+#include "warm/channel.h"
+
+#include <grpcpp/impl/call.h>
+
+#include "absl/strings/str_cat.h"
+#include "src/options.h"
+#include "src/pool.h"
+#include "src/target.h"
+
+namespace warm {
+
+absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
+    absl::string_view target,
+    std::shared_ptr<grpc::ChannelCredentials> credentials,
+    ChannelOptions options) {
+  absl::StatusOr<internal::Target> parsed = internal::ParseTarget(target);
+  absl::Status valid = internal::ValidateOptions(options, credentials);
+  if (!parsed.ok() && !valid.ok()) {
+    // Report both at once.
+    return absl::InvalidArgumentError(
+        absl::StrCat(parsed.status().message(), "; ", valid.message()));
+  }
+  if (!parsed.ok()) return parsed.status();
+  if (!valid.ok()) return valid;
+  if (parsed->kind == internal::Target::Kind::kDns) {
+    return absl::UnimplementedError(absl::StrCat(
+        "target \"", target,
+        "\" needs DNS resolution, which warm does not implement yet; use "
+        "ipv4:, ipv6:, unix: or a literal ADDRESS:PORT"));
+  }
+
+  internal::Pool::Config config;
+  config.name = options.name.empty() ? std::string(target) : options.name;
+  config.target = std::string(target);
+  config.addresses = std::move(parsed->addresses);
+  config.pool_size = options.pool_size;
+  config.channel_args = options.channel_args;
+  config.credentials = std::move(credentials);
+  config.interceptors =
+      std::make_shared<const internal::SharedInterceptorFactory::Factories>(
+          std::move(options.interceptors));
+  return std::shared_ptr<Channel>(
+      new Channel(internal::Pool::Start(std::move(config))));
+}
+
+Channel::Channel(std::shared_ptr<internal::Pool> pool)
+    : pool_(std::move(pool)) {}
+
+Channel::~Channel() { pool_->Shutdown(); }
+
+grpc_connectivity_state Channel::GetState(bool try_to_connect) {
+  return pool_->GetState(try_to_connect);
+}
+
+const std::string& Channel::name() const { return pool_->name(); }
+const std::string& Channel::target() const { return pool_->target(); }
+
+std::vector<MemberInfo> Channel::Members() const { return pool_->Members(); }
+
+grpc::internal::Call Channel::CreateCall(
+    const grpc::internal::RpcMethod& method, grpc::ClientContext* context,
+    grpc::CompletionQueue* cq) {
+  return pool_->CreateCall(method, context, cq);
+}
+
+void Channel::PerformOpsOnCall(grpc::internal::CallOpSetInterface* ops,
+                               grpc::internal::Call* call) {
+  // Calls are created on member channels, whose CallHook gRPC uses for their
+  // operations; this is reached only if someone calls it directly. Forward to
+  // the call's own hook (the member).
+  call->PerformOps(ops);
+}
+
+void* Channel::RegisterMethod(const char* method) {
+  return pool_->RegisterMethod(method);
+}
+
+void Channel::NotifyOnStateChangeImpl(grpc_connectivity_state last_observed,
+                                      gpr_timespec deadline,
+                                      grpc::CompletionQueue* cq, void* tag) {
+  pool_->NotifyOnStateChange(last_observed, deadline, cq, tag);
+}
+
+bool Channel::WaitForStateChangeImpl(grpc_connectivity_state last_observed,
+                                     gpr_timespec deadline) {
+  return pool_->WaitForStateChange(last_observed, deadline);
+}
+
+grpc::CompletionQueue* Channel::CallbackCQ() { return pool_->callback_cq(); }
+
+}  // namespace warm

@@ -1,0 +1,44 @@
+#include "src/load_interceptor.h"
+
+namespace warm {
+namespace internal {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+
+class LoadInterceptor : public grpc::experimental::Interceptor {
+ public:
+  // `load` outlives this interceptor: the interceptor lives in the call's
+  // ClientContext (rpc_info_), which is destroyed before the context's
+  // reference to the member grpc::Channel (channel_, declared earlier), which
+  // owns the factory, which owns `load`.
+  explicit LoadInterceptor(MemberLoad* load) : load_(load) {
+    load_->CallStarted();
+  }
+  ~LoadInterceptor() override {
+    if (!finished_) load_->CallFinished(grpc::StatusCode::CANCELLED);
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (!finished_ && methods->QueryInterceptionHookPoint(
+                          InterceptionHookPoints::POST_RECV_STATUS)) {
+      finished_ = true;
+      load_->CallFinished(methods->GetRecvStatus()->error_code());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  MemberLoad* const load_;
+  bool finished_ = false;  // POST_RECV_STATUS comes once, on one thread
+};
+
+}  // namespace
+
+grpc::experimental::Interceptor* LoadInterceptorFactory::CreateClientInterceptor(
+    grpc::experimental::ClientRpcInfo* /*info*/) {
+  return new LoadInterceptor(load_.get());
+}
+
+}  // namespace internal
+}  // namespace warm

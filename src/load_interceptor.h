@@ -1,0 +1,98 @@
+// Per-member call accounting: in-flight calls and calls by status code.
+//
+// Every member channel runs a LoadInterceptor first on each of its calls. The
+// interceptor is created with the call (ClientContext::set_client_rpc_info in
+// grpc::Channel::CreateCall), which counts the call in; it counts the call out
+// when its status arrives (POST_RECV_STATUS) or, if that never happens, when
+// the interceptor is destroyed with the call's ClientContext. Unlike counting
+// until response headers, this counts a stream for as long as it is open.
+//
+// Thread safety: MemberLoad is atomics only; the interceptor runs on whichever
+// thread gRPC runs the call's operations on.
+
+#ifndef WARM_SRC_LOAD_INTERCEPTOR_H_
+#define WARM_SRC_LOAD_INTERCEPTOR_H_
+
+#include <grpcpp/support/client_interceptor.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace warm {
+namespace internal {
+
+class CallbackQueue;
+class MethodCache;
+
+// Counters of one member, shared by the member and its interceptors.
+struct MemberLoad {
+  static constexpr int kCodes = 17;  // grpc::StatusCode 0..16
+
+  // Read by every pick on any thread: on its own cache line.
+  alignas(64) std::atomic<int64_t> in_flight{0};
+  alignas(64) std::atomic<uint64_t> started{0};
+  std::array<std::atomic<uint64_t>, kCodes> finished{};
+
+  void CallStarted() {
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    started.fetch_add(1, std::memory_order_relaxed);
+  }
+  void CallFinished(int code) {
+    if (code < 0 || code >= kCodes) code = 2;  // UNKNOWN
+    finished[code].fetch_add(1, std::memory_order_relaxed);
+    in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
+};
+
+// Creates a LoadInterceptor per call of one member channel. Owned by that
+// member's grpc::Channel, which each call's ClientContext keeps alive, so it
+// also keeps alive what the member's calls use after the member itself is
+// gone: the member's method cache (method_cache.h) and the warm channel's
+// callback queue (callback_queue.h).
+class LoadInterceptorFactory
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  LoadInterceptorFactory(std::shared_ptr<MemberLoad> load,
+                         std::shared_ptr<MethodCache> methods,
+                         std::shared_ptr<CallbackQueue> callback_queue)
+      : load_(std::move(load)),
+        methods_(std::move(methods)),
+        callback_queue_(std::move(callback_queue)) {}
+
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override;
+
+ private:
+  const std::shared_ptr<MemberLoad> load_;
+  const std::shared_ptr<MethodCache> methods_;
+  const std::shared_ptr<CallbackQueue> callback_queue_;
+};
+
+// Runs one of the user's interceptor factories (shared by all members) on a
+// member channel.
+class SharedInterceptorFactory
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  using Factories = std::vector<
+      std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>;
+  SharedInterceptorFactory(std::shared_ptr<const Factories> factories,
+                           size_t index)
+      : factories_(std::move(factories)), index_(index) {}
+
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    return (*factories_)[index_]->CreateClientInterceptor(info);
+  }
+
+ private:
+  const std::shared_ptr<const Factories> factories_;
+  const size_t index_;
+};
+
+}  // namespace internal
+}  // namespace warm
+
+#endif  // WARM_SRC_LOAD_INTERCEPTOR_H_

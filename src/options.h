@@ -1,0 +1,22 @@
+// Validation of CreateChannel()'s arguments.
+
+#ifndef WARM_SRC_OPTIONS_H_
+#define WARM_SRC_OPTIONS_H_
+
+#include <memory>
+
+#include "absl/status/status.h"
+#include "warm/channel.h"
+
+namespace warm {
+namespace internal {
+
+// Returns OK, or one InvalidArgument that names every bad option.
+absl::Status ValidateOptions(
+    const ChannelOptions& options,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials);
+
+}  // namespace internal
+}  // namespace warm
+
+#endif  // WARM_SRC_OPTIONS_H_

@@ -1,0 +1,291 @@
+#include "src/pool.h"
+
+#include <grpc/support/time.h>
+#include <grpcpp/create_channel.h>
+
+#include <algorithm>
+
+#include "absl/time/time.h"
+#include "src/picker.h"
+#include "src/private_access.h"
+
+namespace warm {
+namespace internal {
+namespace {
+
+// How soon to retry freeing retired picker snapshots that a reader still held.
+constexpr int kReclaimRetryMs = 20;
+
+absl::Time ToAbslTime(gpr_timespec deadline) {
+  gpr_timespec realtime = gpr_convert_clock_type(deadline, GPR_CLOCK_REALTIME);
+  if (gpr_time_cmp(realtime, gpr_inf_future(GPR_CLOCK_REALTIME)) == 0) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromUnixSeconds(realtime.tv_sec) +
+         absl::Nanoseconds(realtime.tv_nsec);
+}
+
+}  // namespace
+
+grpc_connectivity_state AggregateState(
+    const std::vector<grpc_connectivity_state>& states) {
+  for (grpc_connectivity_state wanted :
+       {GRPC_CHANNEL_READY, GRPC_CHANNEL_CONNECTING, GRPC_CHANNEL_IDLE}) {
+    if (std::find(states.begin(), states.end(), wanted) != states.end()) {
+      return wanted;
+    }
+  }
+  return GRPC_CHANNEL_TRANSIENT_FAILURE;
+}
+
+Pool::Pool(Config config)
+    : config_(std::move(config)),
+      callback_queue_(CallbackQueue::Create()),
+      picker_(std::make_unique<Snapshot>()) {}
+
+std::shared_ptr<Pool> Pool::Start(Config config) {
+  std::shared_ptr<Pool> pool(new Pool(std::move(config)));
+  absl::MutexLock lock(&pool->mu_);
+  const std::vector<Address>& addresses = pool->config_.addresses;
+  // Start at a random address so that many clients of one fleet do not all
+  // put their first members on its first backends.
+  const size_t offset = ThreadRandom() % addresses.size();
+  for (int i = 0; i < pool->config_.pool_size; ++i) {
+    pool->OpenMemberLocked(addresses[(offset + i) % addresses.size()]);
+  }
+  pool->RefreshLocked();
+  return pool;
+}
+
+Pool::~Pool() = default;
+
+void Pool::OpenMemberLocked(const Address& address) {
+  grpc::ChannelArguments args = config_.channel_args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto load = std::make_shared<MemberLoad>();
+  auto methods = std::make_shared<MethodCache>();
+  SharedInterceptorFactory::Factories factories;
+  factories.push_back(
+      std::make_unique<LoadInterceptorFactory>(load, methods, callback_queue_));
+  for (size_t i = 0; i < config_.interceptors->size(); ++i) {
+    factories.push_back(
+        std::make_unique<SharedInterceptorFactory>(config_.interceptors, i));
+  }
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::experimental::CreateCustomChannelWithInterceptors(
+          address.grpc_target, config_.credentials, args, std::move(factories));
+  auto member = std::make_shared<Member>(next_member_id_++, address,
+                                         std::move(channel), std::move(load),
+                                         std::move(methods));
+  // Connect now: the pool is warm before the first call.
+  member->set_state(member->channel().GetState(/*try_to_connect=*/true));
+  Watch(*member, member->state());
+  members_.push_back(std::move(member));
+}
+
+void Pool::Watch(const Member& member, grpc_connectivity_state last_observed) {
+  std::weak_ptr<Pool> weak = weak_from_this();
+  const uint64_t id = member.id();
+  Worker::Get().WatchState(member.channel(), last_observed, [weak, id] {
+    if (std::shared_ptr<Pool> pool = weak.lock()) pool->OnMemberStateChange(id);
+  });
+}
+
+void Pool::OnMemberStateChange(uint64_t member_id) {
+  absl::MutexLock lock(&mu_);
+  if (shutdown_) return;
+  auto it = std::find_if(members_.begin(), members_.end(),
+                         [&](const auto& m) { return m->id() == member_id; });
+  if (it == members_.end()) return;
+  Member& member = **it;
+  // try_to_connect: an IDLE member (idle timeout, GOAWAY) reconnects at once.
+  grpc_connectivity_state state = member.channel().GetState(true);
+  member.set_state(state);
+  if (state != GRPC_CHANNEL_SHUTDOWN) Watch(member, state);
+  RefreshLocked();
+}
+
+void Pool::RefreshLocked() {
+  std::vector<grpc_connectivity_state> states;
+  auto next = std::make_unique<Snapshot>();
+  // The published picker is described by its member ids, ready ones marked,
+  // so that a state change that changes nothing pickable publishes nothing.
+  std::vector<std::pair<uint64_t, bool>> key;
+  for (const std::shared_ptr<Member>& member : members_) {
+    const bool ready = member->state() == GRPC_CHANNEL_READY;
+    states.push_back(member->state());
+    next->all.push_back(member);
+    if (ready) next->ready.push_back(member);
+    key.emplace_back(member->id(), ready);
+  }
+  if (key != published_) {
+    published_ = std::move(key);
+    if (picker_.Publish(std::move(next))) ReclaimLater();
+  }
+
+  const grpc_connectivity_state state =
+      shutdown_ ? GRPC_CHANNEL_SHUTDOWN : AggregateState(states);
+  if (state == state_.load(std::memory_order_relaxed)) return;
+  state_.store(state, std::memory_order_release);
+  state_changed_.SignalAll();
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    if (it->last_observed == state) {
+      ++it;
+      continue;
+    }
+    it->deadline_timer->Cancel();
+    CompleteTag(it->cq, it->tag, /*ok=*/true);
+    it = watchers_.erase(it);
+  }
+}
+
+void Pool::ReclaimLater() {
+  if (reclaim_pending_) return;
+  reclaim_pending_ = true;
+  std::weak_ptr<Pool> weak = weak_from_this();
+  Worker::Get().RunAt(
+      gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                   gpr_time_from_millis(kReclaimRetryMs, GPR_TIMESPAN)),
+      [weak](bool) {
+        std::shared_ptr<Pool> pool = weak.lock();
+        if (pool == nullptr) return;
+        absl::MutexLock lock(&pool->mu_);
+        pool->reclaim_pending_ = false;
+        if (pool->picker_.Reclaim()) pool->ReclaimLater();
+      });
+}
+
+Member* Pool::Pick(const Snapshot& snapshot) {
+  if (!snapshot.ready.empty()) {
+    const auto& ready = snapshot.ready;
+    return ready[PickOfTwo(ready.size(), ThreadRandom(), [&](size_t i) {
+             return ready[i]->load().in_flight.load(std::memory_order_relaxed);
+           })].get();
+  }
+  // Nothing READY: prefer a member still trying over one that failed.
+  const auto& all = snapshot.all;
+  return all[PickOfTwo(all.size(), ThreadRandom(), [&](size_t i) {
+           const bool failed =
+               all[i]->state() == GRPC_CHANNEL_TRANSIENT_FAILURE;
+           return (failed ? int64_t{1} << 40 : 0) +
+                  all[i]->load().in_flight.load(std::memory_order_relaxed);
+         })].get();
+}
+
+grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
+                                      grpc::ClientContext* context,
+                                      grpc::CompletionQueue* cq) {
+  // The read section spans the member's CreateCall: the snapshot keeps the
+  // member alive until the new call's ClientContext holds its channel.
+  SnapshotCell<Snapshot>::Reader snapshot(picker_);
+  Member* member = Pick(*snapshot);
+  const grpc::internal::RpcMethod member_method = member->MethodFor(
+      method, registered_methods_.load(std::memory_order_acquire));
+  return ChannelAccess::CreateCall(member->channel(), member_method, context,
+                                   cq);
+}
+
+void* Pool::RegisterMethod(const char* method) {
+  absl::MutexLock lock(&methods_mu_);
+  auto [it, inserted] = method_ids_.try_emplace(method, method_ids_.size());
+  if (inserted) {
+    registered_methods_.store(method_ids_.size(), std::memory_order_release);
+  }
+  if (it->second >= MethodCache::kMaxMethods) return nullptr;
+  return MethodIdToTag(it->second);
+}
+
+grpc_connectivity_state Pool::GetState(bool try_to_connect) {
+  if (try_to_connect) {
+    absl::MutexLock lock(&mu_);
+    for (const std::shared_ptr<Member>& member : members_) {
+      if (member->state() == GRPC_CHANNEL_IDLE) member->channel().GetState(true);
+    }
+  }
+  return state_.load(std::memory_order_acquire);
+}
+
+void Pool::NotifyOnStateChange(grpc_connectivity_state last_observed,
+                               gpr_timespec deadline, grpc::CompletionQueue* cq,
+                               void* tag) {
+  absl::MutexLock lock(&mu_);
+  if (state_.load(std::memory_order_relaxed) != last_observed) {
+    CompleteTag(cq, tag, /*ok=*/true);
+    return;
+  }
+  const uint64_t id = next_watcher_id_++;
+  std::weak_ptr<Pool> weak = weak_from_this();
+  std::shared_ptr<Worker::Timer> timer =
+      Worker::Get().RunAt(deadline, [weak, id](bool expired) {
+        if (!expired) return;  // cancelled: the state changed first
+        if (std::shared_ptr<Pool> pool = weak.lock()) {
+          pool->OnWatcherDeadline(id);
+        }
+      });
+  watchers_.push_back(
+      StateWatcher{id, last_observed, cq, tag, std::move(timer)});
+}
+
+void Pool::OnWatcherDeadline(uint64_t watcher_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = std::find_if(watchers_.begin(), watchers_.end(),
+                         [&](const auto& w) { return w.id == watcher_id; });
+  if (it == watchers_.end()) return;
+  CompleteTag(it->cq, it->tag, /*ok=*/false);
+  watchers_.erase(it);
+}
+
+bool Pool::WaitForStateChange(grpc_connectivity_state last_observed,
+                              gpr_timespec deadline) {
+  const absl::Time until = ToAbslTime(deadline);
+  absl::MutexLock lock(&mu_);
+  while (state_.load(std::memory_order_relaxed) == last_observed) {
+    if (state_changed_.WaitWithDeadline(&mu_, until)) {
+      return state_.load(std::memory_order_relaxed) != last_observed;
+    }
+  }
+  return true;
+}
+
+std::vector<MemberInfo> Pool::Members() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<MemberInfo> out;
+  out.reserve(members_.size());
+  for (const std::shared_ptr<Member>& member : members_) {
+    const MemberLoad& load = member->load();
+    MemberInfo info;
+    info.id = member->id();
+    info.address = member->address().display;
+    info.state = member->state();
+    info.pickable = info.state == GRPC_CHANNEL_READY;
+    info.in_flight = load.in_flight.load(std::memory_order_relaxed);
+    info.calls_started = load.started.load(std::memory_order_relaxed);
+    for (const auto& count : load.finished) {
+      info.calls_finished_by_code.push_back(
+          count.load(std::memory_order_relaxed));
+    }
+    info.opened_at = member->opened_at();
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+void Pool::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shutdown_ = true;
+  // Members go; a member's grpc::Channel lives on in the ClientContexts of its
+  // calls in flight and closes when the last one is destroyed.
+  members_.clear();
+  RefreshLocked();  // publishes an empty picker, state SHUTDOWN
+  for (StateWatcher& watcher : watchers_) {
+    watcher.deadline_timer->Cancel();
+    CompleteTag(watcher.cq, watcher.tag, /*ok=*/true);
+  }
+  watchers_.clear();
+  // No reader is left: the warm channel is being destroyed, and a caller
+  // inside CreateCall() would be holding it.
+  picker_.Reclaim();
+}
+
+}  // namespace internal
+}  // namespace warm

@@ -1,0 +1,85 @@
+#include "src/worker.h"
+
+#include <utility>
+
+namespace warm {
+namespace internal {
+
+// One armed completion. It owns itself while armed (`self`) so that a Timer
+// handle can cancel it without racing its deletion.
+struct Worker::Event {
+  std::function<void(bool)> fn;
+  grpc::Alarm alarm;
+  std::shared_ptr<Event> self;
+};
+
+void Worker::Timer::Cancel() {
+  if (std::shared_ptr<Event> event = event_.lock()) event->alarm.Cancel();
+}
+
+Worker& Worker::Get() {
+  // Deliberately never destroyed: the thread may still be handling the last
+  // completions of channels destroyed during exit.
+  static Worker* const worker = new Worker();
+  return *worker;
+}
+
+Worker::Worker() {
+  std::thread thread([this] { Loop(); });
+  thread_id_ = thread.get_id();
+  thread.detach();
+}
+
+void Worker::Loop() {
+  void* tag;
+  bool ok;
+  while (cq_.Next(&tag, &ok)) {
+    Event* event = static_cast<Event*>(tag);
+    std::shared_ptr<Event> keep = std::move(event->self);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    event->fn(ok);
+    handled_.fetch_add(1, std::memory_order_acq_rel);
+  }
+}
+
+Worker::Event* Worker::Arm(std::function<void(bool)> fn) {
+  auto event = std::make_shared<Event>();
+  event->fn = std::move(fn);
+  event->self = event;
+  pending_.fetch_add(1, std::memory_order_acq_rel);
+  return event.get();
+}
+
+std::shared_ptr<Worker::Timer> Worker::RunAt(gpr_timespec deadline,
+                                             std::function<void(bool)> fn) {
+  Event* event = Arm(std::move(fn));
+  auto timer = std::make_shared<Timer>(event->self);
+  event->alarm.Set(&cq_, deadline, event);
+  return timer;
+}
+
+void Worker::Post(std::function<void()> fn) {
+  Event* event = Arm([fn = std::move(fn)](bool) { fn(); });
+  event->alarm.Set(&cq_, gpr_inf_past(GPR_CLOCK_MONOTONIC), event);
+}
+
+void Worker::WatchState(grpc::Channel& channel,
+                        grpc_connectivity_state last_observed,
+                        std::function<void()> fn) {
+  Event* event = Arm([fn = std::move(fn)](bool) { fn(); });
+  channel.NotifyOnStateChange(last_observed,
+                              gpr_inf_future(GPR_CLOCK_MONOTONIC), &cq_, event);
+}
+
+void CompleteTag(grpc::CompletionQueue* cq, void* tag, bool ok) {
+  grpc::Alarm alarm;
+  if (ok) {
+    alarm.Set(cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), tag);
+  } else {
+    alarm.Set(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), tag);
+    alarm.Cancel();
+  }
+}
+
+}  // namespace internal
+}  // namespace warm

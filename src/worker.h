@@ -1,0 +1,91 @@
+// Worker: the one process-wide background thread of warm.
+//
+// Every warm channel's control plane runs here: member connectivity changes and
+// timers complete on one grpc::CompletionQueue that this thread drains, and
+// each completion's handler runs on this thread. Handlers must not block: they
+// update state, publish pickers and arm more watches or timers. The thread
+// starts on first use and lives until the process exits (like gRPC's own
+// threads); it never blocks on the network.
+//
+// Thread safety: every method may be called from any thread.
+
+#ifndef WARM_SRC_WORKER_H_
+#define WARM_SRC_WORKER_H_
+
+#include <grpc/support/time.h>
+#include <grpcpp/alarm.h>
+#include <grpcpp/channel.h>
+#include <grpcpp/completion_queue.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <thread>
+
+namespace warm {
+namespace internal {
+
+class Worker {
+ public:
+  struct Event;
+
+  // A pending timer. Cancel() makes its handler run soon with ok == false
+  // (unless it already ran). Dropping the handle does not cancel.
+  class Timer {
+   public:
+    explicit Timer(std::weak_ptr<Event> event) : event_(std::move(event)) {}
+    void Cancel();
+
+   private:
+    std::weak_ptr<Event> event_;
+  };
+
+  // The process-wide worker, started on first call.
+  static Worker& Get();
+
+  // Runs `fn(true)` on the worker thread at `deadline`, or `fn(false)` soon
+  // after the returned timer is cancelled.
+  std::shared_ptr<Timer> RunAt(gpr_timespec deadline,
+                               std::function<void(bool)> fn);
+
+  // Runs `fn` on the worker thread soon.
+  void Post(std::function<void()> fn);
+
+  // Runs `fn()` on the worker thread once `channel`'s connectivity state
+  // differs from `last_observed` (including when the channel shuts down). The
+  // watch does not keep `channel` alive.
+  void WatchState(grpc::Channel& channel, grpc_connectivity_state last_observed,
+                  std::function<void()> fn);
+
+  // Whether the caller is the worker thread.
+  bool OnWorkerThread() const {
+    return std::this_thread::get_id() == thread_id_;
+  }
+
+  // Completions armed and not yet handled (watches, timers, posts).
+  int64_t pending() const { return pending_.load(std::memory_order_acquire); }
+
+  // Handlers run so far.
+  uint64_t handled() const { return handled_.load(std::memory_order_acquire); }
+
+ private:
+  Worker();
+  void Loop();
+  Event* Arm(std::function<void(bool)> fn);
+
+  grpc::CompletionQueue cq_;
+  std::atomic<int64_t> pending_{0};
+  std::atomic<uint64_t> handled_{0};
+  std::thread::id thread_id_;
+};
+
+// Places `tag` on `cq` at once with the given `ok`, as a completion of a
+// NotifyOnStateChange() watch would be. Uses grpc::Alarm: an alarm whose
+// deadline has passed completes inside Set() with ok == true; a cancelled one
+// completes with ok == false.
+void CompleteTag(grpc::CompletionQueue* cq, void* tag, bool ok);
+
+}  // namespace internal
+}  // namespace warm
+
+#endif  // WARM_SRC_WORKER_H_
