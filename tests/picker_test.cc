@@ -1,0 +1,68 @@
+#include "src/picker.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <vector>
+
+namespace warm {
+namespace internal {
+namespace {
+
+uint64_t Random(uint32_t first, uint32_t second) {
+  return (static_cast<uint64_t>(second) << 32) | first;
+}
+
+TEST(PickOfTwoTest, SingleEntry) {
+  EXPECT_EQ(PickOfTwo(1, 12345, [](size_t) { return 0; }), 0u);
+}
+
+TEST(PickOfTwoTest, PicksTheLessLoadedOfTheTwo) {
+  std::vector<int> load = {5, 1, 9};
+  // first = 0 (random half 0), second = 0 -> shifted past first -> 1.
+  EXPECT_EQ(PickOfTwo(3, Random(0, 0), [&](size_t i) { return load[i]; }), 1u);
+  // first = 2 (top of range), second = 0: entries 2 (9) and 0 (5) -> 0.
+  EXPECT_EQ(PickOfTwo(3, Random(0xFFFFFFFF, 0),
+                      [&](size_t i) { return load[i]; }),
+            0u);
+}
+
+TEST(PickOfTwoTest, TieGoesToTheFirstChoice) {
+  EXPECT_EQ(PickOfTwo(4, Random(0, 0), [](size_t) { return 7; }), 0u);
+}
+
+TEST(PickOfTwoTest, TheTwoChoicesAreAlwaysDistinctAndUniform) {
+  // Record which pair each random value compares by giving every entry a
+  // distinct load and watching which entries can win.
+  const size_t n = 5;
+  std::map<std::pair<size_t, size_t>, int> pairs;
+  for (int k = 0; k < 20000; ++k) {
+    const uint64_t r = ThreadRandom();
+    std::set<size_t> seen;
+    PickOfTwo(n, r, [&](size_t i) {
+      seen.insert(i);
+      return 0;
+    });
+    ASSERT_EQ(seen.size(), 2u) << "the two choices must differ";
+    pairs[{*seen.begin(), *seen.rbegin()}]++;
+  }
+  // All 10 unordered pairs occur, each near 2000 times.
+  ASSERT_EQ(pairs.size(), 10u);
+  for (const auto& [pair, count] : pairs) {
+    EXPECT_GT(count, 1500) << pair.first << "," << pair.second;
+    EXPECT_LT(count, 2500) << pair.first << "," << pair.second;
+  }
+}
+
+TEST(PickOfTwoTest, NeverPicksTheMostLoadedOfThree) {
+  std::vector<int> load = {0, 0, 100};
+  for (int k = 0; k < 1000; ++k) {
+    EXPECT_NE(PickOfTwo(3, ThreadRandom(), [&](size_t i) { return load[i]; }),
+              2u);
+  }
+}
+
+}  // namespace
+}  // namespace internal
+}  // namespace warm
