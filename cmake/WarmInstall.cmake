@@ -21,6 +21,10 @@ install(FILES ${PROJECT_BINARY_DIR}/warmConfig.cmake
               ${PROJECT_BINARY_DIR}/warmConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/warm)
 
+# warm.pc finds its prefix relative to itself, so `cmake --install --prefix`
+# anywhere gives a working file.
+file(RELATIVE_PATH WARM_PC_TO_PREFIX
+  /root/${CMAKE_INSTALL_LIBDIR}/pkgconfig /root)
 configure_file(cmake/warm.pc.in ${PROJECT_BINARY_DIR}/warm.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/warm.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
