@@ -1,6 +1,6 @@
 // The data plane's choice: power of two choices over a snapshot.
 //
-// PickOfTwo() picks two *distinct* entries uniformly at random and returns the
+// Pick() is what every call runs. PickOfTwo() picks two *distinct* entries uniformly at random and returns the
 // one with the smaller load (the first on a tie). It reads only what it is
 // given, so the pool's tests drive it with fake loads and fixed random values.
 //
@@ -12,6 +12,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "src/member.h"
 
 namespace warm {
 namespace internal {
@@ -29,6 +33,18 @@ size_t PickOfTwo(size_t n, uint64_t random, const LoadOf& load_of) {
   if (second >= first) ++second;  // distinct from `first`, still uniform
   return load_of(second) < load_of(first) ? second : first;
 }
+
+// The picker snapshot a pool publishes: immutable once published.
+struct PickerSnapshot {
+  std::vector<std::shared_ptr<Member>> ready;  // pickable
+  std::vector<std::shared_ptr<Member>> all;    // every member, for fallback
+};
+
+// The member a new call goes to: P2C by calls in flight over the READY
+// members; when none is READY, over all members, preferring those still
+// trying (CONNECTING, IDLE) to those in TRANSIENT_FAILURE. Requires
+// `snapshot.all` to be non-empty.
+Member* Pick(const PickerSnapshot& snapshot, uint64_t random);
 
 // A fast per-thread pseudo-random 64-bit value (xorshift64*, seeded per
 // thread from std::random_device). Not for cryptography.

@@ -2,10 +2,10 @@
 
 #include <grpc/support/time.h>
 #include <grpcpp/create_channel.h>
+#include <grpcpp/support/time.h>
 
 #include <algorithm>
 
-#include "absl/time/time.h"
 #include "src/picker.h"
 #include "src/private_access.h"
 
@@ -15,15 +15,6 @@ namespace {
 
 // How soon to retry freeing retired picker snapshots that a reader still held.
 constexpr int kReclaimRetryMs = 20;
-
-absl::Time ToAbslTime(gpr_timespec deadline) {
-  gpr_timespec realtime = gpr_convert_clock_type(deadline, GPR_CLOCK_REALTIME);
-  if (gpr_time_cmp(realtime, gpr_inf_future(GPR_CLOCK_REALTIME)) == 0) {
-    return absl::InfiniteFuture();
-  }
-  return absl::FromUnixSeconds(realtime.tv_sec) +
-         absl::Nanoseconds(realtime.tv_nsec);
-}
 
 }  // namespace
 
@@ -41,11 +32,11 @@ grpc_connectivity_state AggregateState(
 Pool::Pool(Config config)
     : config_(std::move(config)),
       callback_queue_(CallbackQueue::Create()),
-      picker_(std::make_unique<Snapshot>()) {}
+      picker_(std::make_unique<PickerSnapshot>()) {}
 
 std::shared_ptr<Pool> Pool::Start(Config config) {
   std::shared_ptr<Pool> pool(new Pool(std::move(config)));
-  absl::MutexLock lock(&pool->mu_);
+  std::lock_guard<std::mutex> lock(pool->mu_);
   const std::vector<Address>& addresses = pool->config_.addresses;
   // Start at a random address so that many clients of one fleet do not all
   // put their first members on its first backends.
@@ -92,7 +83,7 @@ void Pool::Watch(const Member& member, grpc_connectivity_state last_observed) {
 }
 
 void Pool::OnMemberStateChange(uint64_t member_id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (shutdown_) return;
   auto it = std::find_if(members_.begin(), members_.end(),
                          [&](const auto& m) { return m->id() == member_id; });
@@ -107,7 +98,7 @@ void Pool::OnMemberStateChange(uint64_t member_id) {
 
 void Pool::RefreshLocked() {
   std::vector<grpc_connectivity_state> states;
-  auto next = std::make_unique<Snapshot>();
+  auto next = std::make_unique<PickerSnapshot>();
   // The published picker is described by its member ids, ready ones marked,
   // so that a state change that changes nothing pickable publishes nothing.
   std::vector<std::pair<uint64_t, bool>> key;
@@ -127,7 +118,7 @@ void Pool::RefreshLocked() {
       shutdown_ ? GRPC_CHANNEL_SHUTDOWN : AggregateState(states);
   if (state == state_.load(std::memory_order_relaxed)) return;
   state_.store(state, std::memory_order_release);
-  state_changed_.SignalAll();
+  state_changed_.notify_all();
   for (auto it = watchers_.begin(); it != watchers_.end();) {
     if (it->last_observed == state) {
       ++it;
@@ -149,27 +140,10 @@ void Pool::ReclaimLater() {
       [weak](bool) {
         std::shared_ptr<Pool> pool = weak.lock();
         if (pool == nullptr) return;
-        absl::MutexLock lock(&pool->mu_);
+        std::lock_guard<std::mutex> lock(pool->mu_);
         pool->reclaim_pending_ = false;
         if (pool->picker_.Reclaim()) pool->ReclaimLater();
       });
-}
-
-Member* Pool::Pick(const Snapshot& snapshot) {
-  if (!snapshot.ready.empty()) {
-    const auto& ready = snapshot.ready;
-    return ready[PickOfTwo(ready.size(), ThreadRandom(), [&](size_t i) {
-             return ready[i]->load().in_flight.load(std::memory_order_relaxed);
-           })].get();
-  }
-  // Nothing READY: prefer a member still trying over one that failed.
-  const auto& all = snapshot.all;
-  return all[PickOfTwo(all.size(), ThreadRandom(), [&](size_t i) {
-           const bool failed =
-               all[i]->state() == GRPC_CHANNEL_TRANSIENT_FAILURE;
-           return (failed ? int64_t{1} << 40 : 0) +
-                  all[i]->load().in_flight.load(std::memory_order_relaxed);
-         })].get();
 }
 
 grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
@@ -177,8 +151,8 @@ grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
                                       grpc::CompletionQueue* cq) {
   // The read section spans the member's CreateCall: the snapshot keeps the
   // member alive until the new call's ClientContext holds its channel.
-  SnapshotCell<Snapshot>::Reader snapshot(picker_);
-  Member* member = Pick(*snapshot);
+  SnapshotCell<PickerSnapshot>::Reader snapshot(picker_);
+  Member* member = Pick(*snapshot, ThreadRandom());
   const grpc::internal::RpcMethod member_method = member->MethodFor(
       method, registered_methods_.load(std::memory_order_acquire));
   return ChannelAccess::CreateCall(member->channel(), member_method, context,
@@ -186,7 +160,7 @@ grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
 }
 
 void* Pool::RegisterMethod(const char* method) {
-  absl::MutexLock lock(&methods_mu_);
+  std::lock_guard<std::mutex> lock(methods_mu_);
   auto [it, inserted] = method_ids_.try_emplace(method, method_ids_.size());
   if (inserted) {
     registered_methods_.store(method_ids_.size(), std::memory_order_release);
@@ -197,7 +171,7 @@ void* Pool::RegisterMethod(const char* method) {
 
 grpc_connectivity_state Pool::GetState(bool try_to_connect) {
   if (try_to_connect) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     for (const std::shared_ptr<Member>& member : members_) {
       if (member->state() == GRPC_CHANNEL_IDLE) member->channel().GetState(true);
     }
@@ -208,7 +182,7 @@ grpc_connectivity_state Pool::GetState(bool try_to_connect) {
 void Pool::NotifyOnStateChange(grpc_connectivity_state last_observed,
                                gpr_timespec deadline, grpc::CompletionQueue* cq,
                                void* tag) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (state_.load(std::memory_order_relaxed) != last_observed) {
     CompleteTag(cq, tag, /*ok=*/true);
     return;
@@ -227,7 +201,7 @@ void Pool::NotifyOnStateChange(grpc_connectivity_state last_observed,
 }
 
 void Pool::OnWatcherDeadline(uint64_t watcher_id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = std::find_if(watchers_.begin(), watchers_.end(),
                          [&](const auto& w) { return w.id == watcher_id; });
   if (it == watchers_.end()) return;
@@ -237,18 +211,21 @@ void Pool::OnWatcherDeadline(uint64_t watcher_id) {
 
 bool Pool::WaitForStateChange(grpc_connectivity_state last_observed,
                               gpr_timespec deadline) {
-  const absl::Time until = ToAbslTime(deadline);
-  absl::MutexLock lock(&mu_);
-  while (state_.load(std::memory_order_relaxed) == last_observed) {
-    if (state_changed_.WaitWithDeadline(&mu_, until)) {
-      return state_.load(std::memory_order_relaxed) != last_observed;
-    }
+  std::unique_lock<std::mutex> lock(mu_);
+  auto changed = [&] {
+    return state_.load(std::memory_order_relaxed) != last_observed;
+  };
+  deadline = gpr_convert_clock_type(deadline, GPR_CLOCK_REALTIME);
+  if (gpr_time_cmp(deadline, gpr_inf_future(GPR_CLOCK_REALTIME)) == 0) {
+    state_changed_.wait(lock, changed);
+    return true;
   }
-  return true;
+  return state_changed_.wait_until(lock, grpc::Timespec2Timepoint(deadline),
+                                   changed);
 }
 
 std::vector<MemberInfo> Pool::Members() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<MemberInfo> out;
   out.reserve(members_.size());
   for (const std::shared_ptr<Member>& member : members_) {
@@ -271,7 +248,7 @@ std::vector<MemberInfo> Pool::Members() const {
 }
 
 void Pool::Shutdown() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   shutdown_ = true;
   // Members go; a member's grpc::Channel lives on in the ClientContexts of its
   // calls in flight and closes when the last one is destroyed.

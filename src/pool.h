@@ -26,18 +26,19 @@
 #include <grpcpp/security/credentials.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <list>
+#include <mutex>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "src/callback_queue.h"
 #include "src/load_interceptor.h"
 #include "src/member.h"
+#include "src/picker.h"
 #include "src/snapshot_cell.h"
 #include "src/target.h"
 #include "src/worker.h"
@@ -87,11 +88,6 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void Shutdown();
 
  private:
-  // The picker snapshot: immutable once published.
-  struct Snapshot {
-    std::vector<std::shared_ptr<Member>> ready;
-    std::vector<std::shared_ptr<Member>> all;
-  };
   // A NotifyOnStateChange() waiting for the aggregate state to change.
   struct StateWatcher {
     uint64_t id;
@@ -102,16 +98,15 @@ class Pool : public std::enable_shared_from_this<Pool> {
   };
 
   explicit Pool(Config config);
-  static Member* Pick(const Snapshot& snapshot);
 
-  void OpenMemberLocked(const Address& address) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OpenMemberLocked(const Address& address);
   void Watch(const Member& member, grpc_connectivity_state last_observed);
   void OnMemberStateChange(uint64_t member_id);
   void OnWatcherDeadline(uint64_t watcher_id);
   // Recomputes the aggregate state, publishes the picker and completes the
   // state watches that the change satisfies.
-  void RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ReclaimLater() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RefreshLocked();
+  void ReclaimLater();
 
   const Config config_;
   const std::shared_ptr<CallbackQueue> callback_queue_;
@@ -119,21 +114,24 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::atomic<grpc_connectivity_state> state_{GRPC_CHANNEL_IDLE};
 
   // Readers take no lock; Publish/Reclaim happen under mu_.
-  SnapshotCell<Snapshot> picker_;
+  SnapshotCell<PickerSnapshot> picker_;
 
-  mutable absl::Mutex mu_;
-  absl::CondVar state_changed_;
-  std::vector<std::shared_ptr<Member>> members_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::pair<uint64_t, bool>> published_ ABSL_GUARDED_BY(mu_);
-  std::list<StateWatcher> watchers_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_member_id_ ABSL_GUARDED_BY(mu_) = 1;
-  uint64_t next_watcher_id_ ABSL_GUARDED_BY(mu_) = 1;
-  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
-  bool reclaim_pending_ ABSL_GUARDED_BY(mu_) = false;
+  // std::mutex, not absl::Mutex: Debian's abseil is not built with
+  // ThreadSanitizer, which then cannot see absl::Mutex; pthread mutexes it
+  // always sees. Methods named ...Locked() require mu_.
+  mutable std::mutex mu_;
+  std::condition_variable state_changed_;  // signalled when state_ changes
+  // Guarded by mu_:
+  std::vector<std::shared_ptr<Member>> members_;
+  std::vector<std::pair<uint64_t, bool>> published_;  // picker: (id, ready)
+  std::list<StateWatcher> watchers_;
+  uint64_t next_member_id_ = 1;
+  uint64_t next_watcher_id_ = 1;
+  bool shutdown_ = false;
+  bool reclaim_pending_ = false;
 
-  absl::Mutex methods_mu_;
-  absl::flat_hash_map<std::string, size_t> method_ids_
-      ABSL_GUARDED_BY(methods_mu_);
+  std::mutex methods_mu_;
+  std::unordered_map<std::string, size_t> method_ids_;  // guarded by methods_mu_
 };
 
 // The aggregate of member states: READY if any member is READY, else
