@@ -54,11 +54,14 @@ TEST(SnapshotCellTest, ConcurrentReadersAndPublisher) {
   // Under ThreadSanitizer/AddressSanitizer this catches a reader touching a
   // freed snapshot.
   SnapshotCell<Tracked> cell(std::make_unique<Tracked>(0));
+  constexpr int kReaders = 3;
   std::atomic<bool> stop{false};
+  std::atomic<int> started{0};
   std::atomic<int64_t> reads{0};
   std::vector<std::thread> readers;
-  for (int t = 0; t < 3; ++t) {
+  for (int t = 0; t < kReaders; ++t) {
     readers.emplace_back([&] {
+      started++;
       int last = 0;
       while (!stop.load()) {
         SnapshotCell<Tracked>::Reader reader(cell);
@@ -69,11 +72,17 @@ TEST(SnapshotCellTest, ConcurrentReadersAndPublisher) {
       }
     });
   }
-  for (int i = 1; i <= 20000; ++i) cell.Publish(std::make_unique<Tracked>(i));
+  while (started.load() < kReaders) std::this_thread::yield();
+  // Publish while the readers read: at least 20000 snapshots and until the
+  // readers have made 20000 reads (bounded: 2 million publishes at most).
+  int published = 0;
+  while (published < 2000000 && (published < 20000 || reads.load() < 20000)) {
+    cell.Publish(std::make_unique<Tracked>(++published));
+  }
   stop = true;
   for (std::thread& t : readers) t.join();
   EXPECT_FALSE(cell.Reclaim());
-  EXPECT_GT(reads.load(), 0);
+  EXPECT_GE(reads.load(), 20000);
 }
 
 }  // namespace
