@@ -59,7 +59,6 @@ Worker::Event* Worker::Arm(std::function<void(bool)> fn) {
   event->fn = std::move(fn);
   event->self = event;
   pending_.fetch_add(1, std::memory_order_acq_rel);
-  WARM_TSAN_RELEASE(event.get());
   return event.get();
 }
 
@@ -67,12 +66,14 @@ std::shared_ptr<Worker::Timer> Worker::RunAt(gpr_timespec deadline,
                                              std::function<void(bool)> fn) {
   Event* event = Arm(std::move(fn));
   auto timer = std::make_shared<Timer>(event->self);
+  WARM_TSAN_RELEASE(event);  // last touch before gRPC owns it
   event->alarm.Set(&cq_, deadline, event);
   return timer;
 }
 
 void Worker::Post(std::function<void()> fn) {
   Event* event = Arm([fn = std::move(fn)](bool) { fn(); });
+  WARM_TSAN_RELEASE(event);
   event->alarm.Set(&cq_, gpr_inf_past(GPR_CLOCK_MONOTONIC), event);
 }
 
@@ -80,6 +81,7 @@ void Worker::WatchState(grpc::Channel& channel,
                         grpc_connectivity_state last_observed,
                         std::function<void()> fn) {
   Event* event = Arm([fn = std::move(fn)](bool) { fn(); });
+  WARM_TSAN_RELEASE(event);
   channel.NotifyOnStateChange(last_observed,
                               gpr_inf_future(GPR_CLOCK_MONOTONIC), &cq_, event);
 }
