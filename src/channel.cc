@@ -39,8 +39,10 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
   config.interceptors =
       std::make_shared<const internal::SharedInterceptorFactory::Factories>(
           std::move(options.interceptors));
-  return std::shared_ptr<Channel>(
-      new Channel(internal::Pool::Start(std::move(config))));
+  absl::StatusOr<std::shared_ptr<internal::Pool>> pool =
+      internal::Pool::Start(std::move(config));
+  if (!pool.ok()) return pool.status();
+  return std::shared_ptr<Channel>(new Channel(*std::move(pool)));
 }
 
 Channel::Channel(std::shared_ptr<internal::Pool> pool)
@@ -86,6 +88,8 @@ bool Channel::WaitForStateChangeImpl(grpc_connectivity_state last_observed,
   return pool_->WaitForStateChange(last_observed, deadline);
 }
 
-grpc::CompletionQueue* Channel::CallbackCQ() { return pool_->callback_cq(); }
+grpc::CompletionQueue* Channel::CallbackCQ() {
+  return pool_->callback_cq_marker();
+}
 
 }  // namespace warm

@@ -24,7 +24,6 @@
 namespace warm {
 namespace internal {
 
-class CallbackQueue;
 class MethodCache;
 
 // Counters of one member, shared by the member and its interceptors.
@@ -50,17 +49,13 @@ struct MemberLoad {
 // Creates a LoadInterceptor per call of one member channel. Owned by that
 // member's grpc::Channel, which each call's ClientContext keeps alive, so it
 // also keeps alive what the member's calls use after the member itself is
-// gone: the member's method cache (method_cache.h) and the warm channel's
-// callback queue (callback_queue.h).
+// gone: the member's method cache (method_cache.h).
 class LoadInterceptorFactory
     : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
   LoadInterceptorFactory(std::shared_ptr<MemberLoad> load,
-                         std::shared_ptr<MethodCache> methods,
-                         std::shared_ptr<CallbackQueue> callback_queue)
-      : load_(std::move(load)),
-        methods_(std::move(methods)),
-        callback_queue_(std::move(callback_queue)) {}
+                         std::shared_ptr<MethodCache> methods)
+      : load_(std::move(load)), methods_(std::move(methods)) {}
 
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override;
@@ -68,7 +63,6 @@ class LoadInterceptorFactory
  private:
   const std::shared_ptr<MemberLoad> load_;
   const std::shared_ptr<MethodCache> methods_;
-  const std::shared_ptr<CallbackQueue> callback_queue_;
 };
 
 // Runs one of the user's interceptor factories (shared by all members) on a

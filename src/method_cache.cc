@@ -72,7 +72,10 @@ grpc::internal::RpcMethod MethodCache::Get(
       delete fresh;
     }
   }
-  if (!entry->SameSuffix(method.suffix_for_stats())) {
+  // The tag is a small integer, so a method registered on another warm
+  // channel can carry the same id for another method: check the name too.
+  if (std::strcmp(method.name(), entry->name.c_str()) != 0 ||
+      !entry->SameSuffix(method.suffix_for_stats())) {
     return grpc::internal::RpcMethod(method.name(), method.suffix_for_stats(),
                                      method.method_type());
   }

@@ -6,18 +6,13 @@ namespace warm {
 namespace internal {
 
 Member* Pick(const PickerSnapshot& snapshot, uint64_t random) {
-  if (!snapshot.ready.empty()) {
-    const auto& ready = snapshot.ready;
-    return ready[PickOfTwo(ready.size(), random, [&](size_t i) {
-             return ready[i]->load().in_flight.load(std::memory_order_relaxed);
-           })].get();
-  }
-  const auto& all = snapshot.all;
-  return all[PickOfTwo(all.size(), random, [&](size_t i) {
-           const bool failed =
-               all[i]->state() == GRPC_CHANNEL_TRANSIENT_FAILURE;
-           return (failed ? int64_t{1} << 40 : 0) +
-                  all[i]->load().in_flight.load(std::memory_order_relaxed);
+  const std::vector<std::shared_ptr<Member>>& candidates =
+      !snapshot.ready.empty()    ? snapshot.ready
+      : !snapshot.trying.empty() ? snapshot.trying
+                                 : snapshot.all;
+  return candidates[PickOfTwo(candidates.size(), random, [&](size_t i) {
+           return candidates[i]->load().in_flight.load(
+               std::memory_order_relaxed);
          })].get();
 }
 

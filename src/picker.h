@@ -36,14 +36,15 @@ size_t PickOfTwo(size_t n, uint64_t random, const LoadOf& load_of) {
 
 // The picker snapshot a pool publishes: immutable once published.
 struct PickerSnapshot {
-  std::vector<std::shared_ptr<Member>> ready;  // pickable
-  std::vector<std::shared_ptr<Member>> all;    // every member, for fallback
+  std::vector<std::shared_ptr<Member>> ready;   // READY: pickable
+  std::vector<std::shared_ptr<Member>> trying;  // IDLE or CONNECTING
+  std::vector<std::shared_ptr<Member>> all;     // every member
 };
 
 // The member a new call goes to: P2C by calls in flight over the READY
-// members; when none is READY, over all members, preferring those still
-// trying (CONNECTING, IDLE) to those in TRANSIENT_FAILURE. Requires
-// `snapshot.all` to be non-empty.
+// members; when none is READY, over the members still trying (IDLE,
+// CONNECTING); when none is, over all of them. Requires `snapshot.all` to be
+// non-empty.
 Member* Pick(const PickerSnapshot& snapshot, uint64_t random);
 
 // A fast per-thread pseudo-random 64-bit value (xorshift64*, seeded per

@@ -6,8 +6,10 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "src/picker.h"
 #include "src/private_access.h"
+#include "src/worker.h"
 
 namespace warm {
 namespace internal {
@@ -15,6 +17,19 @@ namespace {
 
 // How soon to retry freeing retired picker snapshots that a reader still held.
 constexpr int kReclaimRetryMs = 20;
+
+// Member state watches are renewed this often even when nothing changes, so
+// that a watch never pins a channel gRPC could not shut down for long.
+constexpr int kMemberWatchRenewMs = 5 * 60 * 1000;
+
+// The signal channel's target: a valid address nothing ever connects to (the
+// channel is never asked to connect, so it stays IDLE).
+constexpr char kSignalTarget[] = "unix:/nonexistent/warm-state-signal";
+
+gpr_timespec FromNowMs(int ms) {
+  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                      gpr_time_from_millis(ms, GPR_TIMESPAN));
+}
 
 }  // namespace
 
@@ -30,25 +45,47 @@ grpc_connectivity_state AggregateState(
 }
 
 Pool::Pool(Config config)
-    : config_(std::move(config)),
-      callback_queue_(CallbackQueue::Create()),
-      picker_(std::make_unique<PickerSnapshot>()) {}
+    : config_(std::move(config)), picker_(std::make_unique<PickerSnapshot>()) {}
 
-std::shared_ptr<Pool> Pool::Start(Config config) {
+absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
   std::shared_ptr<Pool> pool(new Pool(std::move(config)));
-  std::lock_guard<std::mutex> lock(pool->mu_);
-  const std::vector<Address>& addresses = pool->config_.addresses;
-  // Start at a random address so that many clients of one fleet do not all
-  // put their first members on its first backends.
-  const size_t offset = ThreadRandom() % addresses.size();
-  for (int i = 0; i < pool->config_.pool_size; ++i) {
-    pool->OpenMemberLocked(addresses[(offset + i) % addresses.size()]);
+  std::string rejected;
+  {
+    std::lock_guard<std::mutex> lock(pool->mu_);
+    const std::vector<Address>& addresses = pool->config_.addresses;
+    // Start at a random address so that many clients of one fleet do not all
+    // put their first members on its first backends.
+    const size_t offset = ThreadRandom() % addresses.size();
+    for (int i = 0; i < pool->config_.pool_size; ++i) {
+      pool->OpenMemberLocked(addresses[(offset + i) % addresses.size()]);
+    }
+    for (const std::shared_ptr<Member>& member : pool->members_) {
+      // gRPC turns a target it cannot parse into a "lame" channel, whose
+      // state reads SHUTDOWN from the start and which can never connect.
+      // ParseTarget() rejects what is known to cause that (e.g. over-long
+      // Unix paths); this catches whatever else gRPC may refuse.
+      if (member->state() == GRPC_CHANNEL_SHUTDOWN) {
+        rejected = member->address().grpc_target;
+      }
+    }
+    pool->RefreshLocked();
   }
-  pool->RefreshLocked();
+  if (!rejected.empty()) {
+    pool->Shutdown();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid target \"", pool->target(), "\": gRPC rejected address \"",
+        rejected, "\""));
+  }
   return pool;
 }
 
-Pool::~Pool() = default;
+Pool::~Pool() {
+  callback_cq_marker_.Shutdown();
+  void* tag;
+  bool ok;
+  while (callback_cq_marker_.Next(&tag, &ok)) {
+  }
+}
 
 void Pool::OpenMemberLocked(const Address& address) {
   grpc::ChannelArguments args = config_.channel_args;
@@ -56,8 +93,7 @@ void Pool::OpenMemberLocked(const Address& address) {
   auto load = std::make_shared<MemberLoad>();
   auto methods = std::make_shared<MethodCache>();
   SharedInterceptorFactory::Factories factories;
-  factories.push_back(
-      std::make_unique<LoadInterceptorFactory>(load, methods, callback_queue_));
+  factories.push_back(std::make_unique<LoadInterceptorFactory>(load, methods));
   for (size_t i = 0; i < config_.interceptors->size(); ++i) {
     factories.push_back(
         std::make_unique<SharedInterceptorFactory>(config_.interceptors, i));
@@ -77,9 +113,13 @@ void Pool::OpenMemberLocked(const Address& address) {
 void Pool::Watch(const Member& member, grpc_connectivity_state last_observed) {
   std::weak_ptr<Pool> weak = weak_from_this();
   const uint64_t id = member.id();
-  Worker::Get().WatchState(member.channel(), last_observed, [weak, id] {
-    if (std::shared_ptr<Pool> pool = weak.lock()) pool->OnMemberStateChange(id);
-  });
+  Worker::Get().WatchState(
+      member.channel(), last_observed, FromNowMs(kMemberWatchRenewMs),
+      [weak, id] {
+        if (std::shared_ptr<Pool> pool = weak.lock()) {
+          pool->OnMemberStateChange(id);
+        }
+      });
 }
 
 void Pool::OnMemberStateChange(uint64_t member_id) {
@@ -99,15 +139,16 @@ void Pool::OnMemberStateChange(uint64_t member_id) {
 void Pool::RefreshLocked() {
   std::vector<grpc_connectivity_state> states;
   auto next = std::make_unique<PickerSnapshot>();
-  // The published picker is described by its member ids, ready ones marked,
-  // so that a state change that changes nothing pickable publishes nothing.
-  std::vector<std::pair<uint64_t, bool>> key;
+  std::vector<std::pair<uint64_t, grpc_connectivity_state>> key;
   for (const std::shared_ptr<Member>& member : members_) {
-    const bool ready = member->state() == GRPC_CHANNEL_READY;
-    states.push_back(member->state());
+    const grpc_connectivity_state state = member->state();
+    states.push_back(state);
+    key.emplace_back(member->id(), state);
     next->all.push_back(member);
-    if (ready) next->ready.push_back(member);
-    key.emplace_back(member->id(), ready);
+    if (state == GRPC_CHANNEL_READY) next->ready.push_back(member);
+    if (state == GRPC_CHANNEL_IDLE || state == GRPC_CHANNEL_CONNECTING) {
+      next->trying.push_back(member);
+    }
   }
   if (key != published_) {
     published_ = std::move(key);
@@ -119,15 +160,8 @@ void Pool::RefreshLocked() {
   if (state == state_.load(std::memory_order_relaxed)) return;
   state_.store(state, std::memory_order_release);
   state_changed_.notify_all();
-  for (auto it = watchers_.begin(); it != watchers_.end();) {
-    if (it->last_observed == state) {
-      ++it;
-      continue;
-    }
-    it->deadline_timer->Cancel();
-    CompleteTag(it->cq, it->tag, /*ok=*/true);
-    it = watchers_.erase(it);
-  }
+  // Destroying the signal channel completes every watch of the old state.
+  state_signal_.reset();
 }
 
 void Pool::ReclaimLater() {
@@ -135,8 +169,7 @@ void Pool::ReclaimLater() {
   reclaim_pending_ = true;
   std::weak_ptr<Pool> weak = weak_from_this();
   Worker::Get().RunAt(
-      gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                   gpr_time_from_millis(kReclaimRetryMs, GPR_TIMESPAN)),
+      FromNowMs(kReclaimRetryMs),
       [weak](bool) {
         std::shared_ptr<Pool> pool = weak.lock();
         if (pool == nullptr) return;
@@ -155,6 +188,9 @@ grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
   Member* member = Pick(*snapshot, ThreadRandom());
   const grpc::internal::RpcMethod member_method = member->MethodFor(
       method, registered_methods_.load(std::memory_order_acquire));
+  if (cq == &callback_cq_marker_) {
+    cq = ChannelAccess::CallbackCQ(member->channel());
+  }
   return ChannelAccess::CreateCall(member->channel(), member_method, context,
                                    cq);
 }
@@ -183,30 +219,17 @@ void Pool::NotifyOnStateChange(grpc_connectivity_state last_observed,
                                gpr_timespec deadline, grpc::CompletionQueue* cq,
                                void* tag) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (state_.load(std::memory_order_relaxed) != last_observed) {
-    CompleteTag(cq, tag, /*ok=*/true);
-    return;
+  if (state_signal_ == nullptr) {
+    state_signal_ = grpc::CreateChannel(kSignalTarget,
+                                        grpc::InsecureChannelCredentials());
   }
-  const uint64_t id = next_watcher_id_++;
-  std::weak_ptr<Pool> weak = weak_from_this();
-  std::shared_ptr<Worker::Timer> timer =
-      Worker::Get().RunAt(deadline, [weak, id](bool expired) {
-        if (!expired) return;  // cancelled: the state changed first
-        if (std::shared_ptr<Pool> pool = weak.lock()) {
-          pool->OnWatcherDeadline(id);
-        }
-      });
-  watchers_.push_back(
-      StateWatcher{id, last_observed, cq, tag, std::move(timer)});
-}
-
-void Pool::OnWatcherDeadline(uint64_t watcher_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = std::find_if(watchers_.begin(), watchers_.end(),
-                         [&](const auto& w) { return w.id == watcher_id; });
-  if (it == watchers_.end()) return;
-  CompleteTag(it->cq, it->tag, /*ok=*/false);
-  watchers_.erase(it);
+  // The signal channel is IDLE. Watching it from IDLE waits until it is
+  // destroyed (the aggregate state changed: ok) or the deadline (not ok);
+  // watching it from any other state completes at once with ok, which is
+  // right when the aggregate state already differs from `last_observed`.
+  const bool differs = state_.load(std::memory_order_relaxed) != last_observed;
+  state_signal_->NotifyOnStateChange(
+      differs ? GRPC_CHANNEL_SHUTDOWN : GRPC_CHANNEL_IDLE, deadline, cq, tag);
 }
 
 bool Pool::WaitForStateChange(grpc_connectivity_state last_observed,
@@ -253,12 +276,7 @@ void Pool::Shutdown() {
   // Members go; a member's grpc::Channel lives on in the ClientContexts of its
   // calls in flight and closes when the last one is destroyed.
   members_.clear();
-  RefreshLocked();  // publishes an empty picker, state SHUTDOWN
-  for (StateWatcher& watcher : watchers_) {
-    watcher.deadline_timer->Cancel();
-    CompleteTag(watcher.cq, watcher.tag, /*ok=*/true);
-  }
-  watchers_.clear();
+  RefreshLocked();  // publishes an empty picker; SHUTDOWN completes watches
   // No reader is left: the warm channel is being destroyed, and a caller
   // inside CreateCall() would be holding it.
   picker_.Reclaim();

@@ -4,15 +4,28 @@
 // first, watches each member's connectivity state on the worker thread, keeps
 // members connected (an IDLE member is asked to reconnect), aggregates the
 // members' states into the channel's state, and publishes a new picker
-// snapshot whenever the set of READY members changes. Serialized by `mu_`;
+// snapshot whenever a member's state changes. Serialized by `mu_`; member
 // state changes arrive on the worker thread.
 //
 // Data plane: CreateCall() reads the current snapshot without a lock, picks a
-// member by power of two choices on in-flight calls and creates the call on
-// that member's channel. When no member is READY, the call goes to a member
-// that is still trying (CONNECTING before TRANSIENT_FAILURE), whose own
-// channel then behaves as any gRPC channel: it fails fast with UNAVAILABLE, or
-// waits when the call set wait_for_ready.
+// member (src/picker.h) and creates the call on that member's channel, whose
+// own behaviour then applies: with no member READY it fails fast with
+// UNAVAILABLE, or waits when the call set wait_for_ready.
+//
+// Watching the aggregate state. NotifyOnStateChange() must behave as gRPC's:
+// the watch holds an operation open on the caller's completion queue until it
+// completes (so CompletionQueue::Shutdown() waits for it), ok == true when the
+// state changed, ok == false at the deadline. Only a real gRPC watch does all
+// that, so the pool keeps a "signal" channel per aggregate state: a
+// grpc::Channel that never connects and so stays IDLE. Watches of the current
+// state are registered on it with gRPC's own NotifyOnStateChange(IDLE, ...);
+// when the aggregate state changes the signal channel is destroyed, which
+// moves it to SHUTDOWN and completes every watch on it with ok == true.
+//
+// Callback calls. The warm channel's CallbackCQ() is a marker: CreateCall()
+// replaces it with the picked member's own CallbackCQ(), so each callback
+// call runs on the queue plain gRPC would use, which lives as long as the
+// member's grpc::Channel, which the call's ClientContext keeps alive.
 //
 // Lifetime: owned by warm::Channel, which calls Shutdown() when destroyed.
 // Worker callbacks hold only weak references.
@@ -21,27 +34,26 @@
 #define WARM_SRC_POOL_H_
 
 #include <grpcpp/channel.h>
+#include <grpcpp/completion_queue.h>
 #include <grpcpp/impl/call.h>
 #include <grpcpp/impl/rpc_method.h>
 #include <grpcpp/security/credentials.h>
 
 #include <atomic>
 #include <condition_variable>
-#include <list>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "src/callback_queue.h"
+#include "absl/status/statusor.h"
 #include "src/load_interceptor.h"
 #include "src/member.h"
 #include "src/picker.h"
 #include "src/snapshot_cell.h"
 #include "src/target.h"
-#include "src/worker.h"
 #include "warm/channel.h"
 
 namespace warm {
@@ -60,8 +72,10 @@ class Pool : public std::enable_shared_from_this<Pool> {
     std::shared_ptr<const SharedInterceptorFactory::Factories> interceptors;
   };
 
-  // Creates the pool and opens its members.
-  static std::shared_ptr<Pool> Start(Config config);
+  // Creates the pool and opens its members. Fails with InvalidArgument when
+  // gRPC rejects a member's address (it would make a channel that can never
+  // connect).
+  static absl::StatusOr<std::shared_ptr<Pool>> Start(Config config);
   ~Pool();
 
   const std::string& name() const { return config_.name; }
@@ -71,7 +85,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   grpc::internal::Call CreateCall(const grpc::internal::RpcMethod& method,
                                   grpc::ClientContext* context,
                                   grpc::CompletionQueue* cq);
-  grpc::CompletionQueue* callback_cq() const { return callback_queue_->cq(); }
+  grpc::CompletionQueue* callback_cq_marker() { return &callback_cq_marker_; }
 
   // --- any thread -----------------------------------------------------------
   void* RegisterMethod(const char* method);
@@ -88,30 +102,21 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void Shutdown();
 
  private:
-  // A NotifyOnStateChange() waiting for the aggregate state to change.
-  struct StateWatcher {
-    uint64_t id;
-    grpc_connectivity_state last_observed;
-    grpc::CompletionQueue* cq;
-    void* tag;
-    std::shared_ptr<Worker::Timer> deadline_timer;
-  };
-
   explicit Pool(Config config);
 
   void OpenMemberLocked(const Address& address);
   void Watch(const Member& member, grpc_connectivity_state last_observed);
   void OnMemberStateChange(uint64_t member_id);
-  void OnWatcherDeadline(uint64_t watcher_id);
   // Recomputes the aggregate state, publishes the picker and completes the
   // state watches that the change satisfies.
   void RefreshLocked();
   void ReclaimLater();
 
   const Config config_;
-  const std::shared_ptr<CallbackQueue> callback_queue_;
   std::atomic<size_t> registered_methods_{0};
   std::atomic<grpc_connectivity_state> state_{GRPC_CHANNEL_IDLE};
+  // Never used as a queue: see "Callback calls" above.
+  grpc::CompletionQueue callback_cq_marker_;
 
   // Readers take no lock; Publish/Reclaim happen under mu_.
   SnapshotCell<PickerSnapshot> picker_;
@@ -123,10 +128,11 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::condition_variable state_changed_;  // signalled when state_ changes
   // Guarded by mu_:
   std::vector<std::shared_ptr<Member>> members_;
-  std::vector<std::pair<uint64_t, bool>> published_;  // picker: (id, ready)
-  std::list<StateWatcher> watchers_;
+  // The published picker, as (member id, state) pairs.
+  std::vector<std::pair<uint64_t, grpc_connectivity_state>> published_;
+  // Watches of the current aggregate state wait on this; see above.
+  std::shared_ptr<grpc::Channel> state_signal_;
   uint64_t next_member_id_ = 1;
-  uint64_t next_watcher_id_ = 1;
   bool shutdown_ = false;
   bool reclaim_pending_ = false;
 

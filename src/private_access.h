@@ -1,7 +1,7 @@
 // Access to grpc::ChannelInterface's private virtuals.
 //
 // A warm channel forwards each call to a member grpc::Channel, which means
-// calling ChannelInterface::CreateCall() on the member. gRPC keeps that
+// calling ChannelInterface::CreateCall() (and CallbackCQ()) on the member. gRPC keeps that
 // private and befriends a fixed set of classes, among them the class template
 // grpc::internal::ClientAsyncReaderFactory<R>. Befriending a template
 // befriends every specialization, so an explicit specialization for a tag type
@@ -30,6 +30,9 @@ class ClientAsyncReaderFactory<warm::internal::ChannelAccessTag> {
   static Call CreateCall(ChannelInterface& channel, const RpcMethod& method,
                          ClientContext* context, CompletionQueue* cq) {
     return channel.CreateCall(method, context, cq);
+  }
+  static CompletionQueue* CallbackCQ(ChannelInterface& channel) {
+    return channel.CallbackCQ();
   }
 };
 

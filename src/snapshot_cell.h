@@ -12,8 +12,9 @@
 // A reader that can still see `old` loaded it before the exchange, so it was
 // already counted in readers[0] or readers[1] and stays counted until done.
 // Hence `old` may be freed once each counter has been seen at zero at some
-// moment after the exchange. The writer flips the epoch on every publish and
-// reclaim so new readers go to the other counter and the old one drains.
+// moment after the exchange. While snapshots wait to be freed, each Reclaim()
+// flips the epoch once, so new readers go to the other counter and the one
+// they used drains; call Reclaim() again a little later to finish.
 //
 // Thread safety: any number of readers; Publish() and Reclaim() must be
 // serialized by the caller (the pool's mutex).
@@ -80,20 +81,22 @@ class SnapshotCell {
   // Frees every retired snapshot no reader can still see. Returns true when
   // some remain (call again later).
   bool Reclaim() {
-    for (int round = 0; round < 2 && !retired_.empty(); ++round) {
-      const bool zero[2] = {
-          readers_[0].count.load(std::memory_order_seq_cst) == 0,
-          readers_[1].count.load(std::memory_order_seq_cst) == 0};
-      std::vector<Retired> keep;
-      for (Retired& r : retired_) {
-        r.seen_zero[0] = r.seen_zero[0] || zero[0];
-        r.seen_zero[1] = r.seen_zero[1] || zero[1];
-        if (!(r.seen_zero[0] && r.seen_zero[1])) keep.push_back(std::move(r));
-      }
-      retired_ = std::move(keep);
-      // Send new readers to the other counter so the current one drains.
-      epoch_.fetch_add(1, std::memory_order_seq_cst);
+    if (retired_.empty()) return false;
+    const bool zero[2] = {
+        readers_[0].count.load(std::memory_order_seq_cst) == 0,
+        readers_[1].count.load(std::memory_order_seq_cst) == 0};
+    std::vector<Retired> keep;
+    for (Retired& r : retired_) {
+      r.seen_zero[0] = r.seen_zero[0] || zero[0];
+      r.seen_zero[1] = r.seen_zero[1] || zero[1];
+      if (!(r.seen_zero[0] && r.seen_zero[1])) keep.push_back(std::move(r));
     }
+    retired_ = std::move(keep);
+    // Send new readers to the other counter, so that the one they used until
+    // now drains by the next call. Flip once per call: flipping twice would
+    // send them straight back, and under steady traffic neither counter
+    // would ever be seen at zero.
+    if (!retired_.empty()) epoch_.fetch_add(1, std::memory_order_seq_cst);
     return !retired_.empty();
   }
 

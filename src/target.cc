@@ -16,6 +16,9 @@ namespace internal {
 namespace {
 
 constexpr absl::string_view kPortHelp = "a port from 1 to 65535";
+// sockaddr_un.sun_path holds 108 bytes with the terminating NUL (an abstract
+// name: with its leading NUL).
+constexpr size_t kMaxUnixPath = 107;
 
 // Collects every problem found in one target, so that one error names all.
 class Problems {
@@ -203,6 +206,12 @@ absl::StatusOr<Target> ParseTarget(absl::string_view target) {
       absl::string_view path = rest;
       if (scheme == "unix" && absl::StartsWith(path, "//")) {
         path.remove_prefix(2);
+      }
+      if (path.size() > kMaxUnixPath) {
+        problems.Add(absl::StrCat(scheme, " socket path is ", path.size(),
+                                  " bytes; at most ", kMaxUnixPath,
+                                  " fit in a socket address"));
+        return problems.ToStatus();
       }
       AddUnique(out.addresses, Address{absl::StrCat(scheme, ":", path),
                                        absl::StrCat(scheme, ":", path)});

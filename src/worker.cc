@@ -79,21 +79,10 @@ void Worker::Post(std::function<void()> fn) {
 
 void Worker::WatchState(grpc::Channel& channel,
                         grpc_connectivity_state last_observed,
-                        std::function<void()> fn) {
+                        gpr_timespec deadline, std::function<void()> fn) {
   Event* event = Arm([fn = std::move(fn)](bool) { fn(); });
   WARM_TSAN_RELEASE(event);
-  channel.NotifyOnStateChange(last_observed,
-                              gpr_inf_future(GPR_CLOCK_MONOTONIC), &cq_, event);
-}
-
-void CompleteTag(grpc::CompletionQueue* cq, void* tag, bool ok) {
-  grpc::Alarm alarm;
-  if (ok) {
-    alarm.Set(cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), tag);
-  } else {
-    alarm.Set(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), tag);
-    alarm.Cancel();
-  }
+  channel.NotifyOnStateChange(last_observed, deadline, &cq_, event);
 }
 
 }  // namespace internal

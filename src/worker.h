@@ -52,10 +52,11 @@ class Worker {
   void Post(std::function<void()> fn);
 
   // Runs `fn()` on the worker thread once `channel`'s connectivity state
-  // differs from `last_observed` (including when the channel shuts down). The
-  // watch does not keep `channel` alive.
+  // differs from `last_observed` (including when the channel shuts down), or
+  // at `deadline`, whichever comes first. Until then gRPC holds a reference to
+  // the core channel, so give a finite deadline and watch again.
   void WatchState(grpc::Channel& channel, grpc_connectivity_state last_observed,
-                  std::function<void()> fn);
+                  gpr_timespec deadline, std::function<void()> fn);
 
   // Whether the caller is the worker thread.
   bool OnWorkerThread() const {
@@ -78,12 +79,6 @@ class Worker {
   std::atomic<uint64_t> handled_{0};
   std::thread::id thread_id_;
 };
-
-// Places `tag` on `cq` at once with the given `ok`, as a completion of a
-// NotifyOnStateChange() watch would be. Uses grpc::Alarm: an alarm whose
-// deadline has passed completes inside Set() with ok == true; a cancelled one
-// completes with ok == false.
-void CompleteTag(grpc::CompletionQueue* cq, void* tag, bool ok);
 
 }  // namespace internal
 }  // namespace warm

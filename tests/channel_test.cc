@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/impl/client_unary_call.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/impl/codegen/proto_utils.h>
@@ -22,6 +23,7 @@
 #include "src/worker.h"
 #include "tests/testing/test_backend.h"
 #include "tests/testing/wait.h"
+#include "warm/example/greeter.grpc.pb.h"
 #include "warm/testing/echo.grpc.pb.h"
 
 namespace warm {
@@ -231,13 +233,19 @@ TEST_F(ChannelTest, CallbackUnary) {
   request.set_message("cb");
   EchoResponse response;
   std::promise<grpc::Status> done;
-  stub_->async()->Echo(&context, &request, &response,
-                       [&](grpc::Status s) { done.set_value(s); });
+  std::atomic<bool> on_worker{false};
+  stub_->async()->Echo(&context, &request, &response, [&](grpc::Status s) {
+    on_worker = internal::Worker::Get().OnWorkerThread();
+    done.set_value(s);
+  });
   auto future = done.get_future();
   ASSERT_EQ(future.wait_for(kCallTimeout), std::future_status::ready);
   grpc::Status status = future.get();
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.message(), "cb");
+  // User callbacks run where gRPC runs them for a plain channel, never on
+  // warm's control-plane thread.
+  EXPECT_FALSE(on_worker);
 }
 
 // A callback bidi stream that sends `n` messages and reads the echoes.
@@ -327,6 +335,39 @@ TEST_F(ChannelTest, StubsShareRegisteredMethodsAcrossInstances) {
   for (int i = 0; i < 50; ++i) {
     stub_ = EchoTest::NewStub(channel_);
     MustEcho("again");
+  }
+}
+
+TEST(ChannelMethodTest, AMethodTagFromAnotherWarmChannelIsNotMistaken) {
+  // Warm channels hand out small method ids, so a method registered on
+  // channel A carries an id that channel B may have given another method.
+  // B must not send B's own method to A's method name after seeing A's.
+  auto backends = StartBackends(1);
+  const std::string target = Ipv4Target(backends);
+  auto a = MustCreate(target);
+  auto b = MustCreate(target);
+  ASSERT_TRUE(b->WaitForConnected(Deadline()));
+  // B: id 0 is Greeter/SayHello, which the backend does not serve.
+  auto greeter = warm::example::Greeter::NewStub(b);
+  // A: id 0 is EchoTest/Echo. Call it through B.
+  grpc::internal::RpcMethod echo_on_a("/warm.testing.EchoTest/Echo",
+                                      grpc::internal::RpcMethod::NORMAL_RPC, a);
+  for (int i = 0; i < 6; ++i) {  // enough to reach all of B's members
+    grpc::ClientContext context;
+    SetDeadline(context);
+    EchoRequest request;
+    EchoResponse response;
+    grpc::Status status = grpc::internal::BlockingUnaryCall(
+        b.get(), echo_on_a, &context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  for (int i = 0; i < 6; ++i) {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    warm::example::HelloRequest request;
+    warm::example::HelloReply reply;
+    EXPECT_EQ(greeter->SayHello(&context, request, &reply).error_code(),
+              grpc::StatusCode::UNIMPLEMENTED);
   }
 }
 
@@ -541,6 +582,79 @@ TEST_F(ChannelTest, NotifyOnStateChangeCompletesAtOnceWhenStateDiffers) {
   EXPECT_TRUE(channel_->WaitForStateChange(GRPC_CHANNEL_IDLE, Deadline()));
 }
 
+TEST_F(ChannelTest, PendingWatchHoldsTheCompletionQueueOpenAsGrpcDoes) {
+  // With a plain grpc::Channel, CompletionQueue::Shutdown() waits for a
+  // pending NotifyOnStateChange: Next() delivers the watch (ok == false at
+  // its deadline) before it returns false. The queue may then be destroyed,
+  // and later the channel, safely.
+  auto cq = std::make_unique<grpc::CompletionQueue>();
+  void* const kTag = reinterpret_cast<void*>(44);
+  channel_->NotifyOnStateChange(
+      GRPC_CHANNEL_READY,
+      std::chrono::system_clock::now() + std::chrono::milliseconds(200),
+      cq.get(), kTag);
+  cq->Shutdown();
+  void* tag = nullptr;
+  bool ok = true;
+  ASSERT_TRUE(cq->Next(&tag, &ok)) << "Shutdown() must wait for the watch";
+  EXPECT_EQ(tag, kTag);
+  EXPECT_FALSE(ok);
+  EXPECT_FALSE(cq->Next(&tag, &ok));
+  cq.reset();
+  stub_.reset();
+  channel_.reset();  // must not touch the destroyed queue
+}
+
+TEST_F(ChannelTest, PendingWatchesCompleteWhenTheChannelIsDestroyed) {
+  grpc::CompletionQueue cq;
+  for (intptr_t i = 1; i <= 3; ++i) {
+    channel_->NotifyOnStateChange(GRPC_CHANNEL_READY, Deadline(), &cq,
+                                  reinterpret_cast<void*>(i));
+  }
+  stub_.reset();
+  channel_.reset();
+  std::set<void*> seen;
+  for (int i = 0; i < 3; ++i) {
+    void* tag;
+    bool ok = false;
+    ASSERT_EQ(cq.AsyncNext(&tag, &ok, Deadline()),
+              grpc::CompletionQueue::GOT_EVENT);
+    EXPECT_TRUE(ok) << "SHUTDOWN is a change of state";
+    seen.insert(tag);
+  }
+  EXPECT_EQ(seen.size(), 3u);
+}
+
+TEST_F(ChannelTest, ManyWatchersAcrossStateChanges) {
+  // Watches of the current state wait; watches of another state complete at
+  // once; all of them complete when the state changes.
+  grpc::CompletionQueue cq;
+  for (intptr_t i = 1; i <= 20; ++i) {
+    channel_->NotifyOnStateChange(
+        i % 2 ? GRPC_CHANNEL_READY : GRPC_CHANNEL_CONNECTING, Deadline(), &cq,
+        reinterpret_cast<void*>(i));
+  }
+  // The ten watches of another state complete now.
+  for (int i = 0; i < 10; ++i) {
+    void* tag;
+    bool ok = false;
+    ASSERT_EQ(cq.AsyncNext(&tag, &ok, Deadline()),
+              grpc::CompletionQueue::GOT_EVENT);
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(reinterpret_cast<intptr_t>(tag) % 2, 0);
+  }
+  for (auto& backend : backends_) backend->Shutdown();
+  for (int i = 0; i < 10; ++i) {
+    void* tag;
+    bool ok = false;
+    ASSERT_EQ(cq.AsyncNext(&tag, &ok, Deadline()),
+              grpc::CompletionQueue::GOT_EVENT);
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(reinterpret_cast<intptr_t>(tag) % 2, 1);
+  }
+  EXPECT_NE(channel_->GetState(false), GRPC_CHANNEL_READY);
+}
+
 TEST(ChannelStateTest, StateFollowsBackendsGoingAndComing) {
   auto backend = std::make_unique<TestBackend>("127.0.0.1");
   const std::string target = "ipv4:" + backend->address();
@@ -625,6 +739,8 @@ TEST(CreateChannelTest, RejectsBadTargetsAndOptions) {
   EXPECT_THAT(both.message(), HasSubstr("\"x\""));
   EXPECT_THAT(both.message(), HasSubstr("pool_size is -2"));
   // DNS forms are recognised but not implemented yet.
+  EXPECT_THAT(error("unix:/tmp/" + std::string(200, 'a')).message(),
+              HasSubstr("at most 107 fit"));
   EXPECT_EQ(error("dns:///localhost:50051").code(),
             absl::StatusCode::kUnimplemented);
   EXPECT_EQ(error("localhost:50051").code(), absl::StatusCode::kUnimplemented);

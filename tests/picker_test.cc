@@ -1,5 +1,6 @@
 #include "src/picker.h"
 
+#include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -60,6 +61,56 @@ TEST(PickOfTwoTest, NeverPicksTheMostLoadedOfThree) {
   for (int k = 0; k < 1000; ++k) {
     EXPECT_NE(PickOfTwo(3, ThreadRandom(), [&](size_t i) { return load[i]; }),
               2u);
+  }
+}
+
+// A member whose channel never connects (nothing is asked to): Pick() only
+// reads its state and load.
+std::shared_ptr<Member> FakeMember(uint64_t id, grpc_connectivity_state state,
+                                   int64_t in_flight = 0) {
+  Address address{"unix:/nonexistent/warm-picker-test", "test"};
+  auto load = std::make_shared<MemberLoad>();
+  load->in_flight = in_flight;
+  auto member = std::make_shared<Member>(
+      id, address,
+      grpc::CreateChannel(address.grpc_target,
+                          grpc::InsecureChannelCredentials()),
+      load, std::make_shared<MethodCache>());
+  member->set_state(state);
+  return member;
+}
+
+TEST(PickTest, ReadyMembersFirst) {
+  PickerSnapshot snapshot;
+  auto ready = FakeMember(1, GRPC_CHANNEL_READY, /*in_flight=*/100);
+  auto connecting = FakeMember(2, GRPC_CHANNEL_CONNECTING);
+  snapshot.ready = {ready};
+  snapshot.trying = {connecting};
+  snapshot.all = {ready, connecting};
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(Pick(snapshot, ThreadRandom()), ready.get());
+  }
+}
+
+TEST(PickTest, WithNothingReadyMembersStillTryingComeBeforeFailedOnes) {
+  PickerSnapshot snapshot;
+  auto connecting = FakeMember(1, GRPC_CHANNEL_CONNECTING, /*in_flight=*/50);
+  auto failed_a = FakeMember(2, GRPC_CHANNEL_TRANSIENT_FAILURE);
+  auto failed_b = FakeMember(3, GRPC_CHANNEL_TRANSIENT_FAILURE);
+  snapshot.trying = {connecting};
+  snapshot.all = {connecting, failed_a, failed_b};
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(Pick(snapshot, ThreadRandom()), connecting.get());
+  }
+}
+
+TEST(PickTest, AllFailedStillPicksTheLeastLoaded) {
+  PickerSnapshot snapshot;
+  auto busy = FakeMember(1, GRPC_CHANNEL_TRANSIENT_FAILURE, 10);
+  auto idle = FakeMember(2, GRPC_CHANNEL_TRANSIENT_FAILURE, 0);
+  snapshot.all = {busy, idle};
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(Pick(snapshot, ThreadRandom()), idle.get());
   }
 }
 

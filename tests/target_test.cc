@@ -47,6 +47,15 @@ TEST(ParseTargetTest, UnixSockets) {
               ElementsAre("unix-abstract:name"));
 }
 
+TEST(ParseTargetTest, UnixPathMustFitASocketAddress) {
+  // sun_path is 108 bytes including the terminating NUL.
+  EXPECT_TRUE(ParseTarget("unix:/" + std::string(106, 'p')).ok());
+  EXPECT_THAT(Error("unix:/" + std::string(107, 'p')).message(),
+              HasSubstr("108 bytes; at most 107"));
+  EXPECT_TRUE(ParseTarget("unix-abstract:" + std::string(107, 'p')).ok());
+  EXPECT_FALSE(ParseTarget("unix-abstract:" + std::string(108, 'p')).ok());
+}
+
 TEST(ParseTargetTest, LiteralAddress) {
   EXPECT_THAT(Targets("127.0.0.1:443"), ElementsAre("ipv4:127.0.0.1:443"));
   EXPECT_THAT(Targets("[::1]:443"), ElementsAre("ipv6:[::1]:443"));

@@ -115,9 +115,9 @@ class Channel;
 // Targets:
 //   ipv4:ADDR:PORT[,ADDR:PORT...]      e.g. "ipv4:127.0.0.1:50051,127.0.0.2:50051"
 //   ipv6:[ADDR]:PORT[,[ADDR]:PORT...]  e.g. "ipv6:[::1]:50051"
-//   unix:PATH, unix-abstract:NAME      one Unix domain socket
+//   unix:PATH, unix-abstract:NAME      one Unix domain socket (<= 107 bytes)
 //   ADDR:PORT, [ADDR]:PORT             one literal IP address
-//   dns:[//SERVER/]HOST[:PORT], HOST:PORT
+//   dns:[//SERVER/]HOST:PORT, HOST:PORT
 //                                      recognised; DNS resolution is not
 //                                      implemented yet: `Unimplemented`
 //
