@@ -47,6 +47,16 @@ void SetDeadline(grpc::ClientContext& context) {
   context.set_deadline(Deadline());
 }
 
+// The status a callback call delivers through `done`, or DEADLINE_EXCEEDED
+// when it does not arrive within kCallTimeout.
+grpc::Status Await(std::promise<grpc::Status>& done) {
+  auto future = done.get_future();
+  if (future.wait_for(kCallTimeout) != std::future_status::ready) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "test timeout");
+  }
+  return future.get();
+}
+
 // Backends on 127.0.0.1 .. 127.0.0.N.
 std::vector<std::unique_ptr<TestBackend>> StartBackends(int n) {
   std::vector<std::unique_ptr<TestBackend>> backends;
@@ -238,9 +248,7 @@ TEST_F(ChannelTest, CallbackUnary) {
     on_worker = internal::Worker::Get().OnWorkerThread();
     done.set_value(s);
   });
-  auto future = done.get_future();
-  ASSERT_EQ(future.wait_for(kCallTimeout), std::future_status::ready);
-  grpc::Status status = future.get();
+  grpc::Status status = Await(done);
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.message(), "cb");
   // User callbacks run where gRPC runs them for a plain channel, never on
@@ -269,13 +277,7 @@ class BidiReactor
   }
   void OnDone(const grpc::Status& status) override { done_.set_value(status); }
 
-  grpc::Status Await() {
-    auto future = done_.get_future();
-    if (future.wait_for(kCallTimeout) != std::future_status::ready) {
-      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "test timeout");
-    }
-    return future.get();
-  }
+  grpc::Status Await() { return warm::Await(done_); }
   const std::vector<std::string>& received() const { return received_; }
 
  private:
@@ -319,9 +321,7 @@ TEST_F(ChannelTest, GenericStub) {
   generic.UnaryCall(&context, "/warm.testing.EchoTest/Echo",
                     grpc::StubOptions(), &send, &received,
                     [&](grpc::Status s) { done.set_value(s); });
-  auto future = done.get_future();
-  ASSERT_EQ(future.wait_for(kCallTimeout), std::future_status::ready);
-  ASSERT_TRUE(future.get().ok());
+  ASSERT_TRUE(Await(done).ok());
   EchoResponse response;
   ASSERT_TRUE(grpc::SerializationTraits<EchoResponse>::Deserialize(&received,
                                                                   &response)
@@ -701,9 +701,7 @@ TEST(ChannelStateTest, StateFollowsBackendsGoingAndComing) {
                       [&](grpc::Status s) { done.set_value(s); });
   // The members keep reconnecting to the same address: bring it back.
   backend = std::make_unique<TestBackend>("127.0.0.1", port);
-  auto future = done.get_future();
-  ASSERT_EQ(future.wait_for(kCallTimeout), std::future_status::ready);
-  grpc::Status status = future.get();
+  grpc::Status status = Await(done);
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.message(), "waited");
   EXPECT_TRUE(channel->WaitForConnected(Deadline()));
@@ -830,11 +828,7 @@ TEST(ChannelDestructionTest, DestroyWhileCallsAreInFlight) {
     b->set_hold_all(false);
     b->ReleaseHeld();
   }
-  for (auto& call : calls) {
-    auto future = call->done.get_future();
-    ASSERT_EQ(future.wait_for(kCallTimeout), std::future_status::ready);
-    EXPECT_TRUE(future.get().ok());
-  }
+  for (auto& call : calls) EXPECT_TRUE(Await(call->done).ok());
   EXPECT_TRUE(reactor->Await().ok());
   calls.clear();
   reactor.reset();
