@@ -168,15 +168,13 @@ void Pool::ReclaimLater() {
   if (reclaim_pending_) return;
   reclaim_pending_ = true;
   std::weak_ptr<Pool> weak = weak_from_this();
-  Worker::Get().RunAt(
-      FromNowMs(kReclaimRetryMs),
-      [weak](bool) {
-        std::shared_ptr<Pool> pool = weak.lock();
-        if (pool == nullptr) return;
-        std::lock_guard<std::mutex> lock(pool->mu_);
-        pool->reclaim_pending_ = false;
-        if (pool->picker_.Reclaim()) pool->ReclaimLater();
-      });
+  Worker::Get().RunAt(FromNowMs(kReclaimRetryMs), [weak] {
+    std::shared_ptr<Pool> pool = weak.lock();
+    if (pool == nullptr) return;
+    std::lock_guard<std::mutex> lock(pool->mu_);
+    pool->reclaim_pending_ = false;
+    if (pool->picker_.Reclaim()) pool->ReclaimLater();
+  });
 }
 
 grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,

@@ -13,13 +13,11 @@
 #define WARM_SRC_WORKER_H_
 
 #include <grpc/support/time.h>
-#include <grpcpp/alarm.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/completion_queue.h>
 
 #include <atomic>
 #include <functional>
-#include <memory>
 #include <thread>
 
 namespace warm {
@@ -27,29 +25,11 @@ namespace internal {
 
 class Worker {
  public:
-  struct Event;
-
-  // A pending timer. Cancel() makes its handler run soon with ok == false
-  // (unless it already ran). Dropping the handle does not cancel.
-  class Timer {
-   public:
-    explicit Timer(std::weak_ptr<Event> event) : event_(std::move(event)) {}
-    void Cancel();
-
-   private:
-    std::weak_ptr<Event> event_;
-  };
-
   // The process-wide worker, started on first call.
   static Worker& Get();
 
-  // Runs `fn(true)` on the worker thread at `deadline`, or `fn(false)` soon
-  // after the returned timer is cancelled.
-  std::shared_ptr<Timer> RunAt(gpr_timespec deadline,
-                               std::function<void(bool)> fn);
-
-  // Runs `fn` on the worker thread soon.
-  void Post(std::function<void()> fn);
+  // Runs `fn()` on the worker thread at `deadline`.
+  void RunAt(gpr_timespec deadline, std::function<void()> fn);
 
   // Runs `fn()` on the worker thread once `channel`'s connectivity state
   // differs from `last_observed` (including when the channel shuts down), or
@@ -63,20 +43,17 @@ class Worker {
     return std::this_thread::get_id() == thread_id_;
   }
 
-  // Completions armed and not yet handled (watches, timers, posts).
+  // Completions armed and not yet handled (watches and timers).
   int64_t pending() const { return pending_.load(std::memory_order_acquire); }
 
-  // Handlers run so far.
-  uint64_t handled() const { return handled_.load(std::memory_order_acquire); }
-
  private:
+  struct Event;
   Worker();
   void Loop();
-  Event* Arm(std::function<void(bool)> fn);
+  Event* Arm(std::function<void()> fn);
 
   grpc::CompletionQueue cq_;
   std::atomic<int64_t> pending_{0};
-  std::atomic<uint64_t> handled_{0};
   std::thread::id thread_id_;
 };
 
