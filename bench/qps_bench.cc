@@ -56,11 +56,16 @@ bool ParseFlags(int argc, char** argv, Flags& flags) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const char* value = argv[i + 1];
-    if (flag == "--threads") flags.threads = std::atoi(value);
-    else if (flag == "--seconds") flags.seconds = std::atof(value);
-    else if (flag == "--reps") flags.reps = std::atoi(value);
-    else if (flag == "--json") flags.json = value;
-    else return false;
+    if (flag == "--threads")
+      flags.threads = std::atoi(value);
+    else if (flag == "--seconds")
+      flags.seconds = std::atof(value);
+    else if (flag == "--reps")
+      flags.reps = std::atoi(value);
+    else if (flag == "--json")
+      flags.json = value;
+    else
+      return false;
   }
   return argc % 2 == 1 && flags.threads > 0 && flags.seconds > 0 &&
          flags.seconds <= 600 && flags.reps > 0 && flags.reps <= 100;
@@ -204,6 +209,7 @@ int main(int argc, char** argv) {
          << "  \"median_ratio\": " << median << "\n}\n";
     std::ofstream(flags.json) << json.str();
   }
-  for (auto& server : servers) server->Shutdown(std::chrono::system_clock::now());
+  for (auto& server : servers)
+    server->Shutdown(std::chrono::system_clock::now());
   return 0;
 }

@@ -5,8 +5,9 @@
 // Runs --threads closed-loop callers (each sends the next call when the last
 // returns) through one warm channel for --seconds, and once a second prints
 // the calls each backend answered and each member's state and calls in
-// flight. Defaults: target ipv4:127.0.0.1:50051,127.0.0.2:50051,127.0.0.3:50051,
-// pool_size 3, threads 8, seconds 10.
+// flight. Defaults: target
+// ipv4:127.0.0.1:50051,127.0.0.2:50051,127.0.0.3:50051, pool_size 3, threads 8,
+// seconds 10.
 
 #include <warm/channel.h>
 
@@ -27,8 +28,7 @@
 namespace {
 
 struct Flags {
-  std::string target =
-      "ipv4:127.0.0.1:50051,127.0.0.2:50051,127.0.0.3:50051";
+  std::string target = "ipv4:127.0.0.1:50051,127.0.0.2:50051,127.0.0.3:50051";
   int pool_size = 3;
   int threads = 8;
   int seconds = 10;
@@ -56,11 +56,16 @@ bool ParseFlags(int argc, char** argv, Flags& flags) {
 
 const char* StateName(grpc_connectivity_state state) {
   switch (state) {
-    case GRPC_CHANNEL_IDLE: return "IDLE";
-    case GRPC_CHANNEL_CONNECTING: return "CONNECTING";
-    case GRPC_CHANNEL_READY: return "READY";
-    case GRPC_CHANNEL_TRANSIENT_FAILURE: return "TRANSIENT_FAILURE";
-    case GRPC_CHANNEL_SHUTDOWN: return "SHUTDOWN";
+    case GRPC_CHANNEL_IDLE:
+      return "IDLE";
+    case GRPC_CHANNEL_CONNECTING:
+      return "CONNECTING";
+    case GRPC_CHANNEL_READY:
+      return "READY";
+    case GRPC_CHANNEL_TRANSIENT_FAILURE:
+      return "TRANSIENT_FAILURE";
+    case GRPC_CHANNEL_SHUTDOWN:
+      return "SHUTDOWN";
   }
   return "?";
 }
@@ -132,15 +137,14 @@ int main(int argc, char** argv) {
               << failed.load() << " failed so far)\n";
     for (const auto& [backend, n] : snapshot) {
       std::cout << "  backend " << std::setw(18) << std::left << backend
-                << std::right << std::setw(7) << n << " calls  "
-                << std::fixed << std::setprecision(1)
-                << (total ? 100.0 * n / total : 0.0) << "%\n";
+                << std::right << std::setw(7) << n << " calls  " << std::fixed
+                << std::setprecision(1) << (total ? 100.0 * n / total : 0.0)
+                << "%\n";
     }
     for (const warm::MemberInfo& m : (*channel)->Members()) {
       std::cout << "  member " << m.id << " " << std::setw(18) << std::left
                 << m.address << std::right << " " << std::setw(17)
-                << StateName(m.state) << "  in flight " << m.in_flight
-                << "\n";
+                << StateName(m.state) << "  in flight " << m.in_flight << "\n";
     }
   }
   stop = true;

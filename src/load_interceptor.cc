@@ -19,7 +19,8 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
     if (!finished_) load_->CallFinished(grpc::StatusCode::CANCELLED);
   }
 
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
     if (!finished_ && methods->QueryInterceptionHookPoint(
                           InterceptionHookPoints::POST_RECV_STATUS)) {
       finished_ = true;
@@ -35,7 +36,8 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
 
 }  // namespace
 
-grpc::experimental::Interceptor* LoadInterceptorFactory::CreateClientInterceptor(
+grpc::experimental::Interceptor*
+LoadInterceptorFactory::CreateClientInterceptor(
     grpc::experimental::ClientRpcInfo* /*info*/) {
   return new LoadInterceptor(load_.get());
 }

@@ -10,10 +10,12 @@ Member* Pick(const PickerSnapshot& snapshot, uint64_t random) {
       !snapshot.ready.empty()    ? snapshot.ready
       : !snapshot.trying.empty() ? snapshot.trying
                                  : snapshot.all;
-  return candidates[PickOfTwo(candidates.size(), random, [&](size_t i) {
-           return candidates[i]->load().in_flight.load(
-               std::memory_order_relaxed);
-         })].get();
+  return candidates[PickOfTwo(candidates.size(), random,
+                              [&](size_t i) {
+                                return candidates[i]->load().in_flight.load(
+                                    std::memory_order_relaxed);
+                              })]
+      .get();
 }
 
 uint64_t ThreadRandom() {

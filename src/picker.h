@@ -1,8 +1,9 @@
 // The data plane's choice: power of two choices over a snapshot.
 //
-// Pick() is what every call runs. PickOfTwo() picks two *distinct* entries uniformly at random and returns the
-// one with the smaller load (the first on a tie). It reads only what it is
-// given, so the pool's tests drive it with fake loads and fixed random values.
+// Pick() is what every call runs. PickOfTwo() picks two *distinct* entries
+// uniformly at random and returns the one with the smaller load (the first on a
+// tie). It reads only what it is given, so the pool's tests drive it with fake
+// loads and fixed random values.
 //
 // ThreadRandom() is the randomness used on the call path: a per-thread
 // generator, so concurrent callers share no state.
@@ -27,8 +28,8 @@ template <typename LoadOf>
 size_t PickOfTwo(size_t n, uint64_t random, const LoadOf& load_of) {
   if (n <= 1) return 0;
   // Multiply-shift maps a 32-bit value to [0, n) without a division.
-  const size_t first =
-      static_cast<size_t>((static_cast<uint64_t>(static_cast<uint32_t>(random)) * n) >> 32);
+  const size_t first = static_cast<size_t>(
+      (static_cast<uint64_t>(static_cast<uint32_t>(random)) * n) >> 32);
   size_t second = static_cast<size_t>(((random >> 32) * (n - 1)) >> 32);
   if (second >= first) ++second;  // distinct from `first`, still uniform
   return load_of(second) < load_of(first) ? second : first;

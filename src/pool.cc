@@ -72,9 +72,9 @@ absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
   }
   if (!rejected.empty()) {
     pool->Shutdown();
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid target \"", pool->target(), "\": gRPC rejected address \"",
-        rejected, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid target \"", pool->target(),
+                     "\": gRPC rejected address \"", rejected, "\""));
   }
   return pool;
 }
@@ -101,9 +101,9 @@ void Pool::OpenMemberLocked(const Address& address) {
   std::shared_ptr<grpc::Channel> channel =
       grpc::experimental::CreateCustomChannelWithInterceptors(
           address.grpc_target, config_.credentials, args, std::move(factories));
-  auto member = std::make_shared<Member>(next_member_id_++, address,
-                                         std::move(channel), std::move(load),
-                                         std::move(methods));
+  auto member =
+      std::make_shared<Member>(next_member_id_++, address, std::move(channel),
+                               std::move(load), std::move(methods));
   // Connect now: the pool is warm before the first call.
   member->set_state(member->channel().GetState(/*try_to_connect=*/true));
   Watch(*member, member->state());
@@ -113,13 +113,12 @@ void Pool::OpenMemberLocked(const Address& address) {
 void Pool::Watch(const Member& member, grpc_connectivity_state last_observed) {
   std::weak_ptr<Pool> weak = weak_from_this();
   const uint64_t id = member.id();
-  Worker::Get().WatchState(
-      member.channel(), last_observed, FromNowMs(kMemberWatchRenewMs),
-      [weak, id] {
-        if (std::shared_ptr<Pool> pool = weak.lock()) {
-          pool->OnMemberStateChange(id);
-        }
-      });
+  Worker::Get().WatchState(member.channel(), last_observed,
+                           FromNowMs(kMemberWatchRenewMs), [weak, id] {
+                             if (std::shared_ptr<Pool> pool = weak.lock()) {
+                               pool->OnMemberStateChange(id);
+                             }
+                           });
 }
 
 void Pool::OnMemberStateChange(uint64_t member_id) {
@@ -207,7 +206,8 @@ grpc_connectivity_state Pool::GetState(bool try_to_connect) {
   if (try_to_connect) {
     std::lock_guard<std::mutex> lock(mu_);
     for (const std::shared_ptr<Member>& member : members_) {
-      if (member->state() == GRPC_CHANNEL_IDLE) member->channel().GetState(true);
+      if (member->state() == GRPC_CHANNEL_IDLE)
+        member->channel().GetState(true);
     }
   }
   return state_.load(std::memory_order_acquire);
@@ -218,8 +218,8 @@ void Pool::NotifyOnStateChange(grpc_connectivity_state last_observed,
                                void* tag) {
   std::lock_guard<std::mutex> lock(mu_);
   if (state_signal_ == nullptr) {
-    state_signal_ = grpc::CreateChannel(kSignalTarget,
-                                        grpc::InsecureChannelCredentials());
+    state_signal_ =
+        grpc::CreateChannel(kSignalTarget, grpc::InsecureChannelCredentials());
   }
   // The signal channel is IDLE. Watching it from IDLE waits until it is
   // destroyed (the aggregate state changed: ok) or the deadline (not ok);

@@ -137,7 +137,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   bool reclaim_pending_ = false;
 
   std::mutex methods_mu_;
-  std::unordered_map<std::string, size_t> method_ids_;  // guarded by methods_mu_
+  std::unordered_map<std::string, size_t>
+      method_ids_;  // guarded by methods_mu_
 };
 
 // The aggregate of member states: READY if any member is READY, else

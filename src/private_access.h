@@ -1,9 +1,9 @@
 // Access to grpc::ChannelInterface's private virtuals.
 //
 // A warm channel forwards each call to a member grpc::Channel, which means
-// calling ChannelInterface::CreateCall() (and CallbackCQ()) on the member. gRPC keeps that
-// private and befriends a fixed set of classes, among them the class template
-// grpc::internal::ClientAsyncReaderFactory<R>. Befriending a template
+// calling ChannelInterface::CreateCall() (and CallbackCQ()) on the member. gRPC
+// keeps that private and befriends a fixed set of classes, among them the class
+// template grpc::internal::ClientAsyncReaderFactory<R>. Befriending a template
 // befriends every specialization, so an explicit specialization for a tag type
 // of ours is a friend too. It is used only here. If a gRPC release drops that
 // friend declaration, this file stops compiling: loud, not silent.

@@ -122,8 +122,8 @@ void ParseIpList(absl::string_view list, bool v6, Problems& problems,
     }
     const bool host_ok = v6 ? IsIpv6(host) : IsIpv4(host);
     if (!host_ok) {
-      problems.Add(absl::StrCat("\"", host, "\" in \"", item,
-                                "\" is not an ", family, " address"));
+      problems.Add(absl::StrCat("\"", host, "\" in \"", item, "\" is not an ",
+                                family, " address"));
     }
     if (port_text.empty()) {
       problems.Add(absl::StrCat("\"", item, "\" has no port"));
@@ -144,8 +144,7 @@ void ParseHostPort(absl::string_view hostport, Problems& problems,
                    Target& out) {
   absl::string_view host, port_text;
   bool bracketed = false;
-  if (!SplitHostPort(hostport, &host, &port_text, &bracketed) ||
-      host.empty()) {
+  if (!SplitHostPort(hostport, &host, &port_text, &bracketed) || host.empty()) {
     problems.Add(absl::StrCat("\"", hostport, "\" is not HOST:PORT"));
     return;
   }
@@ -161,17 +160,14 @@ void ParseHostPort(absl::string_view hostport, Problems& problems,
   if (port == 0 || !problems.empty()) return;
   if (bracketed || IsIpv6(host)) {
     std::string display = absl::StrCat("[", host, "]:", port);
-    AddUnique(out.addresses,
-              Address{absl::StrCat("ipv6:", display), display});
+    AddUnique(out.addresses, Address{absl::StrCat("ipv6:", display), display});
   } else if (IsIpv4(host)) {
     std::string display = absl::StrCat(host, ":", port);
-    AddUnique(out.addresses,
-              Address{absl::StrCat("ipv4:", display), display});
+    AddUnique(out.addresses, Address{absl::StrCat("ipv4:", display), display});
   } else {
-    const bool valid_name =
-        std::all_of(host.begin(), host.end(), [](char c) {
-          return absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_';
-        });
+    const bool valid_name = std::all_of(host.begin(), host.end(), [](char c) {
+      return absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_';
+    });
     if (!valid_name) {
       problems.Add(absl::StrCat("\"", host, "\" is not a host name"));
       return;
@@ -222,8 +218,9 @@ absl::StatusOr<Target> ParseTarget(absl::string_view target) {
       body.remove_prefix(2);
       size_t slash = body.find('/');
       if (slash == absl::string_view::npos) {
-        problems.Add("dns target needs \"dns:///HOST:PORT\" or "
-                     "\"dns://SERVER/HOST:PORT\"");
+        problems.Add(
+            "dns target needs \"dns:///HOST:PORT\" or "
+            "\"dns://SERVER/HOST:PORT\"");
         return problems.ToStatus();
       }
       out.dns_server = std::string(body.substr(0, slash));

@@ -8,9 +8,9 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/impl/client_unary_call.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/proto_buffer_reader.h>
-#include <grpcpp/impl/codegen/proto_utils.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -257,8 +257,7 @@ TEST_F(ChannelTest, CallbackUnary) {
 }
 
 // A callback bidi stream that sends `n` messages and reads the echoes.
-class BidiReactor
-    : public grpc::ClientBidiReactor<EchoRequest, EchoResponse> {
+class BidiReactor : public grpc::ClientBidiReactor<EchoRequest, EchoResponse> {
  public:
   BidiReactor(EchoTest::Stub* stub, int n) : remaining_(n) {
     SetDeadline(context_);
@@ -311,8 +310,8 @@ TEST_F(ChannelTest, GenericStub) {
   request.set_message("generic");
   grpc::ByteBuffer send;
   bool own_buffer = false;
-  ASSERT_TRUE(grpc::SerializationTraits<EchoRequest>::Serialize(
-                  request, &send, &own_buffer)
+  ASSERT_TRUE(grpc::SerializationTraits<EchoRequest>::Serialize(request, &send,
+                                                                &own_buffer)
                   .ok());
   grpc::ByteBuffer received;
   grpc::ClientContext context;
@@ -323,9 +322,9 @@ TEST_F(ChannelTest, GenericStub) {
                     [&](grpc::Status s) { done.set_value(s); });
   ASSERT_TRUE(Await(done).ok());
   EchoResponse response;
-  ASSERT_TRUE(grpc::SerializationTraits<EchoResponse>::Deserialize(&received,
-                                                                  &response)
-                  .ok());
+  ASSERT_TRUE(
+      grpc::SerializationTraits<EchoResponse>::Deserialize(&received, &response)
+          .ok());
   EXPECT_EQ(response.message(), "generic");
 }
 
@@ -377,9 +376,11 @@ class CountingInterceptor : public grpc::experimental::Interceptor {
  public:
   explicit CountingInterceptor(std::atomic<int>* statuses)
       : statuses_(statuses) {}
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+            grpc::experimental::InterceptionHookPoints::
+                PRE_SEND_INITIAL_METADATA)) {
       methods->GetSendInitialMetadata()->insert({"x-warm-test", "1"});
     }
     if (methods->QueryInterceptionHookPoint(
@@ -470,7 +471,8 @@ TEST_F(ChannelTest, NewCallsAvoidABackendHoldingCalls) {
         completed = true;
         ++finished;
       }
-      return completed || slow.held() == static_cast<int>(held_contexts.size()) + 1;
+      return completed ||
+             slow.held() == static_cast<int>(held_contexts.size()) + 1;
     }));
     if (!completed) held_contexts.push_back(std::move(context));
     responses.push_back(std::move(response));
@@ -673,7 +675,8 @@ TEST(ChannelStateTest, StateFollowsBackendsGoingAndComing) {
   const int port = backend->port();
   backend.reset();  // shut down: members lose their connection
   ExpectNext(cq, kTag);
-  ASSERT_TRUE(WaitFor([&] { return channel->GetState(false) != GRPC_CHANNEL_READY; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return channel->GetState(false) != GRPC_CHANNEL_READY; }));
 
   // Calls fail fast with UNAVAILABLE while nothing is READY...
   auto stub = EchoTest::NewStub(channel);
@@ -806,10 +809,9 @@ TEST(ChannelDestructionTest, DestroyWhileCallsAreInFlight) {
   for (int i = 0; i < kHeld; ++i) {
     auto call = std::make_unique<Call>();
     SetDeadline(call->context);
-    stub->async()->Echo(&call->context, &call->request, &call->response,
-                        [c = call.get()](grpc::Status s) {
-                          c->done.set_value(s);
-                        });
+    stub->async()->Echo(
+        &call->context, &call->request, &call->response,
+        [c = call.get()](grpc::Status s) { c->done.set_value(s); });
     calls.push_back(std::move(call));
   }
   auto reactor = std::make_unique<BidiReactor>(stub.get(), 2);
@@ -834,9 +836,10 @@ TEST(ChannelDestructionTest, DestroyWhileCallsAreInFlight) {
   reactor.reset();
   // Every member connection closed and its watch completed: nothing of the
   // channel is left on the worker.
-  EXPECT_TRUE(WaitFor(
-      [&] { return internal::Worker::Get().pending() <= pending_before; }))
-      << internal::Worker::Get().pending() << " worker completions pending";
+  EXPECT_TRUE(WaitFor([&] {
+    return internal::Worker::Get().pending() <= pending_before;
+  })) << internal::Worker::Get().pending()
+      << " worker completions pending";
 }
 
 TEST(ChannelDestructionTest, CreateAndDestroyUnderLoadRepeatedly) {
@@ -870,9 +873,10 @@ TEST(ChannelDestructionTest, CreateAndDestroyUnderLoadRepeatedly) {
     stop = round % 2 == 0;  // half the rounds stop the callers early
     for (std::thread& t : callers) t.join();
   }
-  EXPECT_TRUE(WaitFor(
-      [&] { return internal::Worker::Get().pending() <= pending_before; }))
-      << internal::Worker::Get().pending() << " worker completions pending";
+  EXPECT_TRUE(WaitFor([&] {
+    return internal::Worker::Get().pending() <= pending_before;
+  })) << internal::Worker::Get().pending()
+      << " worker completions pending";
 }
 
 }  // namespace

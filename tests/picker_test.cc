@@ -24,9 +24,9 @@ TEST(PickOfTwoTest, PicksTheLessLoadedOfTheTwo) {
   // first = 0 (random half 0), second = 0 -> shifted past first -> 1.
   EXPECT_EQ(PickOfTwo(3, Random(0, 0), [&](size_t i) { return load[i]; }), 1u);
   // first = 2 (top of range), second = 0: entries 2 (9) and 0 (5) -> 0.
-  EXPECT_EQ(PickOfTwo(3, Random(0xFFFFFFFF, 0),
-                      [&](size_t i) { return load[i]; }),
-            0u);
+  EXPECT_EQ(
+      PickOfTwo(3, Random(0xFFFFFFFF, 0), [&](size_t i) { return load[i]; }),
+      0u);
 }
 
 TEST(PickOfTwoTest, TieGoesToTheFirstChoice) {

@@ -43,8 +43,7 @@ TEST(ParseTargetTest, UnixSockets) {
   EXPECT_THAT(Targets("unix:/tmp/s.sock"), ElementsAre("unix:/tmp/s.sock"));
   EXPECT_THAT(Targets("unix:///tmp/s.sock"), ElementsAre("unix:/tmp/s.sock"));
   EXPECT_THAT(Targets("unix:relative.sock"), ElementsAre("unix:relative.sock"));
-  EXPECT_THAT(Targets("unix-abstract:name"),
-              ElementsAre("unix-abstract:name"));
+  EXPECT_THAT(Targets("unix-abstract:name"), ElementsAre("unix-abstract:name"));
 }
 
 TEST(ParseTargetTest, UnixPathMustFitASocketAddress) {

@@ -113,11 +113,11 @@ class Channel;
 // once: no call is needed to warm it up.
 //
 // Targets:
-//   ipv4:ADDR:PORT[,ADDR:PORT...]      e.g. "ipv4:127.0.0.1:50051,127.0.0.2:50051"
-//   ipv6:[ADDR]:PORT[,[ADDR]:PORT...]  e.g. "ipv6:[::1]:50051"
-//   unix:PATH, unix-abstract:NAME      one Unix domain socket (<= 107 bytes)
-//   ADDR:PORT, [ADDR]:PORT             one literal IP address
-//   dns:[//SERVER/]HOST:PORT, HOST:PORT
+//   ipv4:ADDR:PORT[,ADDR:PORT...]      e.g.
+//   "ipv4:127.0.0.1:50051,127.0.0.2:50051" ipv6:[ADDR]:PORT[,[ADDR]:PORT...]
+//   e.g. "ipv6:[::1]:50051" unix:PATH, unix-abstract:NAME      one Unix domain
+//   socket (<= 107 bytes) ADDR:PORT, [ADDR]:PORT             one literal IP
+//   address dns:[//SERVER/]HOST:PORT, HOST:PORT
 //                                      recognised; DNS resolution is not
 //                                      implemented yet: `Unimplemented`
 //
