@@ -138,10 +138,11 @@ class SnapshotCell {
     return cpu < 0 ? 0 : static_cast<size_t>(cpu) % kStripes;
   }
 
+  // Read by every reader; retired_ (written only on publish) shares the line.
   alignas(64) std::atomic<uint64_t> epoch_{0};
   std::atomic<const T*> current_;
-  mutable Counter readers_[2][kStripes];
   std::vector<Retired> retired_;  // writer only
+  mutable Counter readers_[2][kStripes];
 };
 
 }  // namespace internal
