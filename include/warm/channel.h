@@ -71,8 +71,9 @@ struct ChannelOptions {
 
   // gRPC channel arguments applied to every member connection (keepalive,
   // message sizes, user agent, ...). The warm channel adds
-  // GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL so that every member owns its
-  // connection. Default: none.
+  // GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL = 1 so that every member owns its
+  // connection; do not set it to 0 here (gRPC takes the first value, and
+  // members on one address would share a connection). Default: none.
   grpc::ChannelArguments channel_args;
 
   // Client interceptors run on every call, in this order, whichever member the
