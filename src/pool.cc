@@ -31,8 +31,9 @@ gpr_timespec FromNowMs(int ms) {
                       gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
-}  // namespace
-
+// The aggregate of member states: READY if any member is READY, else
+// CONNECTING if any is, else IDLE if any is, else TRANSIENT_FAILURE (also for
+// no members).
 grpc_connectivity_state AggregateState(
     const std::vector<grpc_connectivity_state>& states) {
   for (grpc_connectivity_state wanted :
@@ -43,6 +44,8 @@ grpc_connectivity_state AggregateState(
   }
   return GRPC_CHANNEL_TRANSIENT_FAILURE;
 }
+
+}  // namespace
 
 Pool::Pool(Config config)
     : config_(std::move(config)), picker_(std::make_unique<PickerSnapshot>()) {}

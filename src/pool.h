@@ -141,12 +141,6 @@ class Pool : public std::enable_shared_from_this<Pool> {
       method_ids_;  // guarded by methods_mu_
 };
 
-// The aggregate of member states: READY if any member is READY, else
-// CONNECTING if any is, else IDLE if any is, else TRANSIENT_FAILURE (also for
-// no members). Exposed for tests.
-grpc_connectivity_state AggregateState(
-    const std::vector<grpc_connectivity_state>& states);
-
 }  // namespace internal
 }  // namespace warm
 

@@ -164,11 +164,5 @@ std::map<std::string, int> TestBackend::calls_by_peer() const {
   return calls_by_peer_;
 }
 
-void TestBackend::ResetCounts() {
-  std::lock_guard<std::mutex> lock(mu_);
-  calls_ = 0;
-  calls_by_peer_.clear();
-}
-
 }  // namespace testing
 }  // namespace warm

@@ -47,7 +47,6 @@ class TestBackend {
   int calls() const;
   // Calls received per client address (peer without the "ipv4:" prefix).
   std::map<std::string, int> calls_by_peer() const;
-  void ResetCounts();
 
   // Stops the server: in-flight calls are cancelled after `grace`.
   void Shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(0));
