@@ -94,13 +94,21 @@ class TestBackend::Service final : public warm::testing::EchoTest::Service {
 };
 
 TestBackend::TestBackend(const std::string& host, int port)
+    : TestBackend(host, port, Options()) {}
+
+TestBackend::TestBackend(const std::string& host, int port, Options options)
     : service_(std::make_unique<Service>(this)) {
-  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(host + ":" + std::to_string(port),
                            grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(service_.get());
-  server_ = builder.BuildAndStart();
+  {
+    // gRPC reads the process-wide flag in BuildAndStart().
+    static std::mutex build_mu;
+    std::lock_guard<std::mutex> lock(build_mu);
+    grpc::EnableDefaultHealthCheckService(options.health_service);
+    server_ = builder.BuildAndStart();
+  }
   if (server_ == nullptr || port_ == 0) {
     std::cerr << "TestBackend: cannot listen on " << host << ":" << port
               << "\n";
@@ -110,6 +118,16 @@ TestBackend::TestBackend(const std::string& host, int port)
 }
 
 TestBackend::~TestBackend() { Shutdown(); }
+
+void TestBackend::SetServing(bool serving) {
+  if (server_ == nullptr) return;
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  // Every registered service, "" (registered by gRPC at start) included. Each
+  // call notifies Watch streams, so this is the only one: a separate
+  // SetServingStatus("", serving) would send them the new status twice.
+  health->SetServingStatus(serving);
+}
 
 void TestBackend::Shutdown(std::chrono::milliseconds grace) {
   if (server_ == nullptr) return;

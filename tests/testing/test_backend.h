@@ -1,11 +1,14 @@
 // TestBackend: a real gRPC server for tests, on a loopback address.
 //
-// Serves warm.testing.EchoTest (every call kind) and the standard
-// grpc.health.v1 service. Records which client addresses (peer ip:port, i.e.
-// which TCP connection and so which warm member) called it, and can hold calls
-// until the test releases them, to make a backend look loaded.
+// Serves warm.testing.EchoTest (every call kind) and, unless
+// Options::health_service is off, the standard grpc.health.v1 service. Records
+// which client addresses (peer ip:port, i.e. which TCP connection and so which
+// warm member) called it, and can hold calls until the test releases them, to
+// make a backend look loaded.
 //
-// Thread safety: all methods may be called from any thread.
+// Thread safety: all methods may be called from any thread, except that
+// SetServing() must not race with Shutdown() or destruction. Constructors
+// serialize with each other (see Options::health_service).
 
 #ifndef WARM_TESTS_TESTING_TEST_BACKEND_H_
 #define WARM_TESTS_TESTING_TEST_BACKEND_H_
@@ -26,9 +29,20 @@ namespace testing {
 
 class TestBackend {
  public:
+  struct Options {
+    // Register grpc.health.v1 (the default health check service, SERVING).
+    // Off: Health/Check and Health/Watch answer UNIMPLEMENTED. gRPC reads
+    // this from a process-wide flag when a server is built; TestBackend sets
+    // it right before building, under a lock shared by all TestBackends, so
+    // backends with different settings may be built from any threads (another
+    // ServerBuilder in the process built meanwhile may see either setting).
+    bool health_service = true;
+  };
+
   // Starts a server on `host` ("127.0.0.2") and `port` (0: a free one).
   // Aborts the test binary when the port cannot be bound.
   explicit TestBackend(const std::string& host, int port = 0);
+  TestBackend(const std::string& host, int port, Options options);
   ~TestBackend();
 
   // "127.0.0.2:41234".
@@ -47,6 +61,11 @@ class TestBackend {
   int calls() const;
   // Calls received per client address (peer without the "ipv4:" prefix).
   std::map<std::string, int> calls_by_peer() const;
+
+  // Health: sets the overall ("") status and every named service's status to
+  // SERVING or NOT_SERVING; Watch streams see the change. No-op without the
+  // health service or after Shutdown(). Must not race with Shutdown().
+  void SetServing(bool serving);
 
   // Stops the server: in-flight calls are cancelled after `grace`.
   void Shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(0));
