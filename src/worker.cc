@@ -4,17 +4,10 @@
 
 #include <utility>
 
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
-// gRPC's completion queue orders the handoff of an event before its handler,
-// but Debian's gRPC is not built with ThreadSanitizer, which cannot see that.
-// Tell it, at the last touch before gRPC owns the event.
-#define WARM_TSAN_RELEASE(addr) __tsan_release(addr)
-#define WARM_TSAN_ACQUIRE(addr) __tsan_acquire(addr)
-#else
-#define WARM_TSAN_RELEASE(addr)
-#define WARM_TSAN_ACQUIRE(addr)
-#endif
+#include "src/tsan.h"
+
+// gRPC's completion queue orders the handoff of an event before its handler;
+// the worker tells TSan at the last touch before gRPC owns the event.
 
 namespace warm {
 namespace internal {
@@ -22,7 +15,7 @@ namespace internal {
 // One armed completion: owned by gRPC until it completes, then by Loop(),
 // which runs and deletes it.
 struct Worker::Event {
-  std::function<void()> fn;
+  std::function<void(bool ok)> fn;
   grpc::Alarm alarm;  // for RunAt()
 };
 
@@ -46,12 +39,12 @@ void Worker::Loop() {
     Event* event = static_cast<Event*>(tag);
     WARM_TSAN_ACQUIRE(event);
     pending_.fetch_sub(1, std::memory_order_acq_rel);
-    event->fn();
+    event->fn(ok);
     delete event;
   }
 }
 
-Worker::Event* Worker::Arm(std::function<void()> fn) {
+Worker::Event* Worker::Arm(std::function<void(bool ok)> fn) {
   pending_.fetch_add(1, std::memory_order_acq_rel);
   Event* event = new Event();
   event->fn = std::move(fn);
@@ -59,7 +52,7 @@ Worker::Event* Worker::Arm(std::function<void()> fn) {
 }
 
 void Worker::RunAt(gpr_timespec deadline, std::function<void()> fn) {
-  Event* event = Arm(std::move(fn));
+  Event* event = Arm([fn = std::move(fn)](bool) { fn(); });
   WARM_TSAN_RELEASE(event);
   event->alarm.Set(&cq_, deadline, event);
 }
@@ -67,9 +60,15 @@ void Worker::RunAt(gpr_timespec deadline, std::function<void()> fn) {
 void Worker::WatchState(grpc::Channel& channel,
                         grpc_connectivity_state last_observed,
                         gpr_timespec deadline, std::function<void()> fn) {
-  Event* event = Arm(std::move(fn));
+  Event* event = Arm([fn = std::move(fn)](bool) { fn(); });
   WARM_TSAN_RELEASE(event);
   channel.NotifyOnStateChange(last_observed, deadline, &cq_, event);
+}
+
+void* Worker::Completion(std::function<void(bool ok)> fn) {
+  Event* event = Arm(std::move(fn));
+  WARM_TSAN_RELEASE(event);
+  return event;
 }
 
 }  // namespace internal

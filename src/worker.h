@@ -38,6 +38,11 @@ class Worker {
   void WatchState(grpc::Channel& channel, grpc_connectivity_state last_observed,
                   gpr_timespec deadline, std::function<void()> fn);
 
+  // A tag for an operation the caller starts on cq(): when it completes,
+  // `fn(ok)` runs on the worker thread. Every tag must be used exactly once.
+  void* Completion(std::function<void(bool ok)> fn);
+  grpc::CompletionQueue* cq() { return &cq_; }
+
   // Whether the caller is the worker thread.
   bool OnWorkerThread() const {
     return std::this_thread::get_id() == thread_id_;
@@ -50,7 +55,7 @@ class Worker {
   struct Event;
   Worker();
   void Loop();
-  Event* Arm(std::function<void()> fn);
+  Event* Arm(std::function<void(bool ok)> fn);
 
   grpc::CompletionQueue cq_;
   std::atomic<int64_t> pending_{0};
