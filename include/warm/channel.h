@@ -41,6 +41,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +54,144 @@ namespace warm {
 namespace internal {
 class Pool;
 }  // namespace internal
+
+// HealthCheckOptions
+//
+// Active health checking of every member with the standard
+// `grpc.health.v1.Health/Check` RPC, sent on the member's own connection.
+// SERVING is a success; NOT_SERVING, any RPC error and a timeout are failures;
+// UNIMPLEMENTED means the backend has no health service, and the member is
+// treated as healthy (shown as `MemberHealth::kNoHealthService`).
+//
+// Defaults, and why:
+//   interval 5 s, timeout 3 s. warm_channels checks every 9 s with a 7.5 s
+//     timeout and marks a member unhealthy after one failure. Checking more
+//     often with a shorter timeout but asking for two failures in a row finds
+//     a NOT_SERVING backend in ~5-10 s and a hung one in ~11-16 s, about as
+//     fast as warm_channels, without evicting a warm connection for a single
+//     slow answer. A lost connection takes the member out of the picker at
+//     once; its checks then fail without waiting, so it is replaced after
+//     about `unhealthy_threshold` intervals.
+//   unhealthy_threshold 2, healthy_threshold 2: Envoy's thresholds are
+//     explicit, commonly 2-3; two is enough to ride over one lost check. A
+//     new member needs only its first success (as in Envoy and
+//     warm_channels), so a new member becomes pickable within one round trip.
+struct HealthCheckOptions {
+  // Check members at all. When false a member is pickable whenever its
+  // connection is READY and is never evicted. Default: true.
+  bool enabled = true;
+  // The service name sent in HealthCheckRequest; "" asks about the whole
+  // server. Default: "".
+  std::string service;
+  // Time from the end of one check of a member to the start of the next.
+  // Must be > 0. Default: 5 s.
+  std::chrono::milliseconds interval{5000};
+  // Deadline of one check. A check waits within it while the member is
+  // connecting, and fails at once when the member's connection has failed.
+  // Must be > 0. Default: 3 s.
+  std::chrono::milliseconds timeout{3000};
+  // Consecutive failed checks that make a member unhealthy: it leaves the
+  // picker at once and is closed and replaced. Must be >= 1. Default: 2.
+  int unhealthy_threshold = 2;
+  // Consecutive successful checks that make an unhealthy (or ejected, see
+  // OutlierEjectionOptions) member healthy again. A new member needs one.
+  // Must be >= 1. Default: 2.
+  int healthy_threshold = 2;
+};
+
+// OutlierEjectionOptions
+//
+// Passive outlier ejection: a member whose calls fail `consecutive_failures`
+// times in a row (status UNAVAILABLE, plus `failure_codes`) is taken out of
+// the picker, its connection kept, for `base_ejection_time` multiplied by the
+// number of times it has been ejected, at most `max_ejection_time`. Ejection
+// never leaves fewer than `critical_min` pickable members. Defaults are
+// Envoy's (5 in a row, 30 s x times ejected, at most 300 s).
+struct OutlierEjectionOptions {
+  // Default: true.
+  bool enabled = true;
+  // Failures in a row that eject a member. Must be >= 1. Default: 5.
+  int consecutive_failures = 5;
+  // Status codes counted as failures besides UNAVAILABLE (which always
+  // counts), e.g. DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED. OK never counts.
+  // Any other code resets the count. Default: none.
+  std::vector<grpc::StatusCode> failure_codes;
+  // Must be > 0. Default: 30 s.
+  std::chrono::milliseconds base_ejection_time{30000};
+  // Must be >= base_ejection_time. Default: 300 s.
+  std::chrono::milliseconds max_ejection_time{300000};
+  // Whether `healthy_threshold` successful health checks in a row end an
+  // ejection early. Default: false: a backend that answers its health checks
+  // but fails calls is exactly what ejection is for.
+  bool uneject_on_health_check = false;
+};
+
+// ChannelHealth
+//
+// How well a warm channel is served, as reported to
+// `ChannelOptions::on_health_change` and by `Channel::Health()`.
+enum class ChannelStatus {
+  // Since creation fewer than `healthy_min` members have ever been healthy at
+  // once, and none has yet failed its health checks.
+  kStarting,
+  // At least `healthy_min` members are healthy.
+  kHealthy,
+  // Fewer than `healthy_min` members are healthy.
+  kUnhealthy,
+  // Fewer than `critical_min` members are healthy after at least
+  // `critical_min` were: connected but unhealthy members take calls and none
+  // is evicted for being unhealthy, until `critical_min` are healthy again.
+  kDegraded,
+};
+absl::string_view ChannelStatusName(ChannelStatus status);
+
+struct ChannelHealth {
+  ChannelStatus status = ChannelStatus::kStarting;
+  int healthy_members = 0;
+  int members = 0;
+  // The effective minimums (ChannelOptions values capped at pool_size).
+  int healthy_min = 0;
+  int critical_min = 0;
+};
+
+// PoolEvent
+//
+// One thing a channel's pool did, kept in a per-channel log of the last
+// `ChannelOptions::event_log_size` events and passed to the log sink.
+struct PoolEvent {
+  enum class Kind {
+    kMemberOpened,
+    kMemberHealthy,
+    kMemberUnhealthy,
+    kMemberEvicted,    // closed: unhealthy, or retired by rebalancing
+    kMemberEjected,    // outlier ejection started
+    kMemberReturned,   // outlier ejection ended
+    kEjectionSkipped,  // would have left fewer than critical_min pickable
+    kAddressBackoff,   // an address waits before it gets a member again
+    kDegradedEntered,
+    kDegradedLeft,
+    kStatusChanged,  // ChannelStatus changed
+  };
+  std::chrono::system_clock::time_point time;
+  Kind kind = Kind::kMemberOpened;
+  uint64_t member_id = 0;  // 0 when the event is not about one member
+  std::string address;     // "" when not about one address
+  std::string detail;      // human-readable, e.g. "2 checks failed: ..."
+};
+absl::string_view PoolEventKindName(PoolEvent::Kind kind);
+
+// Logging
+//
+// Every PoolEvent of every channel is also passed to one process-wide sink as
+// a line "warm channel NAME: ...". Events that mean trouble (unhealthy,
+// evicted for health, ejected, degraded, status worse) are kWarning, the rest
+// kInfo. The default sink writes kWarning lines to stderr and drops kInfo.
+// The sink runs on warm's background thread, never under a warm lock, and
+// must not block.
+enum class LogSeverity { kInfo, kWarning };
+using LogSink = std::function<void(LogSeverity, absl::string_view line)>;
+// Replaces the sink; nullptr restores the default. Thread-safe.
+void SetLogSink(LogSink sink);
 
 // ChannelOptions
 //
@@ -81,7 +220,44 @@ struct ChannelOptions {
   std::vector<
       std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
       interceptors;
+
+  // Active health checking; see HealthCheckOptions.
+  HealthCheckOptions health_check;
+
+  // Below this many healthy members the channel reports itself unhealthy
+  // (ChannelStatus::kUnhealthy). Capped at pool_size. Must be >= 0 and
+  // >= critical_min. Default: 2 (as warm_channels).
+  int healthy_min = 2;
+  // Below this many healthy members, after having had that many, the
+  // channel is degraded (ChannelStatus::kDegraded). 0 turns degraded mode
+  // off. Capped at pool_size. Must be >= 0. Default: 1 (as warm_channels).
+  int critical_min = 1;
+
+  // Passive outlier ejection; see OutlierEjectionOptions.
+  OutlierEjectionOptions outlier_ejection;
+
+  // Called with the new ChannelHealth whenever the channel's status or its
+  // healthy member count changes. Runs on warm's background thread, never
+  // under a warm lock; must not block. It may call the channel's methods.
+  // Default: none.
+  std::function<void(const ChannelHealth&)> on_health_change;
+
+  // Events kept per channel for Channel::Events() and diagnostics. Must be
+  // >= 0. Default: 128.
+  int event_log_size = 128;
 };
+
+// MemberHealth
+//
+// A member's health as seen by active health checking.
+enum class MemberHealth {
+  kUnknown,          // not checked yet: not pickable while checking is on
+  kHealthy,          // passed its checks (SERVING)
+  kUnhealthy,        // failed unhealthy_threshold checks in a row
+  kNoHealthService,  // the backend answered UNIMPLEMENTED: treated healthy
+  kNotChecked,       // health checking is off: healthy while READY
+};
+absl::string_view MemberHealthName(MemberHealth health);
 
 // MemberInfo
 //
@@ -104,6 +280,18 @@ struct MemberInfo {
   std::vector<uint64_t> calls_finished_by_code;
   // When the member was opened.
   std::chrono::system_clock::time_point opened_at;
+
+  // Health as seen by active health checks (HealthCheckOptions).
+  MemberHealth health = MemberHealth::kUnknown;
+  // The last check's outcome, e.g. "SERVING", "NOT_SERVING",
+  // "DEADLINE_EXCEEDED: ...", and when it completed ("" and epoch before the
+  // first check).
+  std::string last_check;
+  std::chrono::system_clock::time_point last_check_at;
+  // Outlier ejection: whether ejected now, until when, and how many times.
+  bool ejected = false;
+  std::chrono::system_clock::time_point ejected_until;
+  int times_ejected = 0;
 };
 
 class Channel;
@@ -144,8 +332,10 @@ class Channel final : public grpc::ChannelInterface {
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
 
-  // The aggregate connectivity state of the members: READY when any member is
-  // READY, else CONNECTING when any is, else IDLE when any is, else
+  // The aggregate state of the members: READY when any member is pickable
+  // (connected, and healthy unless checking is off or the channel is
+  // degraded, and not ejected); else CONNECTING when any member is connecting
+  // or connected but not yet checked; else IDLE when any is IDLE; else
   // TRANSIENT_FAILURE. Members are always kept connecting, so
   // `try_to_connect` only makes an IDLE member reconnect sooner.
   grpc_connectivity_state GetState(bool try_to_connect) override;
@@ -157,6 +347,13 @@ class Channel final : public grpc::ChannelInterface {
 
   // A snapshot of every member, in the order they were opened.
   std::vector<MemberInfo> Members() const;
+
+  // The channel's health now (see ChannelStatus).
+  ChannelHealth Health() const;
+
+  // The most recent pool events, oldest first (at most
+  // ChannelOptions::event_log_size).
+  std::vector<PoolEvent> Events() const;
 
  private:
   friend absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
