@@ -39,6 +39,18 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
   config.interceptors =
       std::make_shared<const internal::SharedInterceptorFactory::Factories>(
           std::move(options.interceptors));
+  config.policy = internal::PolicyFromOptions(options);
+  config.health_service = options.health_check.service;
+  config.check_interval = options.health_check.interval;
+  config.check_timeout = options.health_check.timeout;
+  if (options.outlier_ejection.enabled) {
+    config.consecutive_failures = options.outlier_ejection.consecutive_failures;
+    config.failure_codes = 1u << grpc::StatusCode::UNAVAILABLE;
+    for (grpc::StatusCode code : options.outlier_ejection.failure_codes) {
+      if (code != grpc::StatusCode::OK) config.failure_codes |= 1u << code;
+    }
+  }
+  config.on_health_change = std::move(options.on_health_change);
   absl::StatusOr<std::shared_ptr<internal::Pool>> pool =
       internal::Pool::Start(std::move(config));
   if (!pool.ok()) return pool.status();
@@ -58,6 +70,10 @@ const std::string& Channel::name() const { return pool_->name(); }
 const std::string& Channel::target() const { return pool_->target(); }
 
 std::vector<MemberInfo> Channel::Members() const { return pool_->Members(); }
+
+ChannelHealth Channel::Health() const { return pool_->Health(); }
+
+std::vector<PoolEvent> Channel::Events() const { return pool_->Events(); }
 
 grpc::internal::Call Channel::CreateCall(
     const grpc::internal::RpcMethod& method, grpc::ClientContext* context,

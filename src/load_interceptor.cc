@@ -1,5 +1,8 @@
 #include "src/load_interceptor.h"
 
+#include "src/health_check.h"
+#include "src/tsan.h"
+
 namespace warm {
 namespace internal {
 namespace {
@@ -17,6 +20,7 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
   }
   ~LoadInterceptor() override {
     if (!finished_) load_->CallFinished(grpc::StatusCode::CANCELLED);
+    WARM_TSAN_ACQUIRE(load_);  // see ~Member
   }
 
   void Intercept(
@@ -38,7 +42,9 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
 
 grpc::experimental::Interceptor*
 LoadInterceptorFactory::CreateClientInterceptor(
-    grpc::experimental::ClientRpcInfo* /*info*/) {
+    grpc::experimental::ClientRpcInfo* info) {
+  // warm's own health checks are not the application's load.
+  if (IsHealthCheck(info->method())) return nullptr;
   return new LoadInterceptor(load_.get());
 }
 

@@ -18,8 +18,11 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
+
+#include "src/health_check.h"
 
 namespace warm {
 namespace internal {
@@ -35,6 +38,15 @@ struct MemberLoad {
   alignas(64) std::atomic<uint64_t> started{0};
   std::array<std::atomic<uint64_t>, kCodes> finished{};
 
+  // Outlier ejection, set before the member's first call: codes that count
+  // as failures (bit i = grpc::StatusCode i), how many in a row report an
+  // outlier (0: never), and what reporting does.
+  uint32_t failure_codes = 0;
+  int failures_to_report = 0;
+  std::function<void()> report_outlier;
+  // Calls that failed in a row; reset by any other code and by the pool.
+  std::atomic<int> consecutive_failures{0};
+
   void CallStarted() {
     in_flight.fetch_add(1, std::memory_order_relaxed);
     started.fetch_add(1, std::memory_order_relaxed);
@@ -43,6 +55,17 @@ struct MemberLoad {
     if (code < 0 || code >= kCodes) code = 2;  // UNKNOWN
     finished[code].fetch_add(1, std::memory_order_relaxed);
     in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (failures_to_report == 0) return;
+    if ((failure_codes >> code) & 1) {
+      // Exactly one call sees the count reach the threshold.
+      if (consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1 ==
+          failures_to_report) {
+        report_outlier();
+      }
+    } else if (consecutive_failures.load(std::memory_order_relaxed) != 0) {
+      // Only write when needed: this line is shared by the member's calls.
+      consecutive_failures.store(0, std::memory_order_relaxed);
+    }
   }
 };
 
@@ -76,8 +99,10 @@ class SharedInterceptorFactory
                            size_t index)
       : factories_(std::move(factories)), index_(index) {}
 
+  // Not for warm's own health checks (src/health_check.h).
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override {
+    if (IsHealthCheck(info->method())) return nullptr;
     return (*factories_)[index_]->CreateClientInterceptor(info);
   }
 

@@ -1,5 +1,7 @@
 #include "src/member.h"
 
+#include "src/tsan.h"
+
 namespace warm {
 namespace internal {
 
@@ -14,6 +16,17 @@ Member::Member(uint64_t id, Address address,
       load_(std::move(load)),
       methods_(std::move(methods)),
       opened_at_(std::chrono::system_clock::now()) {}
+
+Member::~Member() {
+  // The member's grpc::Channel may be freed later by a call's ClientContext,
+  // inside libgrpc++, whose reference count ThreadSanitizer cannot see. Drop
+  // our references first, then release; ~LoadInterceptor, which runs in that
+  // ClientContext just before, acquires.
+  const MemberLoad* load = load_.get();
+  channel_interface_.reset();
+  channel_.reset();
+  WARM_TSAN_RELEASE(load);
+}
 
 grpc::internal::RpcMethod Member::MethodFor(
     const grpc::internal::RpcMethod& method, size_t registered_methods) {

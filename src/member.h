@@ -32,6 +32,7 @@ class Member {
   Member(uint64_t id, Address address, std::shared_ptr<grpc::Channel> channel,
          std::shared_ptr<MemberLoad> load,
          std::shared_ptr<MethodCache> methods);
+  ~Member();
   Member(const Member&) = delete;
   Member& operator=(const Member&) = delete;
 
@@ -39,6 +40,10 @@ class Member {
   const Address& address() const { return address_; }
   grpc::Channel& channel() const { return *channel_; }
   const MemberLoad& load() const { return *load_; }
+  // Restarts the count of calls failed in a row (outlier ejection).
+  void ResetFailures() const {
+    load_->consecutive_failures.store(0, std::memory_order_relaxed);
+  }
   std::chrono::system_clock::time_point opened_at() const { return opened_at_; }
 
   // The last connectivity state the pool saw; READY members are pickable.
@@ -57,8 +62,9 @@ class Member {
  private:
   const uint64_t id_;
   const Address address_;
-  const std::shared_ptr<grpc::Channel> channel_;
-  const std::shared_ptr<grpc::ChannelInterface> channel_interface_;
+  // Not const: ~Member() drops them first (see there).
+  std::shared_ptr<grpc::Channel> channel_;
+  std::shared_ptr<grpc::ChannelInterface> channel_interface_;
   const std::shared_ptr<MemberLoad> load_;
   const std::shared_ptr<MethodCache> methods_;
   const std::chrono::system_clock::time_point opened_at_;

@@ -1,5 +1,6 @@
 #include "src/options.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -27,9 +28,87 @@ absl::Status ValidateOptions(
       problems.push_back(absl::StrCat("interceptors[", i, "] is null"));
     }
   }
+  const HealthCheckOptions& health = options.health_check;
+  if (health.interval.count() <= 0) {
+    problems.push_back(absl::StrCat("health_check.interval is ",
+                                    health.interval.count(),
+                                    " ms; it must be > 0"));
+  }
+  if (health.timeout.count() <= 0) {
+    problems.push_back(absl::StrCat("health_check.timeout is ",
+                                    health.timeout.count(),
+                                    " ms; it must be > 0"));
+  }
+  if (health.unhealthy_threshold < 1) {
+    problems.push_back(absl::StrCat("health_check.unhealthy_threshold is ",
+                                    health.unhealthy_threshold,
+                                    "; it must be at least 1"));
+  }
+  if (health.healthy_threshold < 1) {
+    problems.push_back(absl::StrCat("health_check.healthy_threshold is ",
+                                    health.healthy_threshold,
+                                    "; it must be at least 1"));
+  }
+  if (options.critical_min < 0) {
+    problems.push_back(absl::StrCat("critical_min is ", options.critical_min,
+                                    "; it must be at least 0"));
+  }
+  if (options.healthy_min < options.critical_min) {
+    problems.push_back(absl::StrCat("healthy_min is ", options.healthy_min,
+                                    "; it must be at least critical_min (",
+                                    options.critical_min, ")"));
+  }
+  const OutlierEjectionOptions& outlier = options.outlier_ejection;
+  if (outlier.consecutive_failures < 1) {
+    problems.push_back(absl::StrCat("outlier_ejection.consecutive_failures is ",
+                                    outlier.consecutive_failures,
+                                    "; it must be at least 1"));
+  }
+  if (outlier.base_ejection_time.count() <= 0) {
+    problems.push_back(absl::StrCat("outlier_ejection.base_ejection_time is ",
+                                    outlier.base_ejection_time.count(),
+                                    " ms; it must be > 0"));
+  }
+  if (outlier.max_ejection_time < outlier.base_ejection_time) {
+    problems.push_back(
+        absl::StrCat("outlier_ejection.max_ejection_time is ",
+                     outlier.max_ejection_time.count(),
+                     " ms; it must be at least base_ejection_time (",
+                     outlier.base_ejection_time.count(), " ms)"));
+  }
+  for (size_t i = 0; i < outlier.failure_codes.size(); ++i) {
+    const int code = outlier.failure_codes[i];
+    if (code < 0 || code > 16) {
+      problems.push_back(absl::StrCat("outlier_ejection.failure_codes[", i,
+                                      "] is ", code,
+                                      "; it must be a grpc::StatusCode"));
+    }
+  }
+  if (options.event_log_size < 0) {
+    problems.push_back(absl::StrCat("event_log_size is ",
+                                    options.event_log_size,
+                                    "; it must be at least 0"));
+  }
   if (problems.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
       "invalid warm::ChannelOptions: ", absl::StrJoin(problems, "; ")));
+}
+
+PoolPolicy PolicyFromOptions(const ChannelOptions& options) {
+  PoolPolicy policy;
+  policy.pool_size = options.pool_size;
+  policy.health_checks = options.health_check.enabled;
+  policy.unhealthy_threshold = options.health_check.unhealthy_threshold;
+  policy.healthy_threshold = options.health_check.healthy_threshold;
+  policy.healthy_min = std::min(options.healthy_min, options.pool_size);
+  policy.critical_min = std::min(options.critical_min, options.pool_size);
+  policy.ejection = options.outlier_ejection.enabled;
+  policy.base_ejection = options.outlier_ejection.base_ejection_time;
+  policy.max_ejection = options.outlier_ejection.max_ejection_time;
+  policy.uneject_on_health_check =
+      options.outlier_ejection.uneject_on_health_check;
+  policy.event_log_size = static_cast<size_t>(options.event_log_size);
+  return policy;
 }
 
 }  // namespace internal

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "src/pool_state.h"
 #include "warm/channel.h"
 
 namespace warm {
@@ -15,6 +16,10 @@ namespace internal {
 absl::Status ValidateOptions(
     const ChannelOptions& options,
     const std::shared_ptr<grpc::ChannelCredentials>& credentials);
+
+// The pool's decision parameters from valid options (minimums capped at
+// pool_size).
+PoolPolicy PolicyFromOptions(const ChannelOptions& options);
 
 }  // namespace internal
 }  // namespace warm

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "src/events.h"
 #include "src/picker.h"
 #include "src/private_access.h"
 #include "src/worker.h"
@@ -48,30 +49,19 @@ grpc_connectivity_state AggregateState(
 }  // namespace
 
 Pool::Pool(Config config)
-    : config_(std::move(config)), picker_(std::make_unique<PickerSnapshot>()) {}
+    : config_(std::move(config)),
+      picker_(std::make_unique<PickerSnapshot>()),
+      decisions_(config_.policy, config_.addresses, ThreadRandom()) {}
 
 absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
   std::shared_ptr<Pool> pool(new Pool(std::move(config)));
+  Deferred deferred;
   std::string rejected;
   {
     std::lock_guard<std::mutex> lock(pool->mu_);
-    const std::vector<Address>& addresses = pool->config_.addresses;
-    // Start at a random address so that many clients of one fleet do not all
-    // put their first members on its first backends.
-    const size_t offset = ThreadRandom() % addresses.size();
-    for (int i = 0; i < pool->config_.pool_size; ++i) {
-      pool->OpenMemberLocked(addresses[(offset + i) % addresses.size()]);
-    }
-    for (const std::shared_ptr<Member>& member : pool->members_) {
-      // gRPC turns a target it cannot parse into a "lame" channel, whose
-      // state reads SHUTDOWN from the start and which can never connect.
-      // ParseTarget() rejects what is known to cause that (e.g. over-long
-      // Unix paths); this catches whatever else gRPC may refuse.
-      if (member->state() == GRPC_CHANNEL_SHUTDOWN) {
-        rejected = member->address().grpc_target;
-      }
-    }
-    pool->RefreshLocked();
+    pool->ApplyLocked(pool->decisions_.Start(std::chrono::steady_clock::now()),
+                      deferred);
+    rejected = pool->rejected_address_;
   }
   if (!rejected.empty()) {
     pool->Shutdown();
@@ -79,6 +69,10 @@ absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
         absl::StrCat("invalid target \"", pool->target(),
                      "\": gRPC rejected address \"", rejected, "\""));
   }
+  // The first health report comes from the worker, as every later one does;
+  // at creation the status is kStarting by definition.
+  deferred.health_changed = false;
+  pool->RunDeferred(deferred);
   return pool;
 }
 
@@ -90,10 +84,53 @@ Pool::~Pool() {
   }
 }
 
-void Pool::OpenMemberLocked(const Address& address) {
+void Pool::ApplyLocked(PoolState::Actions actions, Deferred& deferred) {
+  for (uint64_t id : actions.close) CloseMemberLocked(id);
+  for (const auto& [id, address] : actions.open) {
+    OpenMemberLocked(id, decisions_.addresses()[address].address);
+  }
+  for (uint64_t id : actions.reset_failures) {
+    auto it = slots_.find(id);
+    if (it != slots_.end()) it->second.member->ResetFailures();
+  }
+  for (const PoolState::Event& event : actions.events) {
+    std::string line = absl::StrCat("warm channel ", config_.name, ": ",
+                                    PoolEventKindName(event.kind));
+    if (event.member_id != 0) absl::StrAppend(&line, " #", event.member_id);
+    if (!event.address.empty()) absl::StrAppend(&line, " ", event.address);
+    if (!event.detail.empty()) absl::StrAppend(&line, ": ", event.detail);
+    deferred.log.emplace_back(event.severity, std::move(line));
+  }
+  if (actions.health_changed) {
+    deferred.health_changed = true;
+    deferred.health = decisions_.health();
+  }
+  RefreshLocked();
+  ArmTimerLocked();
+}
+
+void Pool::RunDeferred(const Deferred& deferred) {
+  for (const auto& [severity, line] : deferred.log) Log(severity, line);
+  if (deferred.health_changed && config_.on_health_change) {
+    config_.on_health_change(deferred.health);
+  }
+}
+
+void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   grpc::ChannelArguments args = config_.channel_args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto load = std::make_shared<MemberLoad>();
+  std::weak_ptr<Pool> weak = weak_from_this();
+  if (config_.consecutive_failures > 0) {
+    load->failure_codes = config_.failure_codes;
+    load->failures_to_report = config_.consecutive_failures;
+    // Runs on the thread that saw the call's status: hand over to the worker.
+    load->report_outlier = [weak, id] {
+      Worker::Get().RunAt(gpr_now(GPR_CLOCK_MONOTONIC), [weak, id] {
+        if (std::shared_ptr<Pool> pool = weak.lock()) pool->OnOutlier(id);
+      });
+    };
+  }
   auto methods = std::make_shared<MethodCache>();
   SharedInterceptorFactory::Factories factories;
   factories.push_back(std::make_unique<LoadInterceptorFactory>(load, methods));
@@ -104,13 +141,32 @@ void Pool::OpenMemberLocked(const Address& address) {
   std::shared_ptr<grpc::Channel> channel =
       grpc::experimental::CreateCustomChannelWithInterceptors(
           address.grpc_target, config_.credentials, args, std::move(factories));
-  auto member =
-      std::make_shared<Member>(next_member_id_++, address, std::move(channel),
-                               std::move(load), std::move(methods));
+  auto member = std::make_shared<Member>(id, address, std::move(channel),
+                                         std::move(load), std::move(methods));
   // Connect now: the pool is warm before the first call.
-  member->set_state(member->channel().GetState(/*try_to_connect=*/true));
-  Watch(*member, member->state());
-  members_.push_back(std::move(member));
+  const grpc_connectivity_state state = member->channel().GetState(true);
+  if (state == GRPC_CHANNEL_SHUTDOWN) {
+    // gRPC turns a target it cannot parse into a "lame" channel, whose state
+    // reads SHUTDOWN from the start and which can never connect. ParseTarget()
+    // rejects what is known to cause that (e.g. over-long Unix paths); this
+    // catches whatever else gRPC may refuse.
+    rejected_address_ = address.grpc_target;
+  }
+  // Watching from IDLE reports the state at once if it already moved on.
+  Watch(*member, GRPC_CHANNEL_IDLE);
+  Slot& slot = slots_[id];
+  slot.member = std::move(member);
+  if (config_.policy.health_checks) StartCheckLocked(slot);
+}
+
+void Pool::CloseMemberLocked(uint64_t id) {
+  auto it = slots_.find(id);
+  if (it == slots_.end()) return;
+  // A member's grpc::Channel lives on in the ClientContexts of its calls in
+  // flight and closes when the last one is destroyed. Destroying the alarm
+  // cancels it.
+  if (it->second.check != nullptr) it->second.check->Cancel();
+  slots_.erase(it);
 }
 
 void Pool::Watch(const Member& member, grpc_connectivity_state last_observed) {
@@ -125,40 +181,148 @@ void Pool::Watch(const Member& member, grpc_connectivity_state last_observed) {
 }
 
 void Pool::OnMemberStateChange(uint64_t member_id) {
+  Deferred deferred;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) return;
+    auto it = slots_.find(member_id);
+    if (it == slots_.end()) return;
+    Member& member = *it->second.member;
+    // try_to_connect: an IDLE member (idle timeout, GOAWAY) reconnects now.
+    const grpc_connectivity_state state = member.channel().GetState(true);
+    member.set_state(state);
+    if (state != GRPC_CHANNEL_SHUTDOWN) Watch(member, state);
+    ApplyLocked(decisions_.OnConnectivity(member_id, state,
+                                          std::chrono::steady_clock::now()),
+                deferred);
+  }
+  RunDeferred(deferred);
+}
+
+void Pool::StartCheckLocked(Slot& slot) {
+  std::weak_ptr<Pool> weak = weak_from_this();
+  const uint64_t id = slot.member->id();
+  slot.next_check.reset();
+  slot.check = HealthCheck::Start(
+      slot.member->channel(), config_.health_service, config_.check_timeout,
+      [weak, id](HealthCheck::Result result) {
+        if (std::shared_ptr<Pool> pool = weak.lock()) {
+          pool->OnCheckDone(id, std::move(result));
+        }
+      });
+}
+
+void Pool::OnCheckDone(uint64_t member_id, HealthCheck::Result result) {
+  if (result.cancelled) return;  // the member was closed
+  Deferred deferred;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) return;
+    auto it = slots_.find(member_id);
+    if (it == slots_.end()) return;
+    it->second.check.reset();
+    ApplyLocked(
+        decisions_.OnCheck(member_id, result.outcome, std::move(result.detail),
+                           std::chrono::steady_clock::now()),
+        deferred);
+    // The next check starts `interval` after this one ended, if the member
+    // is still there.
+    it = slots_.find(member_id);
+    if (it != slots_.end()) {
+      std::weak_ptr<Pool> weak = weak_from_this();
+      it->second.next_check = std::make_unique<grpc::Alarm>();
+      it->second.next_check->Set(
+          Worker::Get().cq(),
+          FromNowMs(static_cast<int>(config_.check_interval.count())),
+          Worker::Get().Completion([weak, member_id](bool ok) {
+            if (!ok) return;  // cancelled: the member was closed
+            if (std::shared_ptr<Pool> pool = weak.lock()) {
+              pool->OnNextCheck(member_id);
+            }
+          }));
+    }
+  }
+  RunDeferred(deferred);
+}
+
+void Pool::OnNextCheck(uint64_t member_id) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shutdown_) return;
-  auto it = std::find_if(members_.begin(), members_.end(),
-                         [&](const auto& m) { return m->id() == member_id; });
-  if (it == members_.end()) return;
-  Member& member = **it;
-  // try_to_connect: an IDLE member (idle timeout, GOAWAY) reconnects at once.
-  grpc_connectivity_state state = member.channel().GetState(true);
-  member.set_state(state);
-  if (state != GRPC_CHANNEL_SHUTDOWN) Watch(member, state);
-  RefreshLocked();
+  auto it = slots_.find(member_id);
+  if (it != slots_.end()) StartCheckLocked(it->second);
+}
+
+void Pool::OnOutlier(uint64_t member_id) {
+  Deferred deferred;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) return;
+    ApplyLocked(
+        decisions_.OnCallFailures(member_id, std::chrono::steady_clock::now()),
+        deferred);
+  }
+  RunDeferred(deferred);
+}
+
+void Pool::ArmTimerLocked() {
+  if (shutdown_) return;
+  const SteadyTime next = decisions_.NextDeadline();
+  if (next >= timer_deadline_) return;  // an earlier or equal one is armed
+  // Replacing the alarm cancels the later one (its handler sees ok == false).
+  timer_deadline_ = next;
+  const uint64_t generation = ++timer_generation_;
+  const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(
+      next - std::chrono::steady_clock::now());
+  std::weak_ptr<Pool> weak = weak_from_this();
+  timer_ = std::make_unique<grpc::Alarm>();
+  timer_->Set(Worker::Get().cq(),
+              FromNowMs(static_cast<int>(std::max<int64_t>(
+                  0, std::min<int64_t>(delay.count() + 1, INT32_MAX)))),
+              Worker::Get().Completion([weak, generation](bool ok) {
+                if (!ok) return;
+                if (std::shared_ptr<Pool> pool = weak.lock()) {
+                  pool->OnTimer(generation);
+                }
+              }));
+}
+
+void Pool::OnTimer(uint64_t generation) {
+  Deferred deferred;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) return;
+    if (generation == timer_generation_) {
+      timer_deadline_ = SteadyTime::max();
+    }
+    ApplyLocked(decisions_.OnTimer(std::chrono::steady_clock::now()), deferred);
+  }
+  RunDeferred(deferred);
 }
 
 void Pool::RefreshLocked() {
-  std::vector<grpc_connectivity_state> states;
   auto next = std::make_unique<PickerSnapshot>();
-  std::vector<std::pair<uint64_t, grpc_connectivity_state>> key;
-  for (const std::shared_ptr<Member>& member : members_) {
-    const grpc_connectivity_state state = member->state();
-    states.push_back(state);
-    key.emplace_back(member->id(), state);
-    next->all.push_back(member);
-    if (state == GRPC_CHANNEL_READY) next->ready.push_back(member);
-    if (state == GRPC_CHANNEL_IDLE || state == GRPC_CHANNEL_CONNECTING) {
-      next->trying.push_back(member);
-    }
+  std::vector<std::pair<uint64_t, PoolState::Tier>> key;
+  std::vector<grpc_connectivity_state> states;
+  for (const auto& [id, slot] : slots_) {
+    const PoolState::MemberRecord& record = decisions_.members().at(id);
+    const PoolState::Tier tier = decisions_.TierOf(record);
+    key.emplace_back(id, tier);
+    states.push_back(record.connectivity);
+    next->all.push_back(slot.member);
+    if (tier == PoolState::Tier::kPickable) next->ready.push_back(slot.member);
+    if (tier == PoolState::Tier::kTrying) next->trying.push_back(slot.member);
+  }
+  grpc_connectivity_state state = GRPC_CHANNEL_SHUTDOWN;
+  if (!shutdown_) {
+    state = !next->ready.empty()    ? GRPC_CHANNEL_READY
+            : !next->trying.empty() ? GRPC_CHANNEL_CONNECTING
+                                    : AggregateState(states);
   }
   if (key != published_) {
     published_ = std::move(key);
     if (picker_.Publish(std::move(next))) ReclaimLater();
   }
 
-  const grpc_connectivity_state state =
-      shutdown_ ? GRPC_CHANNEL_SHUTDOWN : AggregateState(states);
   if (state == state_.load(std::memory_order_relaxed)) return;
   state_.store(state, std::memory_order_release);
   state_changed_.notify_all();
@@ -208,9 +372,10 @@ void* Pool::RegisterMethod(const char* method) {
 grpc_connectivity_state Pool::GetState(bool try_to_connect) {
   if (try_to_connect) {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const std::shared_ptr<Member>& member : members_) {
-      if (member->state() == GRPC_CHANNEL_IDLE)
-        member->channel().GetState(true);
+    for (const auto& [id, slot] : slots_) {
+      if (slot.member->state() == GRPC_CHANNEL_IDLE) {
+        slot.member->channel().GetState(true);
+      }
     }
   }
   return state_.load(std::memory_order_acquire);
@@ -248,25 +413,67 @@ bool Pool::WaitForStateChange(grpc_connectivity_state last_observed,
                                    changed);
 }
 
+// Steady-clock times of the pool, as wall-clock times for users.
+static std::chrono::system_clock::time_point ToSystem(SteadyTime t) {
+  if (t == SteadyTime{}) return {};
+  return std::chrono::system_clock::now() +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(
+             t - std::chrono::steady_clock::now());
+}
+
 std::vector<MemberInfo> Pool::Members() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<MemberInfo> out;
-  out.reserve(members_.size());
-  for (const std::shared_ptr<Member>& member : members_) {
-    const MemberLoad& load = member->load();
+  out.reserve(slots_.size());
+  for (const auto& [id, slot] : slots_) {
+    const Member& member = *slot.member;
+    const PoolState::MemberRecord& record = decisions_.members().at(id);
+    const MemberLoad& load = member.load();
     MemberInfo info;
-    info.id = member->id();
-    info.address = member->address().display;
-    info.state = member->state();
-    info.pickable = info.state == GRPC_CHANNEL_READY;
+    info.id = id;
+    info.address = member.address().display;
+    info.state = record.connectivity;
+    info.pickable = decisions_.TierOf(record) == PoolState::Tier::kPickable;
     info.in_flight = load.in_flight.load(std::memory_order_relaxed);
     info.calls_started = load.started.load(std::memory_order_relaxed);
     for (const auto& count : load.finished) {
       info.calls_finished_by_code.push_back(
           count.load(std::memory_order_relaxed));
     }
-    info.opened_at = member->opened_at();
+    info.opened_at = member.opened_at();
+    info.health = record.health;
+    info.last_check = record.last_check;
+    info.last_check_at = ToSystem(record.last_check_at);
+    info.ejected = record.ejected;
+    info.ejected_until = record.ejected
+                             ? ToSystem(record.ejected_until)
+                             : std::chrono::system_clock::time_point{};
+    info.times_ejected = record.times_ejected;
     out.push_back(std::move(info));
+  }
+  return out;
+}
+
+ChannelHealth Pool::Health() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return decisions_.health();
+}
+
+PoolEvent Pool::ToPublic(const PoolState::Event& event) const {
+  PoolEvent out;
+  out.time = ToSystem(event.time);
+  out.kind = event.kind;
+  out.member_id = event.member_id;
+  out.address = event.address;
+  out.detail = event.detail;
+  return out;
+}
+
+std::vector<PoolEvent> Pool::Events() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<PoolEvent> out;
+  for (const PoolState::Event& event : decisions_.events()) {
+    out.push_back(ToPublic(event));
   }
   return out;
 }
@@ -274,9 +481,11 @@ std::vector<MemberInfo> Pool::Members() const {
 void Pool::Shutdown() {
   std::lock_guard<std::mutex> lock(mu_);
   shutdown_ = true;
-  // Members go; a member's grpc::Channel lives on in the ClientContexts of its
-  // calls in flight and closes when the last one is destroyed.
-  members_.clear();
+  // Members go (see CloseMemberLocked); checks and timers are cancelled.
+  std::vector<uint64_t> ids;
+  for (const auto& [id, slot] : slots_) ids.push_back(id);
+  for (uint64_t id : ids) CloseMemberLocked(id);
+  timer_.reset();
   RefreshLocked();  // publishes an empty picker; SHUTDOWN completes watches
   // No reader is left: the warm channel is being destroyed, and a caller
   // inside CreateCall() would be holding it.

@@ -1,11 +1,15 @@
 // Pool: the members of one warm channel, their states, and the picker.
 //
-// Control plane: opens `pool_size` members at creation over distinct addresses
-// first, watches each member's connectivity state on the worker thread, keeps
-// members connected (an IDLE member is asked to reconnect), aggregates the
-// members' states into the channel's state, and publishes a new picker
-// snapshot whenever a member's state changes. Serialized by `mu_`; member
-// state changes arrive on the worker thread.
+// Control plane: decisions (which members to open, which are pickable, which
+// to evict, eject or retire, degraded mode) are made by PoolState
+// (src/pool_state.h), which knows nothing of gRPC. The pool feeds it what
+// happens -- member connectivity changes (gRPC watches), health check results
+// (src/health_check.h), outlier reports from the call path, timers -- and
+// carries out its Actions: it opens and closes member channels, starts and
+// schedules health checks, publishes a new picker snapshot, aggregates the
+// channel's state, logs events and calls the user's health callback. All of
+// it runs on the worker thread (src/worker.h), serialized by `mu_`, except
+// Start() and Shutdown(), which run on the caller's thread.
 //
 // Data plane: CreateCall() reads the current snapshot without a lock, picks a
 // member (src/picker.h) and creates the call on that member's channel, whose
@@ -28,11 +32,13 @@
 // member's grpc::Channel, which the call's ClientContext keeps alive.
 //
 // Lifetime: owned by warm::Channel, which calls Shutdown() when destroyed.
-// Worker callbacks hold only weak references.
+// Worker callbacks hold only weak references; Shutdown() cancels the pool's
+// health checks and timers so that nothing of it lingers on the worker.
 
 #ifndef WARM_SRC_POOL_H_
 #define WARM_SRC_POOL_H_
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/completion_queue.h>
 #include <grpcpp/impl/call.h>
@@ -40,7 +46,10 @@
 #include <grpcpp/security/credentials.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,9 +58,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "src/health_check.h"
 #include "src/load_interceptor.h"
 #include "src/member.h"
 #include "src/picker.h"
+#include "src/pool_state.h"
 #include "src/snapshot_cell.h"
 #include "src/target.h"
 #include "warm/channel.h"
@@ -70,6 +81,16 @@ class Pool : public std::enable_shared_from_this<Pool> {
     grpc::ChannelArguments channel_args;
     std::shared_ptr<grpc::ChannelCredentials> credentials;
     std::shared_ptr<const SharedInterceptorFactory::Factories> interceptors;
+    PoolPolicy policy;
+    // Health checks (when policy.health_checks).
+    std::string health_service;
+    std::chrono::milliseconds check_interval{5000};
+    std::chrono::milliseconds check_timeout{3000};
+    // Outlier reports: status codes that count (bit per code) and how many
+    // in a row (0 = off).
+    uint32_t failure_codes = 0;
+    int consecutive_failures = 0;
+    std::function<void(const ChannelHealth&)> on_health_change;
   };
 
   // Creates the pool and opens its members. Fails with InvalidArgument when
@@ -96,21 +117,48 @@ class Pool : public std::enable_shared_from_this<Pool> {
   bool WaitForStateChange(grpc_connectivity_state last_observed,
                           gpr_timespec deadline);
   std::vector<MemberInfo> Members() const;
+  ChannelHealth Health() const;
+  std::vector<PoolEvent> Events() const;
 
   // Closes every member (calls in flight finish on their member connections)
   // and completes pending state watches. Called once, by ~Channel.
   void Shutdown();
 
  private:
+  // A member and what the pool runs for it.
+  struct Slot {
+    std::shared_ptr<Member> member;
+    std::shared_ptr<HealthCheck> check;       // in flight, or null
+    std::unique_ptr<grpc::Alarm> next_check;  // armed, or null
+  };
+  // What to do once mu_ is released: log lines, the health callback.
+  struct Deferred {
+    std::vector<std::pair<LogSeverity, std::string>> log;
+    bool health_changed = false;
+    ChannelHealth health;
+  };
+
   explicit Pool(Config config);
 
-  void OpenMemberLocked(const Address& address);
+  // Carries out what PoolState decided, then republishes the picker and
+  // re-arms the pool's timer.
+  void ApplyLocked(PoolState::Actions actions, Deferred& deferred);
+  void RunDeferred(const Deferred& deferred);
+  void OpenMemberLocked(uint64_t id, const Address& address);
+  void CloseMemberLocked(uint64_t id);
   void Watch(const Member& member, grpc_connectivity_state last_observed);
   void OnMemberStateChange(uint64_t member_id);
+  void StartCheckLocked(Slot& slot);
+  void OnCheckDone(uint64_t member_id, HealthCheck::Result result);
+  void OnNextCheck(uint64_t member_id);
+  void OnOutlier(uint64_t member_id);
+  void ArmTimerLocked();
+  void OnTimer(uint64_t generation);
   // Recomputes the aggregate state, publishes the picker and completes the
   // state watches that the change satisfies.
   void RefreshLocked();
   void ReclaimLater();
+  PoolEvent ToPublic(const PoolState::Event& event) const;
 
   const Config config_;
   std::atomic<size_t> registered_methods_{0};
@@ -127,12 +175,17 @@ class Pool : public std::enable_shared_from_this<Pool> {
   mutable std::mutex mu_;
   std::condition_variable state_changed_;  // signalled when state_ changes
   // Guarded by mu_:
-  std::vector<std::shared_ptr<Member>> members_;
-  // The published picker, as (member id, state) pairs.
-  std::vector<std::pair<uint64_t, grpc_connectivity_state>> published_;
+  PoolState decisions_;
+  std::map<uint64_t, Slot> slots_;  // same keys as decisions_.members()
+  // The published picker, as (member id, tier) pairs.
+  std::vector<std::pair<uint64_t, PoolState::Tier>> published_;
   // Watches of the current aggregate state wait on this; see above.
   std::shared_ptr<grpc::Channel> state_signal_;
-  uint64_t next_member_id_ = 1;
+  // The pool's one timer (PoolState::NextDeadline()).
+  std::unique_ptr<grpc::Alarm> timer_;
+  SteadyTime timer_deadline_ = SteadyTime::max();
+  uint64_t timer_generation_ = 0;
+  std::string rejected_address_;  // a member gRPC made lame (see Start)
   bool shutdown_ = false;
   bool reclaim_pending_ = false;
 
