@@ -1,13 +1,16 @@
 // The demo client: a warm channel under load, printing how calls spread.
 //
 //   greeter_client [--target T] [--pool_size N] [--threads N] [--seconds N]
+//                  [--check_interval_ms N]
 //
 // Runs --threads closed-loop callers (each sends the next call when the last
 // returns) through one warm channel for --seconds, and once a second prints
-// the calls each backend answered and each member's state and calls in
-// flight. Defaults: target
+// the channel's health, the calls each backend answered, and each member's
+// state, health and calls in flight; warm's events (member unhealthy,
+// evicted, ...) are printed as they happen. Defaults: target
 // ipv4:127.0.0.1:50051,127.0.0.2:50051,127.0.0.3:50051, pool_size 3, threads 8,
-// seconds 10.
+// seconds 10, check_interval_ms 1000 (the library's default is 5000; the demo
+// checks more often so that changes show within its run).
 
 #include <warm/channel.h>
 
@@ -32,6 +35,7 @@ struct Flags {
   int pool_size = 3;
   int threads = 8;
   int seconds = 10;
+  int check_interval_ms = 1000;
 };
 
 bool ParseFlags(int argc, char** argv, Flags& flags) {
@@ -47,6 +51,8 @@ bool ParseFlags(int argc, char** argv, Flags& flags) {
       flags.threads = std::atoi(value);
     } else if (flag == "--seconds") {
       flags.seconds = std::atoi(value);
+    } else if (flag == "--check_interval_ms") {
+      flags.check_interval_ms = std::atoi(value);
     } else {
       return false;
     }
@@ -76,13 +82,20 @@ int main(int argc, char** argv) {
   Flags flags;
   if (!ParseFlags(argc, argv, flags)) {
     std::cerr << "usage: greeter_client [--target T] [--pool_size N] "
-                 "[--threads N] [--seconds 1..3600]\n";
+                 "[--threads N] [--seconds 1..3600] "
+                 "[--check_interval_ms N]\n";
     return 2;
   }
 
   warm::ChannelOptions options;
   options.name = "greeter";
   options.pool_size = flags.pool_size;
+  options.health_check.interval =
+      std::chrono::milliseconds(flags.check_interval_ms);
+  // Print every pool event, not only warnings.
+  warm::SetLogSink([](warm::LogSeverity, absl::string_view line) {
+    std::cout << "  ! " << line << "\n";
+  });
   auto channel = warm::CreateChannel(
       flags.target, grpc::InsecureChannelCredentials(), std::move(options));
   if (!channel.ok()) {
@@ -141,10 +154,17 @@ int main(int argc, char** argv) {
                 << std::setprecision(1) << (total ? 100.0 * n / total : 0.0)
                 << "%\n";
     }
+    const warm::ChannelHealth health = (*channel)->Health();
+    std::cout << "  channel " << warm::ChannelStatusName(health.status) << ": "
+              << health.healthy_members << " of " << health.members
+              << " members healthy\n";
     for (const warm::MemberInfo& m : (*channel)->Members()) {
-      std::cout << "  member " << m.id << " " << std::setw(18) << std::left
-                << m.address << std::right << " " << std::setw(17)
-                << StateName(m.state) << "  in flight " << m.in_flight << "\n";
+      std::cout << "  member " << std::setw(2) << m.id << " " << std::setw(18)
+                << std::left << m.address << std::right << " " << std::setw(17)
+                << StateName(m.state) << "  " << std::setw(9) << std::left
+                << warm::MemberHealthName(m.health) << std::right
+                << (m.pickable ? "  pickable" : "          ") << "  in flight "
+                << m.in_flight << "\n";
     }
   }
   stop = true;

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The demo: three local greeter backends on 127.0.0.1-3 (the third answers
-# 5 ms slower), and a client sending calls through one warm channel from 8
-# threads, printing every second how the calls spread over the backends and
-# each member's state and calls in flight.
+# 5 ms slower; the second reports NOT_SERVING to health checks from 5 s to
+# 10 s after start), and a client sending calls through one warm channel from
+# 8 threads, printing every second how the calls spread over the backends,
+# the channel's health and each member's state, health and calls in flight,
+# and warm's events as they happen (the second backend's member unhealthy,
+# evicted and replaced, then a member back on it).
 #
 #   bash scripts/demo.sh
 #
@@ -22,7 +25,8 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 ./build-demo/examples/greeter_server "127.0.0.1:$port" & pids+=($!)
-./build-demo/examples/greeter_server "127.0.0.2:$port" & pids+=($!)
+./build-demo/examples/greeter_server "127.0.0.2:$port" --not_serving 5:10 &
+pids+=($!)
 ./build-demo/examples/greeter_server "127.0.0.3:$port" --delay_ms 5 & pids+=($!)
 
 ./build-demo/examples/greeter_client \
