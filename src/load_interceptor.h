@@ -38,14 +38,15 @@ struct MemberLoad {
   alignas(64) std::atomic<uint64_t> started{0};
   std::array<std::atomic<uint64_t>, kCodes> finished{};
 
-  // Outlier ejection, set before the member's first call: codes that count
-  // as failures (bit i = grpc::StatusCode i), how many in a row report an
-  // outlier (0: never), and what reporting does.
-  uint32_t failure_codes = 0;
+  // Outlier ejection, set before the member's first call and read by every
+  // call: codes that count as failures (bit i = grpc::StatusCode i), how
+  // many in a row report an outlier (0: never), and what reporting does.
+  // On a line of their own, which failing calls do not write.
+  alignas(64) uint32_t failure_codes = 0;
   int failures_to_report = 0;
   std::function<void()> report_outlier;
   // Calls that failed in a row; reset by any other code and by the pool.
-  std::atomic<int> consecutive_failures{0};
+  alignas(64) std::atomic<int> consecutive_failures{0};
 
   void CallStarted() {
     in_flight.fetch_add(1, std::memory_order_relaxed);

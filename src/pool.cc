@@ -27,23 +27,9 @@ constexpr int kMemberWatchRenewMs = 5 * 60 * 1000;
 // channel is never asked to connect, so it stays IDLE).
 constexpr char kSignalTarget[] = "unix:/nonexistent/warm-state-signal";
 
-gpr_timespec FromNowMs(int ms) {
+gpr_timespec FromNowMs(int64_t ms) {
   return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                       gpr_time_from_millis(ms, GPR_TIMESPAN));
-}
-
-// The aggregate of member states: READY if any member is READY, else
-// CONNECTING if any is, else IDLE if any is, else TRANSIENT_FAILURE (also for
-// no members).
-grpc_connectivity_state AggregateState(
-    const std::vector<grpc_connectivity_state>& states) {
-  for (grpc_connectivity_state wanted :
-       {GRPC_CHANNEL_READY, GRPC_CHANNEL_CONNECTING, GRPC_CHANNEL_IDLE}) {
-    if (std::find(states.begin(), states.end(), wanted) != states.end()) {
-      return wanted;
-    }
-  }
-  return GRPC_CHANNEL_TRANSIENT_FAILURE;
 }
 
 }  // namespace
@@ -63,16 +49,15 @@ absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
                       deferred);
     rejected = pool->rejected_address_;
   }
+  // Health reports are of changes after creation (see on_health_change).
+  deferred.health_changed = false;
+  pool->RunDeferred(deferred);
   if (!rejected.empty()) {
     pool->Shutdown();
     return absl::InvalidArgumentError(
         absl::StrCat("invalid target \"", pool->target(),
                      "\": gRPC rejected address \"", rejected, "\""));
   }
-  // The first health report comes from the worker, as every later one does;
-  // at creation the status is kStarting by definition.
-  deferred.health_changed = false;
-  pool->RunDeferred(deferred);
   return pool;
 }
 
@@ -85,6 +70,10 @@ Pool::~Pool() {
 }
 
 void Pool::ApplyLocked(PoolState::Actions actions, Deferred& deferred) {
+  if (!deferred.counted) {
+    deferred.counted = true;
+    ++deferred_running_;  // until RunDeferred() is done with it
+  }
   for (uint64_t id : actions.close) CloseMemberLocked(id);
   for (const auto& [id, address] : actions.open) {
     OpenMemberLocked(id, decisions_.addresses()[address].address);
@@ -111,9 +100,15 @@ void Pool::ApplyLocked(PoolState::Actions actions, Deferred& deferred) {
 
 void Pool::RunDeferred(const Deferred& deferred) {
   for (const auto& [severity, line] : deferred.log) Log(severity, line);
-  if (deferred.health_changed && config_.on_health_change) {
+  // No health report once Shutdown() began: the user may be destroying what
+  // the callback uses. Shutdown() waits for a report already running.
+  if (deferred.health_changed && config_.on_health_change &&
+      !shutting_down_.load(std::memory_order_acquire)) {
     config_.on_health_change(deferred.health);
   }
+  if (!deferred.counted) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--deferred_running_ == 0) deferred_done_.notify_all();
 }
 
 void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
@@ -232,8 +227,7 @@ void Pool::OnCheckDone(uint64_t member_id, HealthCheck::Result result) {
       std::weak_ptr<Pool> weak = weak_from_this();
       it->second.next_check = std::make_unique<grpc::Alarm>();
       it->second.next_check->Set(
-          Worker::Get().cq(),
-          FromNowMs(static_cast<int>(config_.check_interval.count())),
+          Worker::Get().cq(), FromNowMs(config_.check_interval.count()),
           Worker::Get().Completion([weak, member_id](bool ok) {
             if (!ok) return;  // cancelled: the member was closed
             if (std::shared_ptr<Pool> pool = weak.lock()) {
@@ -276,8 +270,7 @@ void Pool::ArmTimerLocked() {
   std::weak_ptr<Pool> weak = weak_from_this();
   timer_ = std::make_unique<grpc::Alarm>();
   timer_->Set(Worker::Get().cq(),
-              FromNowMs(static_cast<int>(std::max<int64_t>(
-                  0, std::min<int64_t>(delay.count() + 1, INT32_MAX)))),
+              FromNowMs(std::max<int64_t>(0, delay.count() + 1)),
               Worker::Get().Completion([weak, generation](bool ok) {
                 if (!ok) return;
                 if (std::shared_ptr<Pool> pool = weak.lock()) {
@@ -302,21 +295,22 @@ void Pool::OnTimer(uint64_t generation) {
 void Pool::RefreshLocked() {
   auto next = std::make_unique<PickerSnapshot>();
   std::vector<std::pair<uint64_t, PoolState::Tier>> key;
-  std::vector<grpc_connectivity_state> states;
   for (const auto& [id, slot] : slots_) {
     const PoolState::MemberRecord& record = decisions_.members().at(id);
     const PoolState::Tier tier = decisions_.TierOf(record);
     key.emplace_back(id, tier);
-    states.push_back(record.connectivity);
     next->all.push_back(slot.member);
     if (tier == PoolState::Tier::kPickable) next->ready.push_back(slot.member);
     if (tier == PoolState::Tier::kTrying) next->trying.push_back(slot.member);
   }
+  // READY: a call has a pickable member. CONNECTING: members may become
+  // pickable (connecting, idle, or not checked yet). Otherwise every member
+  // failed, is unhealthy or is ejected.
   grpc_connectivity_state state = GRPC_CHANNEL_SHUTDOWN;
   if (!shutdown_) {
     state = !next->ready.empty()    ? GRPC_CHANNEL_READY
             : !next->trying.empty() ? GRPC_CHANNEL_CONNECTING
-                                    : AggregateState(states);
+                                    : GRPC_CHANNEL_TRANSIENT_FAILURE;
   }
   if (key != published_) {
     published_ = std::move(key);
@@ -479,8 +473,14 @@ std::vector<PoolEvent> Pool::Events() const {
 }
 
 void Pool::Shutdown() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   shutdown_ = true;
+  shutting_down_.store(true, std::memory_order_release);
+  // A health report may be running on the worker; wait for it, unless this
+  // is that report (the callback destroyed the channel).
+  if (!Worker::Get().OnWorkerThread()) {
+    deferred_done_.wait(lock, [&] { return deferred_running_ == 0; });
+  }
   // Members go (see CloseMemberLocked); checks and timers are cancelled.
   std::vector<uint64_t> ids;
   for (const auto& [id, slot] : slots_) ids.push_back(id);

@@ -132,10 +132,12 @@ class Pool : public std::enable_shared_from_this<Pool> {
     std::unique_ptr<grpc::Alarm> next_check;  // armed, or null
   };
   // What to do once mu_ is released: log lines, the health callback.
+  // Every ApplyLocked() is followed by RunDeferred() once mu_ is released.
   struct Deferred {
     std::vector<std::pair<LogSeverity, std::string>> log;
     bool health_changed = false;
     ChannelHealth health;
+    bool counted = false;  // in deferred_running_
   };
 
   explicit Pool(Config config);
@@ -188,6 +190,11 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::string rejected_address_;  // a member gRPC made lame (see Start)
   bool shutdown_ = false;
   bool reclaim_pending_ = false;
+  // Deferred work not yet done (Shutdown() waits for it).
+  int deferred_running_ = 0;
+  std::condition_variable deferred_done_;
+  // shutdown_, readable without mu_ (RunDeferred).
+  std::atomic<bool> shutting_down_{false};
 
   std::mutex methods_mu_;
   std::unordered_map<std::string, size_t>

@@ -122,12 +122,18 @@ PoolState::Actions PoolState::OnCallFailures(uint64_t id, SteadyTime now) {
     if (other_id != id && TierOf(other) == Tier::kPickable) ++pickable_others;
   }
   if (pickable_others < policy_.critical_min) {
-    Record(now, PoolEvent::Kind::kEjectionSkipped, LogSeverity::kWarning,
-           member,
-           absl::StrCat("calls failing, but only ", pickable_others,
-                        " other pickable members (critical_min ",
-                        policy_.critical_min, ")"),
-           actions);
+    // Reported every `consecutive_failures` failed calls; recorded at most
+    // once per base ejection time, so a failing member cannot flood the log.
+    if (member.last_skip_event == SteadyTime{} ||
+        now - member.last_skip_event >= policy_.base_ejection) {
+      member.last_skip_event = now;
+      Record(now, PoolEvent::Kind::kEjectionSkipped, LogSeverity::kWarning,
+             member,
+             absl::StrCat("calls failing, but only ", pickable_others,
+                          " other pickable members (critical_min ",
+                          policy_.critical_min, ")"),
+             actions);
+    }
     return actions;
   }
   ++member.times_ejected;
@@ -196,16 +202,49 @@ void PoolState::Update(SteadyTime now, Actions& actions) {
     }
   }
   RecomputeHealth(now, actions);
+  // Ejection must not leave fewer than critical_min pickable members (other
+  // members may have failed since): end the ejections that end soonest.
+  for (;;) {
+    int pickable = 0;
+    MemberRecord* soonest = nullptr;
+    for (auto& [id, member] : members_) {
+      pickable += TierOf(member) == Tier::kPickable;
+      if (member.ejected && (soonest == nullptr ||
+                             member.ejected_until < soonest->ejected_until)) {
+        soonest = &member;
+      }
+    }
+    if (pickable >= policy_.critical_min || soonest == nullptr) break;
+    soonest->ejected = false;
+    actions.reset_failures.push_back(soonest->id);
+    Record(now, PoolEvent::Kind::kMemberReturned, LogSeverity::kWarning,
+           *soonest,
+           absl::StrCat("early: only ", pickable,
+                        " pickable members (critical_min ",
+                        policy_.critical_min, ")"),
+           actions);
+    RecomputeHealth(now, actions);
+  }
 
-  // Evict unhealthy members; while degraded, connected ones stay.
+  // Evict unhealthy members. While degraded, those still connected or
+  // reconnecting stay; only members whose connection failed go.
   std::vector<uint64_t> evict;
   for (const auto& [id, member] : members_) {
     if (member.health == MemberHealth::kUnhealthy &&
-        !(degraded_ && member.connectivity == GRPC_CHANNEL_READY)) {
+        !(degraded_ && member.connectivity != GRPC_CHANNEL_TRANSIENT_FAILURE)) {
       evict.push_back(id);
     }
   }
-  for (uint64_t id : evict) Evict(members_.at(id), now, actions);
+  for (uint64_t id : evict) {
+    // Never leave the pool empty: calls need a member to go to. The last
+    // member stays (its connection keeps retrying) until a replacement can
+    // be opened, i.e. until some address is out of backoff.
+    if (members_.size() == 1 &&
+        !CanOpenOtherThan(members_.at(id).address, now)) {
+      break;
+    }
+    Evict(members_.at(id), now, actions);
+  }
 
   // Replace what is missing.
   auto wanted_present = [&] {
@@ -238,7 +277,10 @@ void PoolState::Update(SteadyTime now, Actions& actions) {
 
 void PoolState::RecomputeHealth(SteadyTime now, Actions& actions) {
   int healthy = 0;
-  for (const auto& [id, member] : members_) healthy += Healthy(member);
+  // Ejected members take no calls, so they do not count as healthy here.
+  for (const auto& [id, member] : members_) {
+    healthy += Healthy(member) && !member.ejected;
+  }
   if (policy_.critical_min > 0 && healthy >= policy_.critical_min) {
     reached_critical_ = true;
   }
@@ -322,9 +364,12 @@ void PoolState::Close(uint64_t id, PoolEvent::Kind kind, LogSeverity severity,
 
 void PoolState::Evict(MemberRecord& member, SteadyTime now, Actions& actions) {
   AddressRecord& address = addresses_[member.address];
-  ++address.failures;
+  // Members evicted together (e.g. all on one dead backend) count as one
+  // failure of the address, and a running backoff is never shortened.
+  const bool backing_off = address.failures > 0 && address.retry_at > now;
+  if (!backing_off) ++address.failures;
   const Nanos backoff = Backoff(address.failures);
-  address.retry_at = now + backoff;
+  address.retry_at = std::max(address.retry_at, now + backoff);
   const uint64_t id = member.id;
   Close(id, PoolEvent::Kind::kMemberEvicted, LogSeverity::kWarning,
         absl::StrCat("unhealthy; last check: ", member.last_check), now,
@@ -362,8 +407,11 @@ void PoolState::Retire(SteadyTime now, Actions& actions) {
   const MemberRecord* victim = nullptr;
   for (const auto& [id, member] : members_) {
     if (addresses_[member.address].members != most) continue;
-    if (victim == nullptr || (Healthy(*victim) && !Healthy(member)) ||
-        Healthy(*victim) == Healthy(member)) {
+    auto serving = [&](const MemberRecord& m) {
+      return Healthy(m) && !m.ejected;
+    };
+    if (victim == nullptr || (serving(*victim) && !serving(member)) ||
+        serving(*victim) == serving(member)) {
       victim = &member;
     }
   }
@@ -371,6 +419,16 @@ void PoolState::Retire(SteadyTime now, Actions& actions) {
   Close(victim->id, PoolEvent::Kind::kMemberEvicted, LogSeverity::kInfo,
         absl::StrCat("rebalanced: ", most, " members were on ", address), now,
         actions);
+}
+
+bool PoolState::CanOpenOtherThan(size_t except, SteadyTime now) const {
+  for (size_t i = 0; i < addresses_.size(); ++i) {
+    const AddressRecord& address = addresses_[i];
+    if (i != except && !(address.failures > 0 && address.retry_at > now)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 int PoolState::ChooseAddress(SteadyTime now, bool only_free) {

@@ -18,8 +18,10 @@
 //     `healthy_threshold` successes in a row to be healthy again.
 //   - An unhealthy member is evicted (closed) at once, its address backs off
 //     (exponential with jitter), and a replacement is opened on the address
-//     with the fewest members that is not backing off. Exception: while
-//     degraded, connected unhealthy members stay (and take calls).
+//     with the fewest members that is not backing off. Exceptions: while
+//     degraded, unhealthy members whose connection has not failed stay (and
+//     take calls when READY); and the pool is never left empty: the last
+//     member stays until a replacement can be opened.
 //   - Degraded: fewer than critical_min healthy members after at least
 //     critical_min were healthy at once. Left when critical_min are healthy.
 //   - Rebalancing: when every wanted member exists, one address has two or
@@ -28,7 +30,9 @@
 //     healthy, one member of the most crowded address is retired.
 //   - Outlier ejection: OnCallFailures() ejects a member for base x times
 //     ejected (capped), unless that would leave fewer than critical_min
-//     pickable members.
+//     pickable members; when other members fail later, ejections end early
+//     (soonest first) to keep critical_min pickable. Ejected members do not
+//     count as healthy.
 //
 // Thread safety: none; the pool calls it under its mutex.
 
@@ -96,6 +100,7 @@ class PoolState {
     SteadyTime ejected_until{};
     int times_ejected = 0;
     bool surplus = false;  // opened to rebalance; see the header comment
+    SteadyTime last_skip_event{};  // last kEjectionSkipped recorded
   };
 
   struct AddressRecord {
@@ -167,6 +172,8 @@ class PoolState {
   // The address a new member should go to, or -1 when every address is
   // backing off.
   int ChooseAddress(SteadyTime now, bool only_free);
+  // Whether some address other than `except` is out of backoff.
+  bool CanOpenOtherThan(size_t except, SteadyTime now) const;
   Nanos Backoff(int failures);
   void Record(SteadyTime now, PoolEvent::Kind kind, LogSeverity severity,
               uint64_t member_id, std::string address, std::string detail,

@@ -2,6 +2,7 @@
 
 #include <grpcpp/alarm.h>
 
+#include <memory>
 #include <utility>
 
 #include "src/tsan.h"
@@ -16,7 +17,7 @@ namespace internal {
 // which runs and deletes it.
 struct Worker::Event {
   std::function<void(bool ok)> fn;
-  grpc::Alarm alarm;  // for RunAt()
+  std::unique_ptr<grpc::Alarm> alarm;  // for RunAt() only
 };
 
 Worker& Worker::Get() {
@@ -54,7 +55,8 @@ Worker::Event* Worker::Arm(std::function<void(bool ok)> fn) {
 void Worker::RunAt(gpr_timespec deadline, std::function<void()> fn) {
   Event* event = Arm([fn = std::move(fn)](bool) { fn(); });
   WARM_TSAN_RELEASE(event);
-  event->alarm.Set(&cq_, deadline, event);
+  event->alarm = std::make_unique<grpc::Alarm>();
+  event->alarm->Set(&cq_, deadline, event);
 }
 
 void Worker::WatchState(grpc::Channel& channel,

@@ -1,11 +1,11 @@
 // Worker: the one process-wide background thread of warm.
 //
-// Every warm channel's control plane runs here: member connectivity changes and
-// timers complete on one grpc::CompletionQueue that this thread drains, and
-// each completion's handler runs on this thread. Handlers must not block: they
-// update state, publish pickers and arm more watches or timers. The thread
-// starts on first use and lives until the process exits (like gRPC's own
-// threads); it never blocks on the network.
+// Every warm channel's control plane runs here: member connectivity changes,
+// health checks and timers complete on one grpc::CompletionQueue that this
+// thread drains, and each completion's handler runs on this thread. Handlers
+// must not block: they update state, publish pickers and arm more watches or
+// timers. The thread starts on first use and lives until the process exits
+// (like gRPC's own threads); it never blocks on the network.
 //
 // Thread safety: every method may be called from any thread.
 
@@ -48,7 +48,7 @@ class Worker {
     return std::this_thread::get_id() == thread_id_;
   }
 
-  // Completions armed and not yet handled (watches and timers).
+  // Completions armed and not yet handled (watches, timers, health checks).
   int64_t pending() const { return pending_.load(std::memory_order_acquire); }
 
  private:

@@ -378,6 +378,45 @@ TEST(HealthTest, NamedServiceIsChecked) {
   EXPECT_EQ(Pickable(*channel), 0);
 }
 
+TEST(HealthTest, OnlyBackendDeadCallsFailCleanly) {
+  std::string address;
+  {
+    ChildBackend gone("127.0.0.1");
+    address = gone.address();
+    gone.Kill();
+  }
+  ChannelOptions options = FastHealthOptions(1);
+  std::shared_ptr<Channel> channel = MustCreate(address, std::move(options));
+  ASSERT_NE(channel, nullptr);
+  ASSERT_TRUE(WaitFor(
+      [&] { return HasEvent(*channel, PoolEvent::Kind::kMemberUnhealthy); }));
+  // The last member stays (nothing could replace it), so calls still have a
+  // member to fail on, as on a plain channel.
+  auto stub = EchoTest::NewStub(channel);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(Echo(*stub).error_code(), grpc::StatusCode::UNAVAILABLE) << i;
+    EXPECT_EQ(channel->Members().size(), 1u);
+  }
+  EXPECT_EQ(channel->GetState(false), GRPC_CHANNEL_TRANSIENT_FAILURE);
+}
+
+TEST(HealthTest, DestructionWaitsForARunningHealthCallback) {
+  ChildBackend a("127.0.0.1");
+  std::atomic<bool> entered{false}, finished{false};
+  ChannelOptions options = FastHealthOptions(1);
+  options.on_health_change = [&](const ChannelHealth&) {
+    if (entered.exchange(true)) return;
+    std::this_thread::sleep_for(milliseconds(200));  // a slow callback
+    finished = true;
+  };
+  std::shared_ptr<Channel> channel =
+      MustCreate(a.address(), std::move(options));
+  ASSERT_NE(channel, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return entered.load(); }));
+  channel.reset();
+  EXPECT_TRUE(finished.load());  // ~Channel returned after the callback did
+}
+
 TEST(HealthTest, ChecksOffMeansReadyIsPickable) {
   ChildBackend a("127.0.0.1", ChildBackend::Health::kNotServing);
   ChannelOptions options;

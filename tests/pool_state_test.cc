@@ -359,7 +359,9 @@ TEST(PoolStateBackoffTest, EvictionBacksOffTheAddressWithinTheJitter) {
   std::set<SteadyTime> retry_times;
   for (uint64_t seed = 0; seed < 20; ++seed) {
     SCOPED_TRACE(seed);
-    PoolPolicy policy = Policy(1);  // backoff 500 ms, jitter 0.5
+    // Two members on one address, so that one can be evicted (the last
+    // member of a pool is never evicted while it cannot be replaced).
+    PoolPolicy policy = Policy(2);  // backoff 500 ms, jitter 0.5
     Harness pool(policy, 1, seed);
     pool.Start();
     const uint64_t id = pool.Ids()[0];
@@ -387,30 +389,84 @@ PoolPolicy ExactBackoffPolicy(int pool_size) {
 }
 
 TEST(PoolStateBackoffTest, NoReplacementOnTheOnlyAddressUntilItsBackoffEnds) {
-  Harness pool(ExactBackoffPolicy(1), 1);
+  Harness pool(ExactBackoffPolicy(2), 1);
   pool.Start();
   const uint64_t id = pool.Ids()[0];
+  const uint64_t other = pool.Ids()[1];
   pool.FailUntilUnhealthy(id);
   const SteadyTime retry_at = pool.Addr(0).retry_at;
   EXPECT_EQ(retry_at, pool.now + milliseconds(100));
   EXPECT_EQ(pool.state.NextDeadline(), retry_at);
-  EXPECT_THAT(pool.Ids(), IsEmpty());
+  EXPECT_THAT(pool.Ids(), ElementsAre(other));
 
   pool.now = retry_at - std::chrono::nanoseconds(1);
   Actions actions = pool.Timer();
   EXPECT_THAT(actions.open, IsEmpty());
-  EXPECT_THAT(pool.Ids(), IsEmpty());
+  EXPECT_THAT(pool.Ids(), ElementsAre(other));
 
   pool.now = retry_at;
   actions = pool.Timer();
   ASSERT_THAT(actions.open, SizeIs(1));
   EXPECT_EQ(actions.open[0].second, 0u);
   EXPECT_THAT(actions.open[0].first, Not(id));
-  EXPECT_THAT(pool.Ids(), ElementsAre(actions.open[0].first));
+  EXPECT_THAT(pool.Ids(), ElementsAre(other, actions.open[0].first));
+}
+
+TEST(PoolStateBackoffTest, TheLastMemberStaysWhileItCannotBeReplaced) {
+  Harness pool(ExactBackoffPolicy(1), 1);
+  pool.Start();
+  const uint64_t id = pool.Ids()[0];
+  const Actions actions = pool.FailUntilUnhealthy(id);
+  EXPECT_THAT(actions.close, IsEmpty());
+  EXPECT_EQ(pool.Member(id).health, MemberHealth::kUnhealthy);
+  EXPECT_THAT(pool.Ids(), ElementsAre(id));  // calls still have a member
+  // It comes back on its own connection.
+  pool.Serve(id);
+  pool.Serve(id);  // healthy_threshold 2
+  pool.Ready(id);
+  EXPECT_EQ(pool.TierOf(id), Tier::kPickable);
+}
+
+TEST(PoolStateBackoffTest, TheLastMemberGoesWhenAnotherAddressIsFree) {
+  PoolPolicy policy = ExactBackoffPolicy(1);
+  policy.critical_min = 0;
+  Harness pool(policy, 2);
+  pool.Start();
+  const uint64_t id = pool.Ids()[0];
+  const size_t address = pool.AddressOf(id);
+  const Actions actions = pool.FailUntilUnhealthy(id);
+  EXPECT_THAT(actions.close, ElementsAre(id));
+  ASSERT_THAT(actions.open, SizeIs(1));
+  EXPECT_NE(actions.open[0].second, address);
+  EXPECT_THAT(pool.Ids(), SizeIs(1));
+}
+
+TEST(PoolStateBackoffTest, MembersEvictedTogetherCountAsOneFailure) {
+  PoolPolicy policy = ExactBackoffPolicy(3);
+  policy.critical_min = 0;
+  Harness pool(policy, 2);
+  pool.Start();
+  // Two members share one address; both fail at the same time.
+  std::vector<uint64_t> shared;
+  for (uint64_t id : pool.Ids()) {
+    if (pool.state.addresses()[pool.AddressOf(id)].members == 2) {
+      shared.push_back(id);
+    }
+  }
+  ASSERT_THAT(shared, SizeIs(2));
+  const size_t address = pool.AddressOf(shared[0]);
+  pool.FailUntilUnhealthy(shared[0]);
+  const SteadyTime first_retry = pool.Addr(address).retry_at;
+  pool.FailUntilUnhealthy(shared[1]);
+  EXPECT_EQ(pool.Addr(address).failures, 1);
+  EXPECT_EQ(pool.Addr(address).retry_at, first_retry);  // not shortened
 }
 
 TEST(PoolStateBackoffTest, GrowsByTheMultiplierIsCappedAndResetsWhenHealthy) {
-  PoolPolicy policy = ExactBackoffPolicy(1);
+  // Two members on one address: the second stays while the first is evicted
+  // again and again (the last member is never evicted while it cannot be
+  // replaced).
+  PoolPolicy policy = ExactBackoffPolicy(2);
   // Else losing the one healthy member at the end degrades the channel, and
   // a degraded channel keeps a connected unhealthy member.
   policy.critical_min = 0;
@@ -449,7 +505,7 @@ TEST(PoolStateBackoffTest, GrowsByTheMultiplierIsCappedAndResetsWhenHealthy) {
 // timer for "now" after every OnTimer(), i.e. spin, until a member on that
 // address becomes healthy (which may never happen).
 TEST(PoolStateBackoffTest, NextDeadlineIsNotInThePastOnceABackoffRanOut) {
-  Harness pool(ExactBackoffPolicy(1), 1);
+  Harness pool(ExactBackoffPolicy(2), 1);
   pool.Start();
   pool.FailUntilUnhealthy(pool.Ids()[0]);
   pool.now = pool.Addr(0).retry_at;
@@ -739,6 +795,61 @@ TEST(PoolStateEjectionTest, NeverEjectsBelowCriticalMinPickable) {
   EXPECT_EQ(pool.Member(id).times_ejected, 0);
   EXPECT_EQ(pool.TierOf(id), Tier::kPickable);
   EXPECT_THAT(actions.reset_failures, Contains(id));
+}
+
+TEST(PoolStateEjectionTest, SkippedEjectionsAreRecordedOncePerBaseTime) {
+  PoolPolicy policy = EjectionPolicy();
+  policy.pool_size = 2;
+  policy.critical_min = 2;
+  Harness pool(policy, 2);
+  pool.Start();
+  for (uint64_t id : pool.Ids()) pool.MakeHealthy(id);
+  const uint64_t id = pool.Ids()[0];
+  EXPECT_TRUE(HasEvent(pool.CallFailures(id), Kind::kEjectionSkipped, id));
+  for (int i = 0; i < 100; ++i) {
+    const Actions again = pool.CallFailures(id);
+    EXPECT_FALSE(HasEvent(again, Kind::kEjectionSkipped)) << i;
+    EXPECT_THAT(again.reset_failures, Contains(id));  // counting goes on
+  }
+  pool.now += policy.base_ejection;
+  EXPECT_TRUE(HasEvent(pool.CallFailures(id), Kind::kEjectionSkipped, id));
+}
+
+TEST(PoolStateEjectionTest, EjectedMembersDoNotCountAsHealthy) {
+  PoolPolicy policy = EjectionPolicy();
+  policy.healthy_min = 3;
+  policy.critical_min = 1;
+  Harness pool(policy, 3);
+  pool.Start();
+  const std::vector<uint64_t> ids = pool.Ids();
+  for (uint64_t id : ids) pool.MakeHealthy(id);
+  ASSERT_EQ(pool.state.health().status, ChannelStatus::kHealthy);
+  const Actions actions = pool.CallFailures(ids[0]);
+  ASSERT_TRUE(pool.Member(ids[0]).ejected);
+  EXPECT_EQ(pool.state.health().healthy_members, 2);
+  EXPECT_EQ(pool.state.health().status, ChannelStatus::kUnhealthy);
+  EXPECT_TRUE(actions.health_changed);
+}
+
+TEST(PoolStateEjectionTest, EjectionsEndEarlyWhenOthersFail) {
+  PoolPolicy policy = EjectionPolicy();
+  policy.critical_min = 1;
+  Harness pool(policy, 3);
+  pool.Start();
+  const std::vector<uint64_t> ids = pool.Ids();
+  for (uint64_t id : ids) pool.MakeHealthy(id);
+  pool.CallFailures(ids[0]);
+  pool.now += seconds(1);
+  pool.CallFailures(ids[1]);
+  ASSERT_TRUE(pool.Member(ids[0]).ejected);
+  ASSERT_TRUE(pool.Member(ids[1]).ejected);
+  // The one pickable member disconnects: the ejection ending soonest ends now.
+  const Actions actions = pool.Disconnect(ids[2]);
+  EXPECT_TRUE(HasEvent(actions, Kind::kMemberReturned, ids[0]));
+  EXPECT_FALSE(pool.Member(ids[0]).ejected);
+  EXPECT_TRUE(pool.Member(ids[1]).ejected);
+  EXPECT_EQ(pool.TierOf(ids[0]), Tier::kPickable);
+  EXPECT_THAT(actions.reset_failures, Contains(ids[0]));
 }
 
 TEST(PoolStateEjectionTest, EjectsWhileEnoughOthersStayPickable) {

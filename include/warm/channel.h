@@ -139,8 +139,9 @@ enum class ChannelStatus {
   // Fewer than `healthy_min` members are healthy.
   kUnhealthy,
   // Fewer than `critical_min` members are healthy after at least
-  // `critical_min` were: connected but unhealthy members take calls and none
-  // is evicted for being unhealthy, until `critical_min` are healthy again.
+  // `critical_min` were: connected but unhealthy members take calls, and
+  // unhealthy members are not evicted unless their connection has failed,
+  // until `critical_min` are healthy again.
   kDegraded,
 };
 absl::string_view ChannelStatusName(ChannelStatus status);
@@ -186,8 +187,9 @@ absl::string_view PoolEventKindName(PoolEvent::Kind kind);
 // a line "warm channel NAME: ...". Events that mean trouble (unhealthy,
 // evicted for health, ejected, degraded, status worse) are kWarning, the rest
 // kInfo. The default sink writes kWarning lines to stderr and drops kInfo.
-// The sink runs on warm's background thread, never under a warm lock, and
-// must not block.
+// The sink runs on warm's background thread (for the events of creating a
+// channel: on the creating thread), never under a warm lock, and must not
+// block.
 enum class LogSeverity { kInfo, kWarning };
 using LogSink = std::function<void(LogSeverity, absl::string_view line)>;
 // Replaces the sink; nullptr restores the default. Thread-safe.
@@ -236,9 +238,13 @@ struct ChannelOptions {
   // Passive outlier ejection; see OutlierEjectionOptions.
   OutlierEjectionOptions outlier_ejection;
 
-  // Called with the new ChannelHealth whenever the channel's status or its
-  // healthy member count changes. Runs on warm's background thread, never
-  // under a warm lock; must not block. It may call the channel's methods.
+  // Called with the new ChannelHealth whenever, after creation, the
+  // channel's status, healthy member count or member count changes (at
+  // creation the status is kStarting, or kHealthy when healthy_min is 0).
+  // Runs on warm's background thread, never under a warm lock, and never
+  // after the channel's destructor has returned; must not block. It may call
+  // the channel's methods except the blocking ones (WaitForStateChange,
+  // WaitForConnected), and may drop the last reference to the channel.
   // Default: none.
   std::function<void(const ChannelHealth&)> on_health_change;
 
@@ -334,10 +340,11 @@ class Channel final : public grpc::ChannelInterface {
 
   // The aggregate state of the members: READY when any member is pickable
   // (connected, and healthy unless checking is off or the channel is
-  // degraded, and not ejected); else CONNECTING when any member is connecting
-  // or connected but not yet checked; else IDLE when any is IDLE; else
-  // TRANSIENT_FAILURE. Members are always kept connecting, so
-  // `try_to_connect` only makes an IDLE member reconnect sooner.
+  // degraded, and not ejected); else CONNECTING when any member is
+  // connecting, idle, or connected but not yet checked; else
+  // TRANSIENT_FAILURE (every member failed, is unhealthy or is ejected).
+  // Members are always kept connecting, so `try_to_connect` only makes an
+  // IDLE member reconnect sooner.
   grpc_connectivity_state GetState(bool try_to_connect) override;
 
   // The label from `ChannelOptions::name` (or the target).
