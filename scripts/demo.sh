@@ -29,6 +29,15 @@ trap cleanup EXIT
 pids+=($!)
 ./build-demo/examples/greeter_server "127.0.0.3:$port" --delay_ms 5 & pids+=($!)
 
+# Start the client once every backend listens (bounded: 10 s), so that the
+# demo shows steady operation rather than members failing their first checks.
+for host in 127.0.0.1 127.0.0.2 127.0.0.3; do
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+done
+
 ./build-demo/examples/greeter_client \
   --target "ipv4:127.0.0.1:$port,127.0.0.2:$port,127.0.0.3:$port" \
   --threads 8 --seconds "$seconds"
