@@ -5,6 +5,7 @@
 #include <grpcpp/support/time.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "src/events.h"
@@ -33,6 +34,28 @@ gpr_timespec FromNowMs(int64_t ms) {
 }
 
 }  // namespace
+
+template <typename Fn>
+auto Pool::Weakly(Fn fn) {
+  return [weak = weak_from_this(), fn = std::move(fn)](auto&&... args) {
+    if (std::shared_ptr<Pool> pool = weak.lock()) {
+      fn(*pool, std::forward<decltype(args)>(args)...);
+    }
+  };
+}
+
+template <typename Decide>
+void Pool::Handle(Decide decide) {
+  Deferred deferred;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) return;
+    std::optional<PoolState::Actions> actions = decide();
+    if (!actions.has_value()) return;
+    ApplyLocked(*std::move(actions), deferred);
+  }
+  RunDeferred(deferred);
+}
 
 Pool::Pool(Config config)
     : config_(std::move(config)),
@@ -115,16 +138,14 @@ void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   grpc::ChannelArguments args = config_.channel_args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto load = std::make_shared<MemberLoad>();
-  std::weak_ptr<Pool> weak = weak_from_this();
   if (config_.consecutive_failures > 0) {
     load->failure_codes = config_.failure_codes;
     load->failures_to_report = config_.consecutive_failures;
     // Runs on the thread that saw the call's status: hand over to the worker.
-    load->report_outlier = [weak, id] {
-      Worker::Get().RunAt(gpr_now(GPR_CLOCK_MONOTONIC), [weak, id] {
-        if (std::shared_ptr<Pool> pool = weak.lock()) pool->OnOutlier(id);
-      });
-    };
+    load->report_outlier =
+        [on_worker = Weakly([id](Pool& pool) { pool.OnOutlier(id); })] {
+          Worker::Get().RunAt(gpr_now(GPR_CLOCK_MONOTONIC), on_worker);
+        };
   }
   auto methods = std::make_shared<MethodCache>();
   SharedInterceptorFactory::Factories factories;
@@ -165,78 +186,55 @@ void Pool::CloseMemberLocked(uint64_t id) {
 }
 
 void Pool::Watch(const Member& member, grpc_connectivity_state last_observed) {
-  std::weak_ptr<Pool> weak = weak_from_this();
   const uint64_t id = member.id();
-  Worker::Get().WatchState(member.channel(), last_observed,
-                           FromNowMs(kMemberWatchRenewMs), [weak, id] {
-                             if (std::shared_ptr<Pool> pool = weak.lock()) {
-                               pool->OnMemberStateChange(id);
-                             }
-                           });
+  Worker::Get().WatchState(
+      member.channel(), last_observed, FromNowMs(kMemberWatchRenewMs),
+      Weakly([id](Pool& pool) { pool.OnMemberStateChange(id); }));
 }
 
 void Pool::OnMemberStateChange(uint64_t member_id) {
-  Deferred deferred;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shutdown_) return;
+  Handle([&]() -> std::optional<PoolState::Actions> {
     auto it = slots_.find(member_id);
-    if (it == slots_.end()) return;
+    if (it == slots_.end()) return std::nullopt;
     Member& member = *it->second.member;
     // try_to_connect: an IDLE member (idle timeout, GOAWAY) reconnects now.
     const grpc_connectivity_state state = member.channel().GetState(true);
     member.set_state(state);
     if (state != GRPC_CHANNEL_SHUTDOWN) Watch(member, state);
-    ApplyLocked(decisions_.OnConnectivity(member_id, state,
-                                          std::chrono::steady_clock::now()),
-                deferred);
-  }
-  RunDeferred(deferred);
+    return decisions_.OnConnectivity(member_id, state,
+                                     std::chrono::steady_clock::now());
+  });
 }
 
 void Pool::StartCheckLocked(Slot& slot) {
-  std::weak_ptr<Pool> weak = weak_from_this();
   const uint64_t id = slot.member->id();
   slot.next_check.reset();
   slot.check = HealthCheck::Start(
       slot.member->channel(), config_.health_service, config_.check_timeout,
-      [weak, id](HealthCheck::Result result) {
-        if (std::shared_ptr<Pool> pool = weak.lock()) {
-          pool->OnCheckDone(id, std::move(result));
-        }
-      });
+      Weakly([id](Pool& pool, HealthCheck::Result result) {
+        pool.OnCheckDone(id, std::move(result));
+      }));
 }
 
 void Pool::OnCheckDone(uint64_t member_id, HealthCheck::Result result) {
   if (result.cancelled) return;  // the member was closed
-  Deferred deferred;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shutdown_) return;
+  Handle([&]() -> std::optional<PoolState::Actions> {
     auto it = slots_.find(member_id);
-    if (it == slots_.end()) return;
-    it->second.check.reset();
-    ApplyLocked(
-        decisions_.OnCheck(member_id, result.outcome, std::move(result.detail),
-                           std::chrono::steady_clock::now()),
-        deferred);
-    // The next check starts `interval` after this one ended, if the member
-    // is still there.
-    it = slots_.find(member_id);
-    if (it != slots_.end()) {
-      std::weak_ptr<Pool> weak = weak_from_this();
-      it->second.next_check = std::make_unique<grpc::Alarm>();
-      it->second.next_check->Set(
-          Worker::Get().cq(), FromNowMs(config_.check_interval.count()),
-          Worker::Get().Completion([weak, member_id](bool ok) {
-            if (!ok) return;  // cancelled: the member was closed
-            if (std::shared_ptr<Pool> pool = weak.lock()) {
-              pool->OnNextCheck(member_id);
-            }
-          }));
-    }
-  }
-  RunDeferred(deferred);
+    if (it == slots_.end()) return std::nullopt;
+    Slot& slot = it->second;
+    slot.check.reset();
+    // The next check starts `interval` after this one ended. Should the
+    // result close the member, the alarm goes with its slot (cancelled).
+    slot.next_check = std::make_unique<grpc::Alarm>();
+    slot.next_check->Set(
+        Worker::Get().cq(), FromNowMs(config_.check_interval.count()),
+        Worker::Get().Completion(Weakly([member_id](Pool& pool, bool ok) {
+          if (ok) pool.OnNextCheck(member_id);  // !ok: cancelled
+        })));
+    return decisions_.OnCheck(member_id, result.outcome,
+                              std::move(result.detail),
+                              std::chrono::steady_clock::now());
+  });
 }
 
 void Pool::OnNextCheck(uint64_t member_id) {
@@ -247,15 +245,10 @@ void Pool::OnNextCheck(uint64_t member_id) {
 }
 
 void Pool::OnOutlier(uint64_t member_id) {
-  Deferred deferred;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shutdown_) return;
-    ApplyLocked(
-        decisions_.OnCallFailures(member_id, std::chrono::steady_clock::now()),
-        deferred);
-  }
-  RunDeferred(deferred);
+  Handle([&] {
+    return std::make_optional(
+        decisions_.OnCallFailures(member_id, std::chrono::steady_clock::now()));
+  });
 }
 
 void Pool::ArmTimerLocked() {
@@ -267,29 +260,20 @@ void Pool::ArmTimerLocked() {
   const uint64_t generation = ++timer_generation_;
   const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(
       next - std::chrono::steady_clock::now());
-  std::weak_ptr<Pool> weak = weak_from_this();
   timer_ = std::make_unique<grpc::Alarm>();
-  timer_->Set(Worker::Get().cq(),
-              FromNowMs(std::max<int64_t>(0, delay.count() + 1)),
-              Worker::Get().Completion([weak, generation](bool ok) {
-                if (!ok) return;
-                if (std::shared_ptr<Pool> pool = weak.lock()) {
-                  pool->OnTimer(generation);
-                }
-              }));
+  timer_->Set(
+      Worker::Get().cq(), FromNowMs(std::max<int64_t>(0, delay.count() + 1)),
+      Worker::Get().Completion(Weakly([generation](Pool& pool, bool ok) {
+        if (ok) pool.OnTimer(generation);
+      })));
 }
 
 void Pool::OnTimer(uint64_t generation) {
-  Deferred deferred;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shutdown_) return;
-    if (generation == timer_generation_) {
-      timer_deadline_ = SteadyTime::max();
-    }
-    ApplyLocked(decisions_.OnTimer(std::chrono::steady_clock::now()), deferred);
-  }
-  RunDeferred(deferred);
+  Handle([&] {
+    if (generation == timer_generation_) timer_deadline_ = SteadyTime::max();
+    return std::make_optional(
+        decisions_.OnTimer(std::chrono::steady_clock::now()));
+  });
 }
 
 void Pool::RefreshLocked() {
@@ -327,14 +311,11 @@ void Pool::RefreshLocked() {
 void Pool::ReclaimLater() {
   if (reclaim_pending_) return;
   reclaim_pending_ = true;
-  std::weak_ptr<Pool> weak = weak_from_this();
-  Worker::Get().RunAt(FromNowMs(kReclaimRetryMs), [weak] {
-    std::shared_ptr<Pool> pool = weak.lock();
-    if (pool == nullptr) return;
-    std::lock_guard<std::mutex> lock(pool->mu_);
-    pool->reclaim_pending_ = false;
-    if (pool->picker_.Reclaim()) pool->ReclaimLater();
-  });
+  Worker::Get().RunAt(FromNowMs(kReclaimRetryMs), Weakly([](Pool& pool) {
+                        std::lock_guard<std::mutex> lock(pool.mu_);
+                        pool.reclaim_pending_ = false;
+                        if (pool.picker_.Reclaim()) pool.ReclaimLater();
+                      }));
 }
 
 grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,

@@ -145,6 +145,15 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // Carries out what PoolState decided, then republishes the picker and
   // re-arms the pool's timer.
   void ApplyLocked(PoolState::Actions actions, Deferred& deferred);
+  // Runs `decide()` under mu_ unless the pool is shut down; it returns the
+  // Actions to apply (std::optional, nullopt for none). Then runs the
+  // deferred work without the lock. For the worker's handlers.
+  template <typename Decide>
+  void Handle(Decide decide);
+  // `fn(pool, args...)` as a callback that holds the pool weakly: it does
+  // nothing once the pool is gone.
+  template <typename Fn>
+  auto Weakly(Fn fn);
   void RunDeferred(const Deferred& deferred);
   void OpenMemberLocked(uint64_t id, const Address& address);
   void CloseMemberLocked(uint64_t id);
