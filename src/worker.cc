@@ -2,6 +2,7 @@
 
 #include <grpcpp/alarm.h>
 
+#include <atomic>
 #include <memory>
 #include <utility>
 
@@ -14,10 +15,19 @@ namespace warm {
 namespace internal {
 
 // One armed completion: owned by gRPC until it completes, then by Loop(),
-// which runs and deletes it.
+// which runs it. Whoever drops the last of `owners` deletes it: Loop(), and
+// for RunAt() also RunAt() itself, because an alarm whose deadline has passed
+// completes -- and may be run by Loop() -- before its Set() has returned.
 struct Worker::Event {
   std::function<void(bool ok)> fn;
   std::unique_ptr<grpc::Alarm> alarm;  // for RunAt() only
+  std::atomic<int> owners{1};
+
+  static void Release(Event* event) {
+    if (event->owners.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      delete event;
+    }
+  }
 };
 
 Worker& Worker::Get() {
@@ -41,7 +51,7 @@ void Worker::Loop() {
     WARM_TSAN_ACQUIRE(event);
     pending_.fetch_sub(1, std::memory_order_acq_rel);
     event->fn(ok);
-    delete event;
+    Event::Release(event);
   }
 }
 
@@ -54,9 +64,11 @@ Worker::Event* Worker::Arm(std::function<void(bool ok)> fn) {
 
 void Worker::RunAt(gpr_timespec deadline, std::function<void()> fn) {
   Event* event = Arm([fn = std::move(fn)](bool) { fn(); });
-  WARM_TSAN_RELEASE(event);
   event->alarm = std::make_unique<grpc::Alarm>();
+  event->owners.store(2, std::memory_order_relaxed);
+  WARM_TSAN_RELEASE(event);
   event->alarm->Set(&cq_, deadline, event);
+  Event::Release(event);
 }
 
 void Worker::WatchState(grpc::Channel& channel,
