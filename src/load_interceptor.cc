@@ -15,12 +15,13 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
   // ClientContext (rpc_info_), which is destroyed before the context's
   // reference to the member grpc::Channel (channel_, declared earlier), which
   // owns the factory, which owns `load`.
-  explicit LoadInterceptor(MemberLoad* load) : load_(load) {
+  LoadInterceptor(MemberLoad* load, const void* channel)
+      : load_(load), channel_(channel) {
     load_->CallStarted();
   }
   ~LoadInterceptor() override {
     if (!finished_) load_->CallFinished(grpc::StatusCode::CANCELLED);
-    WARM_TSAN_ACQUIRE(load_);  // see ~Member
+    WARM_TSAN_ACQUIRE(channel_);  // see ~Member
   }
 
   void Intercept(
@@ -35,7 +36,8 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
 
  private:
   MemberLoad* const load_;
-  bool finished_ = false;  // POST_RECV_STATUS comes once, on one thread
+  const void* const channel_;  // the member's channel, for TSan only
+  bool finished_ = false;      // POST_RECV_STATUS comes once, on one thread
 };
 
 }  // namespace
@@ -45,7 +47,7 @@ LoadInterceptorFactory::CreateClientInterceptor(
     grpc::experimental::ClientRpcInfo* info) {
   // warm's own health checks are not the application's load.
   if (IsHealthCheck(info->method())) return nullptr;
-  return new LoadInterceptor(load_.get());
+  return new LoadInterceptor(load_.get(), info->channel());
 }
 
 }  // namespace internal

@@ -18,14 +18,15 @@ Member::Member(uint64_t id, Address address,
       opened_at_(std::chrono::system_clock::now()) {}
 
 Member::~Member() {
-  // The member's grpc::Channel may be freed later by a call's ClientContext,
-  // inside libgrpc++, whose reference count ThreadSanitizer cannot see. Drop
-  // our references first, then release; ~LoadInterceptor, which runs in that
-  // ClientContext just before, acquires.
-  const MemberLoad* load = load_.get();
+  // The member's grpc::Channel may be freed later by the ClientContext of a
+  // call or health check, inside libgrpc++, whose reference count
+  // ThreadSanitizer cannot see. Drop our references first, then release on
+  // the channel's address; ~LoadInterceptor and ~HealthCheck::Call, which run
+  // just before such a ClientContext drops the channel, acquire on it.
+  const grpc::ChannelInterface* channel = channel_interface_.get();
   channel_interface_.reset();
   channel_.reset();
-  WARM_TSAN_RELEASE(load);
+  WARM_TSAN_RELEASE(channel);
 }
 
 grpc::internal::RpcMethod Member::MethodFor(
