@@ -8,6 +8,7 @@ packages=(
   libgrpc++-dev libabsl-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libc-ares-dev libssl-dev grpc-proto
   libgtest-dev libgmock-dev libbenchmark-dev
+  dnsmasq-base
 )
 
 sudo=""
