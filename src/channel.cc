@@ -3,6 +3,7 @@
 #include <grpcpp/impl/call.h>
 
 #include "absl/strings/str_cat.h"
+#include "src/dns_resolver.h"
 #include "src/options.h"
 #include "src/pool.h"
 #include "src/target.h"
@@ -22,11 +23,16 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
   }
   if (!parsed.ok()) return parsed.status();
   if (!valid.ok()) return valid;
+  std::shared_ptr<internal::DnsResolver> resolver;
   if (parsed->kind == internal::Target::Kind::kDns) {
-    return absl::UnimplementedError(absl::StrCat(
-        "target \"", target,
-        "\" needs DNS resolution, which warm does not implement yet; use "
-        "ipv4:, ipv6:, unix: or a literal ADDRESS:PORT"));
+    absl::StatusOr<std::shared_ptr<internal::DnsResolver>> created =
+        internal::CreateCaresResolver(parsed->dns_server,
+                                      options.dns_query_timeout);
+    if (!created.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid target \"", target, "\": ", created.status().message()));
+    }
+    resolver = *std::move(created);
   }
 
   internal::Pool::Config config;
@@ -51,6 +57,14 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
     }
   }
   config.on_health_change = std::move(options.on_health_change);
+  if (resolver != nullptr) {
+    config.resolver = std::move(resolver);
+    config.dns_server = parsed->dns_server;
+    config.dns_host = parsed->host;
+    config.dns_port = parsed->port;
+    config.dns_policy.min_refresh = options.dns_min_refresh;
+    config.dns_policy.max_refresh = options.dns_max_refresh;
+  }
   absl::StatusOr<std::shared_ptr<internal::Pool>> pool =
       internal::Pool::Start(std::move(config));
   if (!pool.ok()) return pool.status();
@@ -72,6 +86,8 @@ const std::string& Channel::target() const { return pool_->target(); }
 std::vector<MemberInfo> Channel::Members() const { return pool_->Members(); }
 
 ChannelHealth Channel::Health() const { return pool_->Health(); }
+
+ResolutionInfo Channel::Resolution() const { return pool_->Resolution(); }
 
 std::vector<PoolEvent> Channel::Events() const { return pool_->Events(); }
 

@@ -55,6 +55,10 @@ absl::string_view PoolEventKindName(PoolEvent::Kind kind) {
       return "ejection skipped";
     case PoolEvent::Kind::kAddressBackoff:
       return "address backoff";
+    case PoolEvent::Kind::kAddressesChanged:
+      return "addresses changed";
+    case PoolEvent::Kind::kDnsFailed:
+      return "dns failed";
     case PoolEvent::Kind::kDegradedEntered:
       return "degraded entered";
     case PoolEvent::Kind::kDegradedLeft:

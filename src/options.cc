@@ -84,6 +84,22 @@ absl::Status ValidateOptions(
                                       "; it must be a grpc::StatusCode"));
     }
   }
+  if (options.dns_min_refresh.count() <= 0) {
+    problems.push_back(absl::StrCat("dns_min_refresh is ",
+                                    options.dns_min_refresh.count(),
+                                    " ms; it must be > 0"));
+  }
+  if (options.dns_max_refresh < options.dns_min_refresh) {
+    problems.push_back(
+        absl::StrCat("dns_max_refresh is ", options.dns_max_refresh.count(),
+                     " ms; it must be at least dns_min_refresh (",
+                     options.dns_min_refresh.count(), " ms)"));
+  }
+  if (options.dns_query_timeout.count() <= 0) {
+    problems.push_back(absl::StrCat("dns_query_timeout is ",
+                                    options.dns_query_timeout.count(),
+                                    " ms; it must be > 0"));
+  }
   if (options.event_log_size < 0) {
     problems.push_back(absl::StrCat("event_log_size is ",
                                     options.event_log_size,

@@ -28,6 +28,10 @@ constexpr int kMemberWatchRenewMs = 5 * 60 * 1000;
 // channel is never asked to connect, so it stays IDLE).
 constexpr char kSignalTarget[] = "unix:/nonexistent/warm-state-signal";
 
+// Where calls go while a DNS target has no address yet: nothing listens
+// there, so fail-fast calls fail with UNAVAILABLE (rewritten to say why).
+constexpr char kUnresolvedTarget[] = "unix:/nonexistent/warm-unresolved";
+
 gpr_timespec FromNowMs(int64_t ms) {
   return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                       gpr_time_from_millis(ms, GPR_TIMESPAN));
@@ -60,7 +64,11 @@ void Pool::Handle(Decide decide) {
 Pool::Pool(Config config)
     : config_(std::move(config)),
       picker_(std::make_unique<PickerSnapshot>()),
-      decisions_(config_.policy, config_.addresses, ThreadRandom()) {}
+      decisions_(config_.policy, config_.addresses, ThreadRandom()),
+      dns_(config_.dns_policy, ThreadRandom()),
+      unresolved_reason_(std::make_shared<UnresolvedReason>()) {
+  unresolved_reason_->text = "resolving " + config_.dns_host;
+}
 
 absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
   std::shared_ptr<Pool> pool(new Pool(std::move(config)));
@@ -71,6 +79,7 @@ absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
     pool->ApplyLocked(pool->decisions_.Start(std::chrono::steady_clock::now()),
                       deferred);
     rejected = pool->rejected_address_;
+    if (pool->config_.resolver != nullptr) pool->ResolveLocked();
   }
   // Health reports are of changes after creation (see on_health_change).
   deferred.health_changed = false;
@@ -276,6 +285,57 @@ void Pool::OnTimer(uint64_t generation) {
   });
 }
 
+void Pool::ResolveLocked() {
+  dns_timer_.reset();
+  // The answer arrives on the DNS thread; the pool handles it on the worker.
+  auto on_worker = Weakly([](Pool& pool, DnsAnswer answer) {
+    pool.OnDnsAnswer(std::move(answer));
+  });
+  config_.resolver->Resolve(
+      config_.dns_host, config_.dns_port,
+      [on_worker = std::move(on_worker)](DnsAnswer answer) mutable {
+        Worker::Get().RunAt(gpr_now(GPR_CLOCK_MONOTONIC),
+                            [on_worker, answer = std::move(answer)]() mutable {
+                              on_worker(std::move(answer));
+                            });
+      });
+}
+
+void Pool::OnDnsAnswer(DnsAnswer answer) {
+  Handle([&]() -> std::optional<PoolState::Actions> {
+    const SteadyTime now = std::chrono::steady_clock::now();
+    const bool good = dns_.OnAnswer(answer, now);
+    // Resolve again at the refresh time.
+    dns_timer_ = std::make_unique<grpc::Alarm>();
+    dns_timer_->Set(
+        Worker::Get().cq(),
+        FromNowMs(std::max<int64_t>(
+            0, std::chrono::duration_cast<std::chrono::milliseconds>(
+                   dns_.next_refresh() - now)
+                   .count())),
+        Worker::Get().Completion(Weakly([](Pool& pool, bool ok) {
+          if (!ok) return;  // cancelled: shutdown
+          std::lock_guard<std::mutex> lock(pool.mu_);
+          if (!pool.shutdown_) pool.ResolveLocked();
+        })));
+    if (good) return decisions_.SetAddresses(dns_.addresses(), now);
+    {
+      std::lock_guard<std::mutex> lock(unresolved_reason_->mu);
+      unresolved_reason_->text = std::string(dns_.last_error().message());
+    }
+    const bool kept = dns_.has_answer();
+    return decisions_.RecordEvent(
+        now, PoolEvent::Kind::kDnsFailed, LogSeverity::kWarning,
+        absl::StrCat(dns_.last_error().ToString(),
+                     kept ? "; keeping the last good addresses" : "",
+                     "; retrying in ",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                         dns_.next_refresh() - now)
+                         .count(),
+                     " ms"));
+  });
+}
+
 void Pool::RefreshLocked() {
   auto next = std::make_unique<PickerSnapshot>();
   std::vector<std::pair<uint64_t, PoolState::Tier>> key;
@@ -295,6 +355,12 @@ void Pool::RefreshLocked() {
     state = !next->ready.empty()    ? GRPC_CHANNEL_READY
             : !next->trying.empty() ? GRPC_CHANNEL_CONNECTING
                                     : GRPC_CHANNEL_TRANSIENT_FAILURE;
+    // A DNS target waiting for its first answer is connecting; after a
+    // failed resolution, TRANSIENT_FAILURE.
+    if (next->all.empty() && config_.resolver != nullptr &&
+        dns_.failures() == 0) {
+      state = GRPC_CHANNEL_CONNECTING;
+    }
   }
   if (key != published_) {
     published_ = std::move(key);
@@ -324,6 +390,14 @@ grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
   // The read section spans the member's CreateCall: the snapshot keeps the
   // member alive until the new call's ClientContext holds its channel.
   SnapshotCell<PickerSnapshot>::Reader snapshot(picker_);
+  if (snapshot->all.empty()) {
+    // No member yet (DNS not answered) or any more (shut down).
+    grpc::Channel& channel = UnresolvedChannel();
+    if (cq == &callback_cq_marker_) cq = ChannelAccess::CallbackCQ(channel);
+    return ChannelAccess::CreateCall(
+        channel, grpc::internal::RpcMethod(method.name(), method.method_type()),
+        context, cq);
+  }
   Member* member = Pick(*snapshot, ThreadRandom());
   const grpc::internal::RpcMethod member_method = member->MethodFor(
       method, registered_methods_.load(std::memory_order_acquire));
@@ -388,6 +462,67 @@ bool Pool::WaitForStateChange(grpc_connectivity_state last_observed,
                                    changed);
 }
 
+namespace {
+
+// Rewrites the status of calls on the unresolved channel to say why there
+// was nowhere to send them.
+class UnresolvedInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit UnresolvedInterceptor(std::shared_ptr<UnresolvedReason> reason)
+      : reason_(std::move(reason)) {}
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::POST_RECV_STATUS)) {
+      grpc::Status* status = methods->GetRecvStatus();
+      if (status->error_code() == grpc::StatusCode::UNAVAILABLE) {
+        std::lock_guard<std::mutex> lock(reason_->mu);
+        *status = grpc::Status(
+            grpc::StatusCode::UNAVAILABLE,
+            absl::StrCat("warm: no backend address yet: ", reason_->text));
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::shared_ptr<UnresolvedReason> reason_;
+};
+
+class UnresolvedInterceptorFactory
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit UnresolvedInterceptorFactory(
+      std::shared_ptr<UnresolvedReason> reason)
+      : reason_(std::move(reason)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new UnresolvedInterceptor(reason_);
+  }
+
+ private:
+  const std::shared_ptr<UnresolvedReason> reason_;
+};
+
+}  // namespace
+
+grpc::Channel& Pool::UnresolvedChannel() {
+  std::call_once(unresolved_once_, [this] {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        factories;
+    factories.push_back(
+        std::make_unique<UnresolvedInterceptorFactory>(unresolved_reason_));
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    unresolved_channel_ =
+        grpc::experimental::CreateCustomChannelWithInterceptors(
+            kUnresolvedTarget, grpc::InsecureChannelCredentials(), args,
+            std::move(factories));
+  });
+  return *unresolved_channel_;
+}
+
 // Steady-clock times of the pool, as wall-clock times for users.
 static std::chrono::system_clock::time_point ToSystem(SteadyTime t) {
   if (t == SteadyTime{}) return {};
@@ -429,6 +564,46 @@ std::vector<MemberInfo> Pool::Members() const {
   return out;
 }
 
+ResolutionInfo Pool::Resolution() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ResolutionInfo info;
+  info.dns = config_.resolver != nullptr;
+  if (!info.dns) {
+    for (const PoolState::AddressRecord& record : decisions_.addresses()) {
+      ResolvedAddressInfo address;
+      address.address = record.address.display;
+      info.addresses.push_back(std::move(address));
+    }
+    return info;
+  }
+  info.dns_server = config_.dns_server;
+  info.host = config_.dns_host;
+  info.port = config_.dns_port;
+  for (const DnsRefresh::Known& known : dns_.known()) {
+    ResolvedAddressInfo address;
+    address.address = known.resolved.address.display;
+    address.ttl = known.resolved.ttl;
+    address.expires_at = ToSystem(known.expires_at);
+    info.addresses.push_back(std::move(address));
+  }
+  for (const PoolState::AddressRecord& record : decisions_.addresses()) {
+    if (!record.stale) continue;
+    ResolvedAddressInfo address;
+    address.address = record.address.display;
+    address.stale = true;
+    info.addresses.push_back(std::move(address));
+  }
+  info.last_answer_at = ToSystem(dns_.last_answer_at());
+  info.last_error =
+      dns_.last_error().ok() ? "" : std::string(dns_.last_error().ToString());
+  info.last_error_at = ToSystem(dns_.last_error_at());
+  info.failures_in_a_row = dns_.failures();
+  info.next_refresh_at = ToSystem(dns_.next_refresh());
+  info.resolutions_ok = dns_.resolutions_ok();
+  info.resolutions_failed = dns_.resolutions_failed();
+  return info;
+}
+
 ChannelHealth Pool::Health() const {
   std::lock_guard<std::mutex> lock(mu_);
   return decisions_.health();
@@ -467,6 +642,7 @@ void Pool::Shutdown() {
   for (const auto& [id, slot] : slots_) ids.push_back(id);
   for (uint64_t id : ids) CloseMemberLocked(id);
   timer_.reset();
+  dns_timer_.reset();
   RefreshLocked();  // publishes an empty picker; SHUTDOWN completes watches
   // No reader is left: the warm channel is being destroyed, and a caller
   // inside CreateCall() would be holding it.

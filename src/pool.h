@@ -58,6 +58,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "src/dns_refresh.h"
+#include "src/dns_resolver.h"
 #include "src/health_check.h"
 #include "src/load_interceptor.h"
 #include "src/member.h"
@@ -69,6 +71,13 @@
 
 namespace warm {
 namespace internal {
+
+// Why calls cannot be sent anywhere yet (DNS targets before their first good
+// answer); read by the interceptor of the pool's unresolved channel.
+struct UnresolvedReason {
+  std::mutex mu;
+  std::string text;  // guarded by mu
+};
 
 class Pool : public std::enable_shared_from_this<Pool> {
  public:
@@ -91,6 +100,12 @@ class Pool : public std::enable_shared_from_this<Pool> {
     uint32_t failure_codes = 0;
     int consecutive_failures = 0;
     std::function<void(const ChannelHealth&)> on_health_change;
+    // DNS targets: the resolver and what to resolve (addresses is empty).
+    std::shared_ptr<DnsResolver> resolver;
+    std::string dns_server;  // as given in the target ("" = the system's)
+    std::string dns_host;
+    int dns_port = 0;
+    DnsRefreshPolicy dns_policy;
   };
 
   // Creates the pool and opens its members. Fails with InvalidArgument when
@@ -119,6 +134,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::vector<MemberInfo> Members() const;
   ChannelHealth Health() const;
   std::vector<PoolEvent> Events() const;
+  ResolutionInfo Resolution() const;
 
   // Closes every member (calls in flight finish on their member connections)
   // and completes pending state watches. Called once, by ~Channel.
@@ -165,6 +181,12 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void OnOutlier(uint64_t member_id);
   void ArmTimerLocked();
   void OnTimer(uint64_t generation);
+  // DNS targets: starts a resolution; its answer arrives in OnDnsAnswer().
+  void ResolveLocked();
+  void OnDnsAnswer(DnsAnswer answer);
+  // Where calls go while no member exists (no DNS answer yet): a channel
+  // that never connects, whose calls fail with UNAVAILABLE and say why.
+  grpc::Channel& UnresolvedChannel();
   // Recomputes the aggregate state, publishes the picker and completes the
   // state watches that the change satisfies.
   void RefreshLocked();
@@ -197,6 +219,12 @@ class Pool : public std::enable_shared_from_this<Pool> {
   SteadyTime timer_deadline_ = SteadyTime::max();
   uint64_t timer_generation_ = 0;
   std::string rejected_address_;  // a member gRPC made lame (see Start)
+  DnsRefresh dns_;
+  std::unique_ptr<grpc::Alarm> dns_timer_;
+  // Why there is no member yet, for calls that fail meanwhile.
+  std::shared_ptr<UnresolvedReason> unresolved_reason_;
+  std::once_flag unresolved_once_;
+  std::shared_ptr<grpc::Channel> unresolved_channel_;
   bool shutdown_ = false;
   bool reclaim_pending_ = false;
   // Deferred work not yet done (Shutdown() waits for it).

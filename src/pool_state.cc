@@ -158,6 +158,47 @@ PoolState::Actions PoolState::OnTimer(SteadyTime now) {
   return actions;
 }
 
+PoolState::Actions PoolState::RecordEvent(SteadyTime now, PoolEvent::Kind kind,
+                                          LogSeverity severity,
+                                          std::string detail) {
+  Actions actions;
+  Record(now, kind, severity, 0, "", std::move(detail), actions);
+  return actions;
+}
+
+PoolState::Actions PoolState::SetAddresses(std::vector<Address> addresses,
+                                           SteadyTime now) {
+  Actions actions;
+  for (AddressRecord& record : addresses_) record.stale = true;
+  std::vector<std::string> added;
+  for (Address& address : addresses) {
+    auto it = std::find_if(
+        addresses_.begin(), addresses_.end(),
+        [&](const AddressRecord& r) { return r.address == address; });
+    if (it != addresses_.end()) {
+      it->stale = false;
+      continue;
+    }
+    added.push_back(address.display);
+    AddressRecord record;
+    record.address = std::move(address);
+    addresses_.push_back(std::move(record));
+  }
+  std::vector<std::string> removed;
+  for (const AddressRecord& record : addresses_) {
+    if (record.stale) removed.push_back(record.address.display);
+  }
+  if (!added.empty() || !removed.empty()) {
+    std::string detail;
+    for (const std::string& a : added) absl::StrAppend(&detail, " +", a);
+    for (const std::string& r : removed) absl::StrAppend(&detail, " -", r);
+    Record(now, PoolEvent::Kind::kAddressesChanged, LogSeverity::kInfo, 0, "",
+           detail.substr(1), actions);
+  }
+  Update(now, actions);
+  return actions;
+}
+
 SteadyTime PoolState::NextDeadline() const {
   SteadyTime next = SteadyTime::max();
   for (const auto& [id, member] : members_) {
@@ -246,10 +287,14 @@ void PoolState::Update(SteadyTime now, Actions& actions) {
     Evict(members_.at(id), now, actions);
   }
 
-  // Replace what is missing.
+  DrainStale(now, actions);
+
+  // Replace what is missing (members on stale addresses are on their way out).
   auto wanted_present = [&] {
     int present = 0;
-    for (const auto& [id, member] : members_) present += !member.surplus;
+    for (const auto& [id, member] : members_) {
+      present += !member.surplus && !addresses_[member.address].stale;
+    }
     return present;
   };
   while (wanted_present() < policy_.pool_size) {
@@ -396,6 +441,45 @@ void PoolState::MemberBecameHealthy(MemberRecord& member, SteadyTime now,
   }
 }
 
+void PoolState::DrainStale(SteadyTime now, Actions& actions) {
+  bool current_pickable = false;
+  for (const auto& [id, member] : members_) {
+    current_pickable |=
+        !addresses_[member.address].stale && TierOf(member) == Tier::kPickable;
+  }
+  // Serving wins: members on stale addresses stay while nothing else could
+  // take their calls, or while the channel is degraded.
+  if (current_pickable && !degraded_) {
+    std::vector<uint64_t> stale;
+    for (const auto& [id, member] : members_) {
+      if (addresses_[member.address].stale) stale.push_back(id);
+    }
+    for (uint64_t id : stale) {
+      Close(id, PoolEvent::Kind::kMemberEvicted, LogSeverity::kInfo,
+            "address left DNS; calls in flight finish on its connection", now,
+            actions);
+    }
+  }
+  // Forget stale addresses without members (indices of the rest shift).
+  if (std::none_of(
+          addresses_.begin(), addresses_.end(),
+          [](const AddressRecord& a) { return a.stale && a.members == 0; })) {
+    return;
+  }
+  std::vector<size_t> new_index(addresses_.size());
+  std::vector<AddressRecord> kept;
+  for (size_t i = 0; i < addresses_.size(); ++i) {
+    new_index[i] = kept.size();
+    if (!(addresses_[i].stale && addresses_[i].members == 0)) {
+      kept.push_back(std::move(addresses_[i]));
+    }
+  }
+  addresses_ = std::move(kept);
+  for (auto& [id, member] : members_)
+    member.address = new_index[member.address];
+  if (!addresses_.empty()) next_address_ %= addresses_.size();
+}
+
 void PoolState::Retire(SteadyTime now, Actions& actions) {
   // From the most crowded address, retire a member that is not healthy if
   // there is one, else the youngest.
@@ -424,7 +508,8 @@ void PoolState::Retire(SteadyTime now, Actions& actions) {
 bool PoolState::CanOpenOtherThan(size_t except, SteadyTime now) const {
   for (size_t i = 0; i < addresses_.size(); ++i) {
     const AddressRecord& address = addresses_[i];
-    if (i != except && !(address.failures > 0 && address.retry_at > now)) {
+    if (i != except && !address.stale &&
+        !(address.failures > 0 && address.retry_at > now)) {
       return true;
     }
   }
@@ -437,6 +522,7 @@ int PoolState::ChooseAddress(SteadyTime now, bool only_free) {
   for (size_t k = 0; k < n; ++k) {
     const size_t i = (next_address_ + k) % n;
     const AddressRecord& address = addresses_[i];
+    if (address.stale) continue;
     if (address.failures > 0 && address.retry_at > now) continue;
     if (only_free && address.members > 0) continue;
     if (best < 0 || address.members < addresses_[best].members) {

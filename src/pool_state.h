@@ -28,6 +28,10 @@
 //     more members and another known address has none (and is not backing
 //     off), a surplus member is opened on the free address; when it becomes
 //     healthy, one member of the most crowded address is retired.
+//   - Address changes (SetAddresses): members on addresses that left the
+//     answer keep serving until a member on a current address is pickable,
+//     then are closed (calls in flight finish on their connections); while
+//     degraded they stay. Replacements go to current addresses.
 //   - Outlier ejection: OnCallFailures() ejects a member for base x times
 //     ejected (capped), unless that would leave fewer than critical_min
 //     pickable members; when other members fail later, ejections end early
@@ -105,6 +109,10 @@ class PoolState {
 
   struct AddressRecord {
     Address address;
+    // No longer in the resolver's answer: gets no new members; its members
+    // are closed once a member on a current address is pickable (unless the
+    // channel is degraded). Forgotten once it has no members.
+    bool stale = false;
     int members = 0;
     int failures = 0;       // evictions since a member here was healthy
     SteadyTime retry_at{};  // no new member here before this
@@ -142,6 +150,13 @@ class PoolState {
   // The member's calls failed `consecutive_failures` times in a row.
   Actions OnCallFailures(uint64_t id, SteadyTime now);
   Actions OnTimer(SteadyTime now);
+  // The resolver's new answer (DNS targets). Addresses not in it become
+  // stale; new ones get members (distinct addresses first, rebalancing).
+  Actions SetAddresses(std::vector<Address> addresses, SteadyTime now);
+  // Records an event that is not the pool's own decision (e.g. a failed
+  // DNS resolution).
+  Actions RecordEvent(SteadyTime now, PoolEvent::Kind kind,
+                      LogSeverity severity, std::string detail);
 
   // When OnTimer() next has something to do (an ejection ending, an address
   // backoff running out); SteadyTime::max() when nothing is pending.
@@ -169,6 +184,9 @@ class PoolState {
   void MemberBecameHealthy(MemberRecord& member, SteadyTime now,
                            Actions& actions);
   void Retire(SteadyTime now, Actions& actions);
+  // Closes members on stale addresses when they are no longer needed, and
+  // forgets stale addresses without members.
+  void DrainStale(SteadyTime now, Actions& actions);
   // The address a new member should go to, or -1 when every address is
   // backing off.
   int ChooseAddress(SteadyTime now, bool only_free);

@@ -739,12 +739,19 @@ TEST(CreateChannelTest, RejectsBadTargetsAndOptions) {
   EXPECT_EQ(both.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(both.message(), HasSubstr("\"x\""));
   EXPECT_THAT(both.message(), HasSubstr("pool_size is -2"));
-  // DNS forms are recognised but not implemented yet.
   EXPECT_THAT(error("unix:/tmp/" + std::string(200, 'a')).message(),
               HasSubstr("at most 107 fit"));
-  EXPECT_EQ(error("dns:///localhost:50051").code(),
-            absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(error("localhost:50051").code(), absl::StatusCode::kUnimplemented);
+  // A DNS server must be an IP address.
+  EXPECT_THAT(error("dns://ns.example/svc.test:443").message(),
+              HasSubstr("ns.example"));
+  EXPECT_THAT(error("dns:///svc.test").message(), HasSubstr("has no port"));
+  ChannelOptions bad_dns;
+  bad_dns.dns_min_refresh = std::chrono::milliseconds(0);
+  bad_dns.dns_max_refresh = std::chrono::milliseconds(-1);
+  const std::string dns_problems(
+      error("dns:///svc.test:443", std::move(bad_dns)).message());
+  EXPECT_THAT(dns_problems, HasSubstr("dns_min_refresh is 0 ms"));
+  EXPECT_THAT(dns_problems, HasSubstr("dns_max_refresh is -1 ms"));
 }
 
 TEST(CreateChannelTest, NameDefaultsToTarget) {

@@ -1105,3 +1105,118 @@ TEST(PoolStateEventsTest, ZeroSizedLogKeepsNothingButActionsStillHaveEvents) {
 }  // namespace
 }  // namespace internal
 }  // namespace warm
+
+// --- Address changes (DNS answers) ------------------------------------------
+
+namespace warm {
+namespace internal {
+namespace {
+
+std::vector<Address> Named(std::initializer_list<int> last_octets) {
+  std::vector<Address> addresses;
+  for (int n : last_octets) {
+    const std::string display = "10.0.0." + std::to_string(n) + ":1";
+    addresses.push_back(Address{"ipv4:" + display, display});
+  }
+  return addresses;
+}
+
+std::set<std::string> MemberAddresses(const PoolState& state) {
+  std::set<std::string> out;
+  for (const auto& [id, member] : state.members()) {
+    out.insert(state.addresses()[member.address].address.display);
+  }
+  return out;
+}
+
+TEST(PoolStateAddressesTest, FirstAnswerOpensMembersOnDistinctAddresses) {
+  PoolState state(Policy(3), {}, 1);
+  const SteadyTime now = SteadyTime{} + std::chrono::hours(1);
+  EXPECT_THAT(state.Start(now).open, IsEmpty());  // nothing resolved yet
+  EXPECT_THAT(state.members(), IsEmpty());
+  const Actions actions = state.SetAddresses(Named({1, 2, 3}), now);
+  EXPECT_THAT(actions.open, SizeIs(3));
+  EXPECT_THAT(MemberAddresses(state),
+              UnorderedElementsAre("10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"));
+  EXPECT_TRUE(HasEvent(actions, Kind::kAddressesChanged));
+}
+
+TEST(PoolStateAddressesTest, RemovedAddressIsDrainedOnceOthersServe) {
+  Harness pool(Policy(3), 3);
+  pool.Start();
+  for (uint64_t id : pool.Ids()) pool.MakeHealthy(id);
+  uint64_t on_third = 0;
+  for (uint64_t id : pool.Ids()) {
+    if (pool.Addr(pool.AddressOf(id)).address.display == "10.0.0.3:1") {
+      on_third = id;
+    }
+  }
+  const Actions actions = pool.state.SetAddresses(Named({1, 2, 4}), pool.now);
+  // The others are pickable on current addresses: closed at once, replaced
+  // on the new address.
+  EXPECT_THAT(actions.close, ElementsAre(on_third));
+  ASSERT_THAT(actions.open, SizeIs(1));
+  EXPECT_EQ(pool.Addr(actions.open[0].second).address.display, "10.0.0.4:1");
+  // The stale address is forgotten once it has no members.
+  EXPECT_THAT(pool.state.addresses(), SizeIs(3));
+  EXPECT_THAT(MemberAddresses(pool.state),
+              UnorderedElementsAre("10.0.0.1:1", "10.0.0.2:1", "10.0.0.4:1"));
+}
+
+TEST(PoolStateAddressesTest, MovedFleetKeepsServingUntilNewMembersArePickable) {
+  Harness pool(Policy(2), 2);
+  pool.Start();
+  const std::vector<uint64_t> old_ids = pool.Ids();
+  for (uint64_t id : old_ids) pool.MakeHealthy(id);
+  Actions actions = pool.state.SetAddresses(Named({7, 8}), pool.now);
+  EXPECT_THAT(actions.close, IsEmpty());  // nothing else could serve yet
+  ASSERT_THAT(actions.open, SizeIs(2));
+  for (uint64_t id : old_ids) EXPECT_EQ(pool.TierOf(id), Tier::kPickable);
+  // The first new member passes its check: the old ones go.
+  actions = pool.MakeHealthy(actions.open[0].first);
+  EXPECT_THAT(actions.close, UnorderedElementsAreArray(old_ids));
+  EXPECT_THAT(MemberAddresses(pool.state),
+              UnorderedElementsAre("10.0.0.7:1", "10.0.0.8:1"));
+}
+
+TEST(PoolStateAddressesTest, DegradedChannelKeepsMembersOnRemovedAddresses) {
+  PoolPolicy policy = Policy(2);
+  policy.critical_min = 2;  // losing one member degrades: both stay
+  Harness pool(policy, 2);
+  pool.Start();
+  const std::vector<uint64_t> ids = pool.Ids();
+  for (uint64_t id : ids) pool.MakeHealthy(id);
+  for (uint64_t id : ids) pool.FailUntilUnhealthy(id);
+  ASSERT_TRUE(pool.state.degraded());
+  ASSERT_TRUE(pool.Has(ids[0]) && pool.Has(ids[1]));
+  const Actions actions = pool.state.SetAddresses(Named({5, 6}), pool.now);
+  EXPECT_THAT(actions.close, IsEmpty());
+  for (uint64_t id : ids) EXPECT_TRUE(pool.Has(id));
+}
+
+TEST(PoolStateAddressesTest, NewAddressesTakeMembersFromACrowdedOne) {
+  Harness pool(Policy(3), 1);
+  pool.Start();
+  for (uint64_t id : pool.Ids()) pool.MakeHealthy(id);
+  ASSERT_EQ(pool.MembersPerAddress(), std::vector<int>{3});
+  Actions actions = pool.state.SetAddresses(Named({1, 2}), pool.now);
+  ASSERT_THAT(actions.open, SizeIs(1));  // one surplus member at a time
+  EXPECT_EQ(pool.Addr(actions.open[0].second).address.display, "10.0.0.2:1");
+  actions = pool.MakeHealthy(actions.open[0].first);
+  EXPECT_THAT(actions.close, SizeIs(1));  // retired from the crowded one
+  EXPECT_EQ(pool.MembersPerAddress(), (std::vector<int>{2, 1}));
+}
+
+TEST(PoolStateAddressesTest, UnchangedAnswerChangesNothing) {
+  Harness pool(Policy(3), 3);
+  pool.Start();
+  std::vector<Address> same = Addresses(3);
+  const Actions actions = pool.state.SetAddresses(same, pool.now);
+  EXPECT_THAT(actions.open, IsEmpty());
+  EXPECT_THAT(actions.close, IsEmpty());
+  EXPECT_FALSE(HasEvent(actions, Kind::kAddressesChanged));
+}
+
+}  // namespace
+}  // namespace internal
+}  // namespace warm

@@ -164,11 +164,13 @@ struct PoolEvent {
     kMemberOpened,
     kMemberHealthy,
     kMemberUnhealthy,
-    kMemberEvicted,    // closed: unhealthy, or retired by rebalancing
-    kMemberEjected,    // outlier ejection started
-    kMemberReturned,   // outlier ejection ended
-    kEjectionSkipped,  // would have left fewer than critical_min pickable
-    kAddressBackoff,   // an address waits before it gets a member again
+    kMemberEvicted,     // closed: unhealthy, or retired by rebalancing
+    kMemberEjected,     // outlier ejection started
+    kMemberReturned,    // outlier ejection ended
+    kEjectionSkipped,   // would have left fewer than critical_min pickable
+    kAddressBackoff,    // an address waits before it gets a member again
+    kAddressesChanged,  // the DNS answer changed: "+added -removed"
+    kDnsFailed,         // a resolution failed; the last good answer stays
     kDegradedEntered,
     kDegradedLeft,
     kStatusChanged,  // ChannelStatus changed
@@ -248,6 +250,18 @@ struct ChannelOptions {
   // Default: none.
   std::function<void(const ChannelHealth&)> on_health_change;
 
+  // DNS targets (dns:///HOST:PORT, dns://SERVER/HOST:PORT, HOST:PORT): the
+  // name is resolved again when its records' TTL runs out, clamped to
+  // [dns_min_refresh, dns_max_refresh] (refreshing up to 10 % early); after
+  // a failure the last good addresses stay and the next try backs off (1 s
+  // doubling, at most 60 s and at most dns_max_refresh). Defaults: 1 s,
+  // 300 s; both > 0, min <= max.
+  std::chrono::milliseconds dns_min_refresh{1000};
+  std::chrono::milliseconds dns_max_refresh{300000};
+  // Per try of one DNS query; a query is tried twice (c-ares doubles the
+  // wait the second time). Must be > 0. Default: 2 s.
+  std::chrono::milliseconds dns_query_timeout{2000};
+
   // Events kept per channel for Channel::Events() and diagnostics. Must be
   // >= 0. Default: 128.
   int event_log_size = 128;
@@ -300,6 +314,34 @@ struct MemberInfo {
   int times_ejected = 0;
 };
 
+// ResolutionInfo
+//
+// Where a channel's addresses come from, at the time Channel::Resolution()
+// was called.
+struct ResolvedAddressInfo {
+  std::string address;  // "10.0.0.1:443", "[fd00::1]:443"
+  // DNS only: the record's TTL and when it runs out.
+  std::chrono::seconds ttl{0};
+  std::chrono::system_clock::time_point expires_at;
+  // Left the DNS answer; members on it are being replaced.
+  bool stale = false;
+};
+struct ResolutionInfo {
+  bool dns = false;        // false: a static address list
+  std::string dns_server;  // "" = the system's
+  std::string host;
+  int port = 0;
+  std::vector<ResolvedAddressInfo> addresses;
+  // DNS only (epoch when never):
+  std::chrono::system_clock::time_point last_answer_at;  // last good answer
+  std::string last_error;  // "" after a good answer
+  std::chrono::system_clock::time_point last_error_at;
+  int failures_in_a_row = 0;
+  std::chrono::system_clock::time_point next_refresh_at;
+  uint64_t resolutions_ok = 0;
+  uint64_t resolutions_failed = 0;
+};
+
 class Channel;
 
 // CreateChannel()
@@ -308,17 +350,22 @@ class Channel;
 // once: no call is needed to warm it up.
 //
 // Targets:
-//   ipv4:ADDR:PORT[,ADDR:PORT...]      e.g.
-//   "ipv4:127.0.0.1:50051,127.0.0.2:50051" ipv6:[ADDR]:PORT[,[ADDR]:PORT...]
-//   e.g. "ipv6:[::1]:50051" unix:PATH, unix-abstract:NAME      one Unix domain
-//   socket (<= 107 bytes) ADDR:PORT, [ADDR]:PORT             one literal IP
-//   address dns:[//SERVER/]HOST:PORT, HOST:PORT
-//                                      recognised; DNS resolution is not
-//                                      implemented yet: `Unimplemented`
+//   - "ipv4:ADDR:PORT[,ADDR:PORT...]", e.g. "ipv4:10.0.0.1:80,10.0.0.2:80";
+//   - "ipv6:[ADDR]:PORT[,[ADDR]:PORT...]", e.g. "ipv6:[::1]:50051";
+//   - "unix:PATH", "unix-abstract:NAME": one Unix socket (<= 107 bytes);
+//   - "ADDR:PORT", "[ADDR]:PORT": one literal IP address;
+//   - "dns:///HOST:PORT", "HOST:PORT": HOST resolved with the system's DNS
+//     servers; "dns://SERVER/HOST:PORT" asks SERVER ("IP" or "IP:PORT") only.
+//     A port is required (no default of 443: say which port you mean).
+//     Resolution runs in the background: the channel is created at once, is
+//     CONNECTING until the first answer, and follows the records' TTLs
+//     afterwards (see ChannelOptions::dns_min_refresh). Before the first
+//     answer, calls fail with UNAVAILABLE saying why (or, with
+//     wait_for_ready, wait until their deadline).
 //
 // Errors: `InvalidArgument` naming every bad input (malformed target, port out
-// of range, empty address list, `pool_size < 1`, null credentials or
-// interceptor); `Unimplemented` for DNS targets.
+// of range, empty address list, a DNS server that is not an IP address, any
+// invalid option, null credentials or interceptor).
 absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
     absl::string_view target,
     std::shared_ptr<grpc::ChannelCredentials> credentials,
@@ -361,6 +408,10 @@ class Channel final : public grpc::ChannelInterface {
   // The most recent pool events, oldest first (at most
   // ChannelOptions::event_log_size).
   std::vector<PoolEvent> Events() const;
+
+  // The channel's addresses and, for DNS targets, their TTLs and the state
+  // of resolution.
+  ResolutionInfo Resolution() const;
 
  private:
   friend absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
