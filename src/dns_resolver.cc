@@ -72,19 +72,6 @@ struct ServerSpec {
   std::string display;  // "127.0.0.1:53", "[::1]:53"
 };
 
-bool ParseDnsPort(absl::string_view text, int* port) {
-  if (text.empty() || text.size() > 5 ||
-      !std::all_of(text.begin(), text.end(), absl::ascii_isdigit)) {
-    return false;
-  }
-  int value = 0;
-  if (!absl::SimpleAtoi(text, &value) || value < 1 || value > 65535) {
-    return false;
-  }
-  *port = value;
-  return true;
-}
-
 // Parses "", "IP", "IP:PORT", "[IPv6]", "[IPv6]:PORT" or a bare IPv6 address.
 // Appends every problem to `problems`.
 ServerSpec ParseServer(const std::string& server,
@@ -132,7 +119,7 @@ ServerSpec ParseServer(const std::string& server,
       }
     }
   }
-  if (!port_text.empty() && !ParseDnsPort(port_text, &spec.port)) {
+  if (!port_text.empty() && !ParsePort(port_text, &spec.port)) {
     problems->push_back(absl::StrCat(quoted, ": port \"", port_text,
                                      "\" is not a port from 1 to 65535"));
   }

@@ -36,19 +36,6 @@ class Problems {
   std::vector<std::string> problems_;
 };
 
-bool ParsePort(absl::string_view text, int* port) {
-  if (text.empty() || text.size() > 5 ||
-      !std::all_of(text.begin(), text.end(), absl::ascii_isdigit)) {
-    return false;
-  }
-  int value = 0;
-  if (!absl::SimpleAtoi(text, &value) || value < 1 || value > 65535) {
-    return false;
-  }
-  *port = value;
-  return true;
-}
-
 bool IsIpv4(absl::string_view host) {
   in_addr addr;
   return inet_pton(AF_INET, std::string(host).c_str(), &addr) == 1;
@@ -179,6 +166,19 @@ void ParseHostPort(absl::string_view hostport, Problems& problems,
 }
 
 }  // namespace
+
+bool ParsePort(absl::string_view text, int* port) {
+  if (text.empty() || text.size() > 5 ||
+      !std::all_of(text.begin(), text.end(), absl::ascii_isdigit)) {
+    return false;
+  }
+  int value = 0;
+  if (!absl::SimpleAtoi(text, &value) || value < 1 || value > 65535) {
+    return false;
+  }
+  *port = value;
+  return true;
+}
 
 absl::StatusOr<Target> ParseTarget(absl::string_view target) {
   Problems problems(target);

@@ -41,6 +41,9 @@ struct Target {
   int port = 0;
 };
 
+// Parses a port: decimal digits only, 1..65535. False otherwise.
+bool ParsePort(absl::string_view text, int* port);
+
 // Parses `target`. Returns InvalidArgument naming every malformed part.
 absl::StatusOr<Target> ParseTarget(absl::string_view target);
 
