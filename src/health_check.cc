@@ -55,10 +55,7 @@ std::string StatusDetail(const grpc::Status& status) {
 }  // namespace
 
 struct HealthCheck::Call {
-  // See ~Member: the context may drop the last reference to the channel.
-  ~Call() { WARM_TSAN_ACQUIRE(channel); }
-
-  const grpc::ChannelInterface* channel = nullptr;  // for TSan only
+  TsanChannelRef channel;  // src/tsan.h; outlives the context
   grpc::ClientContext context;
   health::v1::HealthCheckRequest request;
   health::v1::HealthCheckResponse response;
@@ -73,7 +70,7 @@ std::shared_ptr<HealthCheck> HealthCheck::Start(
     grpc::Channel& channel, const std::string& service,
     std::chrono::milliseconds timeout, std::function<void(Result)> done) {
   auto call = std::make_shared<Call>();
-  call->channel = &channel;
+  call->channel = TsanRef(&channel);
   call->context.set_deadline(std::chrono::system_clock::now() + timeout);
   // Not wait_for_ready: like any fail-fast call, the check waits while the
   // member is connecting, but fails at once when its connection has failed

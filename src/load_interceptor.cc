@@ -15,13 +15,12 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
   // ClientContext (rpc_info_), which is destroyed before the context's
   // reference to the member grpc::Channel (channel_, declared earlier), which
   // owns the factory, which owns `load`.
-  LoadInterceptor(MemberLoad* load, const void* channel)
-      : load_(load), channel_(channel) {
+  LoadInterceptor(MemberLoad* load, TsanChannelRef channel)
+      : load_(load), channel_(std::move(channel)) {
     load_->CallStarted();
   }
   ~LoadInterceptor() override {
     if (!finished_) load_->CallFinished(grpc::StatusCode::CANCELLED);
-    WARM_TSAN_ACQUIRE(channel_);  // see ~Member
   }
 
   void Intercept(
@@ -36,8 +35,8 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
 
  private:
   MemberLoad* const load_;
-  const void* const channel_;  // the member's channel, for TSan only
-  bool finished_ = false;      // POST_RECV_STATUS comes once, on one thread
+  const TsanChannelRef channel_;  // src/tsan.h
+  bool finished_ = false;         // POST_RECV_STATUS comes once, on one thread
 };
 
 }  // namespace
@@ -47,7 +46,7 @@ LoadInterceptorFactory::CreateClientInterceptor(
     grpc::experimental::ClientRpcInfo* info) {
   // warm's own health checks are not the application's load.
   if (IsHealthCheck(info->method())) return nullptr;
-  return new LoadInterceptor(load_.get(), info->channel());
+  return new LoadInterceptor(load_.get(), TsanRef(info->channel()));
 }
 
 }  // namespace internal

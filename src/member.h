@@ -32,7 +32,6 @@ class Member {
   Member(uint64_t id, Address address, std::shared_ptr<grpc::Channel> channel,
          std::shared_ptr<MemberLoad> load,
          std::shared_ptr<MethodCache> methods);
-  ~Member();
   Member(const Member&) = delete;
   Member& operator=(const Member&) = delete;
 
@@ -62,9 +61,8 @@ class Member {
  private:
   const uint64_t id_;
   const Address address_;
-  // Not const: ~Member() drops them first (see there).
-  std::shared_ptr<grpc::Channel> channel_;
-  std::shared_ptr<grpc::ChannelInterface> channel_interface_;
+  const std::shared_ptr<grpc::Channel> channel_;
+  const std::shared_ptr<grpc::ChannelInterface> channel_interface_;
   const std::shared_ptr<MemberLoad> load_;
   const std::shared_ptr<MethodCache> methods_;
   const std::chrono::system_clock::time_point opened_at_;
