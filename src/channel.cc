@@ -29,6 +29,9 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
         internal::CreateCaresResolver(parsed->dns_server,
                                       options.dns_query_timeout);
     if (!created.ok()) {
+      if (created.status().code() != absl::StatusCode::kInvalidArgument) {
+        return created.status();  // e.g. the DNS thread could not start
+      }
       return absl::InvalidArgumentError(absl::StrCat(
           "invalid target \"", target, "\": ", created.status().message()));
     }

@@ -5,7 +5,7 @@
 //
 // Rules:
 //   - After a good answer, the next refresh is at
-//     clamp(smallest TTL, min_refresh, max_refresh), minus up to 10 % jitter
+//     clamp(smallest TTL, min_refresh, max_refresh), made up to 10 % earlier
 //     (so that many clients of one name do not refresh in step, and none
 //     refreshes after its records expired).
 //   - After an error (timeout, SERVFAIL, server down, NXDOMAIN, no records),
@@ -32,7 +32,7 @@ namespace warm {
 namespace internal {
 
 struct DnsRefreshPolicy {
-  Nanos min_refresh = std::chrono::seconds(1);
+  Nanos min_refresh = std::chrono::seconds(5);
   Nanos max_refresh = std::chrono::seconds(300);
   Nanos backoff_initial = std::chrono::seconds(1);
   Nanos backoff_max = std::chrono::seconds(60);

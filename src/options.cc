@@ -95,10 +95,16 @@ absl::Status ValidateOptions(
                      " ms; it must be at least dns_min_refresh (",
                      options.dns_min_refresh.count(), " ms)"));
   }
-  if (options.dns_query_timeout.count() <= 0) {
+  if (options.dns_max_refresh > std::chrono::hours(24)) {
+    problems.push_back(absl::StrCat("dns_max_refresh is ",
+                                    options.dns_max_refresh.count(),
+                                    " ms; it must be at most 24 h"));
+  }
+  if (options.dns_query_timeout.count() <= 0 ||
+      options.dns_query_timeout > std::chrono::minutes(1)) {
     problems.push_back(absl::StrCat("dns_query_timeout is ",
                                     options.dns_query_timeout.count(),
-                                    " ms; it must be > 0"));
+                                    " ms; it must be > 0 and at most 60 s"));
   }
   if (options.event_log_size < 0) {
     problems.push_back(absl::StrCat("event_log_size is ",

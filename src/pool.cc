@@ -324,15 +324,16 @@ void Pool::OnDnsAnswer(DnsAnswer answer) {
       unresolved_reason_->text = std::string(dns_.last_error().message());
     }
     const bool kept = dns_.has_answer();
-    return decisions_.RecordEvent(
-        now, PoolEvent::Kind::kDnsFailed, LogSeverity::kWarning,
+    return decisions_.OnResolutionFailed(
+        now,
         absl::StrCat(dns_.last_error().ToString(),
                      kept ? "; keeping the last good addresses" : "",
                      "; retrying in ",
                      std::chrono::duration_cast<std::chrono::milliseconds>(
                          dns_.next_refresh() - now)
                          .count(),
-                     " ms"));
+                     " ms"),
+        kept);
   });
 }
 
@@ -496,7 +497,12 @@ class UnresolvedInterceptorFactory
       std::shared_ptr<UnresolvedReason> reason)
       : reason_(std::move(reason)) {}
   grpc::experimental::Interceptor* CreateClientInterceptor(
-      grpc::experimental::ClientRpcInfo*) override {
+      grpc::experimental::ClientRpcInfo* info) override {
+    // There is nothing to wait for on this channel (it never connects), and
+    // a call made now would not move to the members once they exist: fail
+    // at once, saying why, even with wait_for_ready. The flags are read
+    // when the call starts, after its interceptors are created.
+    info->client_context()->set_wait_for_ready(false);
     return new UnresolvedInterceptor(reason_);
   }
 
@@ -513,6 +519,11 @@ grpc::Channel& Pool::UnresolvedChannel() {
         factories;
     factories.push_back(
         std::make_unique<UnresolvedInterceptorFactory>(unresolved_reason_));
+    // The user's interceptors see these calls too.
+    for (size_t i = 0; i < config_.interceptors->size(); ++i) {
+      factories.push_back(
+          std::make_unique<SharedInterceptorFactory>(config_.interceptors, i));
+    }
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     unresolved_channel_ =

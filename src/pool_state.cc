@@ -158,11 +158,15 @@ PoolState::Actions PoolState::OnTimer(SteadyTime now) {
   return actions;
 }
 
-PoolState::Actions PoolState::RecordEvent(SteadyTime now, PoolEvent::Kind kind,
-                                          LogSeverity severity,
-                                          std::string detail) {
+PoolState::Actions PoolState::OnResolutionFailed(SteadyTime now,
+                                                 std::string detail,
+                                                 bool addresses_kept) {
   Actions actions;
-  Record(now, kind, severity, 0, "", std::move(detail), actions);
+  Record(now, PoolEvent::Kind::kDnsFailed, LogSeverity::kWarning, 0, "",
+         std::move(detail), actions);
+  // No address at all is a failure, not a slow start.
+  if (!addresses_kept) any_member_failed_ = true;
+  Update(now, actions);
   return actions;
 }
 
@@ -308,9 +312,9 @@ void PoolState::Update(SteadyTime now, Actions& actions) {
   const bool surplus_open =
       std::any_of(members_.begin(), members_.end(),
                   [](const auto& entry) { return entry.second.surplus; });
-  const bool crowded =
-      std::any_of(addresses_.begin(), addresses_.end(),
-                  [](const AddressRecord& a) { return a.members >= 2; });
+  const bool crowded = std::any_of(
+      addresses_.begin(), addresses_.end(),
+      [](const AddressRecord& a) { return !a.stale && a.members >= 2; });
   if (!surplus_open && crowded && wanted_present() >= policy_.pool_size) {
     const int address = ChooseAddress(now, /*only_free=*/true);
     if (address >= 0) {
@@ -437,7 +441,12 @@ void PoolState::MemberBecameHealthy(MemberRecord& member, SteadyTime now,
   }
   if (member.surplus) {
     member.surplus = false;
-    Retire(now, actions);
+    // Nothing crowded any more (e.g. the addresses changed meanwhile): the
+    // pool would be over pool_size, so the surplus member goes instead.
+    if (!Retire(now, actions)) {
+      Close(member.id, PoolEvent::Kind::kMemberEvicted, LogSeverity::kInfo,
+            "not needed: no address has two members any more", now, actions);
+    }
   }
 }
 
@@ -447,15 +456,28 @@ void PoolState::DrainStale(SteadyTime now, Actions& actions) {
     current_pickable |=
         !addresses_[member.address].stale && TierOf(member) == Tier::kPickable;
   }
-  // Serving wins: members on stale addresses stay while nothing else could
-  // take their calls, or while the channel is degraded.
+  // Serving wins: members on stale addresses stay while the channel is
+  // degraded, and otherwise hand over one for one: each member on a current
+  // address that is pickable lets one stale member go (those not pickable
+  // first, then the oldest), so capacity does not drop when a fleet moves.
   if (current_pickable && !degraded_) {
+    int pickable_current = 0;
     std::vector<uint64_t> stale;
     for (const auto& [id, member] : members_) {
-      if (addresses_[member.address].stale) stale.push_back(id);
+      if (addresses_[member.address].stale) {
+        stale.push_back(id);
+      } else {
+        pickable_current += TierOf(member) == Tier::kPickable;
+      }
     }
-    for (uint64_t id : stale) {
-      Close(id, PoolEvent::Kind::kMemberEvicted, LogSeverity::kInfo,
+    std::stable_partition(stale.begin(), stale.end(), [&](uint64_t id) {
+      return TierOf(members_.at(id)) != Tier::kPickable;
+    });
+    const int keep = std::max(0, policy_.pool_size - pickable_current);
+    const int close = static_cast<int>(stale.size()) - keep;
+    for (int i = 0; i < close; ++i) {
+      Close(stale[static_cast<size_t>(i)], PoolEvent::Kind::kMemberEvicted,
+            LogSeverity::kInfo,
             "address left DNS; calls in flight finish on its connection", now,
             actions);
     }
@@ -480,17 +502,18 @@ void PoolState::DrainStale(SteadyTime now, Actions& actions) {
   if (!addresses_.empty()) next_address_ %= addresses_.size();
 }
 
-void PoolState::Retire(SteadyTime now, Actions& actions) {
-  // From the most crowded address, retire a member that is not healthy if
-  // there is one, else the youngest.
+bool PoolState::Retire(SteadyTime now, Actions& actions) {
+  // From the most crowded current address, retire a member that is not
+  // healthy if there is one, else the youngest.
   int most = 1;
   for (const AddressRecord& address : addresses_) {
-    most = std::max(most, address.members);
+    if (!address.stale) most = std::max(most, address.members);
   }
-  if (most < 2) return;
+  if (most < 2) return false;
   const MemberRecord* victim = nullptr;
   for (const auto& [id, member] : members_) {
-    if (addresses_[member.address].members != most) continue;
+    const AddressRecord& address = addresses_[member.address];
+    if (address.stale || address.members != most) continue;
     auto serving = [&](const MemberRecord& m) {
       return Healthy(m) && !m.ejected;
     };
@@ -503,6 +526,7 @@ void PoolState::Retire(SteadyTime now, Actions& actions) {
   Close(victim->id, PoolEvent::Kind::kMemberEvicted, LogSeverity::kInfo,
         absl::StrCat("rebalanced: ", most, " members were on ", address), now,
         actions);
+  return true;
 }
 
 bool PoolState::CanOpenOtherThan(size_t except, SteadyTime now) const {

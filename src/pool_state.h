@@ -29,9 +29,10 @@
 //     off), a surplus member is opened on the free address; when it becomes
 //     healthy, one member of the most crowded address is retired.
 //   - Address changes (SetAddresses): members on addresses that left the
-//     answer keep serving until a member on a current address is pickable,
-//     then are closed (calls in flight finish on their connections); while
-//     degraded they stay. Replacements go to current addresses.
+//     answer keep serving, and are closed one for each member on a current
+//     address that becomes pickable (calls in flight finish on their
+//     connections); while degraded they stay. Replacements go to current
+//     addresses; stale addresses never count as crowded.
 //   - Outlier ejection: OnCallFailures() ejects a member for base x times
 //     ejected (capped), unless that would leave fewer than critical_min
 //     pickable members; when other members fail later, ejections end early
@@ -153,10 +154,10 @@ class PoolState {
   // The resolver's new answer (DNS targets). Addresses not in it become
   // stale; new ones get members (distinct addresses first, rebalancing).
   Actions SetAddresses(std::vector<Address> addresses, SteadyTime now);
-  // Records an event that is not the pool's own decision (e.g. a failed
-  // DNS resolution).
-  Actions RecordEvent(SteadyTime now, PoolEvent::Kind kind,
-                      LogSeverity severity, std::string detail);
+  // A DNS resolution failed; `addresses_kept`: an earlier answer is still
+  // in use. Without one the status is kUnhealthy rather than kStarting.
+  Actions OnResolutionFailed(SteadyTime now, std::string detail,
+                             bool addresses_kept);
 
   // When OnTimer() next has something to do (an ejection ending, an address
   // backoff running out); SteadyTime::max() when nothing is pending.
@@ -183,7 +184,8 @@ class PoolState {
   void Evict(MemberRecord& member, SteadyTime now, Actions& actions);
   void MemberBecameHealthy(MemberRecord& member, SteadyTime now,
                            Actions& actions);
-  void Retire(SteadyTime now, Actions& actions);
+  // Whether a member was retired (false: no current address is crowded).
+  bool Retire(SteadyTime now, Actions& actions);
   // Closes members on stale addresses when they are no longer needed, and
   // forgets stale addresses without members.
   void DrainStale(SteadyTime now, Actions& actions);

@@ -49,6 +49,7 @@ ChannelOptions FastOptions(int pool_size) {
   options.health_check.interval = milliseconds(100);
   options.health_check.timeout = milliseconds(1500);
   options.dns_query_timeout = milliseconds(300);
+  options.dns_min_refresh = milliseconds(1000);  // follow the 1 s test TTLs
   return options;
 }
 
@@ -197,6 +198,22 @@ TEST(DnsTest, NxdomainBeforeAnyAnswerSaysWhy) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_NE(status.error_message().find(missing), std::string::npos)
       << status.error_message();
+  // wait_for_ready has nothing to wait on yet: the same answer, at once.
+  std::shared_ptr<grpc::ChannelInterface> unowned(
+      channel.get(), [](grpc::ChannelInterface*) {});
+  auto stub = EchoTest::NewStub(unowned);
+  grpc::ClientContext context;
+  context.set_wait_for_ready(true);
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  EchoRequest request;
+  EchoResponse response;
+  const auto start = std::chrono::steady_clock::now();
+  const grpc::Status waited = stub->Echo(&context, request, &response);
+  EXPECT_EQ(waited.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_LT(SecondsSince(start), 20.0);  // not the 30 s deadline
+  // A name that does not resolve is a failure, not a slow start.
+  EXPECT_EQ(channel->Health().status, ChannelStatus::kUnhealthy);
 }
 
 TEST(DnsTest, TwoHundredChannelsShareOneWorker) {

@@ -1141,7 +1141,7 @@ TEST(PoolStateAddressesTest, FirstAnswerOpensMembersOnDistinctAddresses) {
   EXPECT_TRUE(HasEvent(actions, Kind::kAddressesChanged));
 }
 
-TEST(PoolStateAddressesTest, RemovedAddressIsDrainedOnceOthersServe) {
+TEST(PoolStateAddressesTest, RemovedAddressIsDrainedOnceItsReplacementServes) {
   Harness pool(Policy(3), 3);
   pool.Start();
   for (uint64_t id : pool.Ids()) pool.MakeHealthy(id);
@@ -1151,19 +1151,23 @@ TEST(PoolStateAddressesTest, RemovedAddressIsDrainedOnceOthersServe) {
       on_third = id;
     }
   }
-  const Actions actions = pool.state.SetAddresses(Named({1, 2, 4}), pool.now);
-  // The others are pickable on current addresses: closed at once, replaced
-  // on the new address.
-  EXPECT_THAT(actions.close, ElementsAre(on_third));
+  Actions actions = pool.state.SetAddresses(Named({1, 2, 4}), pool.now);
+  // Replaced on the new address; the old member serves meanwhile.
+  EXPECT_THAT(actions.close, IsEmpty());
   ASSERT_THAT(actions.open, SizeIs(1));
+  const uint64_t replacement = actions.open[0].first;
   EXPECT_EQ(pool.Addr(actions.open[0].second).address.display, "10.0.0.4:1");
+  EXPECT_EQ(pool.TierOf(on_third), Tier::kPickable);
+  // Its replacement is pickable: the old one goes.
+  actions = pool.MakeHealthy(replacement);
+  EXPECT_THAT(actions.close, ElementsAre(on_third));
   // The stale address is forgotten once it has no members.
   EXPECT_THAT(pool.state.addresses(), SizeIs(3));
   EXPECT_THAT(MemberAddresses(pool.state),
               UnorderedElementsAre("10.0.0.1:1", "10.0.0.2:1", "10.0.0.4:1"));
 }
 
-TEST(PoolStateAddressesTest, MovedFleetKeepsServingUntilNewMembersArePickable) {
+TEST(PoolStateAddressesTest, MovedFleetHandsOverOneForOne) {
   Harness pool(Policy(2), 2);
   pool.Start();
   const std::vector<uint64_t> old_ids = pool.Ids();
@@ -1171,12 +1175,37 @@ TEST(PoolStateAddressesTest, MovedFleetKeepsServingUntilNewMembersArePickable) {
   Actions actions = pool.state.SetAddresses(Named({7, 8}), pool.now);
   EXPECT_THAT(actions.close, IsEmpty());  // nothing else could serve yet
   ASSERT_THAT(actions.open, SizeIs(2));
+  const uint64_t first_new = actions.open[0].first;
+  const uint64_t second_new = actions.open[1].first;
   for (uint64_t id : old_ids) EXPECT_EQ(pool.TierOf(id), Tier::kPickable);
-  // The first new member passes its check: the old ones go.
-  actions = pool.MakeHealthy(actions.open[0].first);
-  EXPECT_THAT(actions.close, UnorderedElementsAreArray(old_ids));
+  // Each new member that passes its check lets one old member go.
+  actions = pool.MakeHealthy(first_new);
+  EXPECT_THAT(actions.close, ElementsAre(old_ids[0]));
+  actions = pool.MakeHealthy(second_new);
+  EXPECT_THAT(actions.close, ElementsAre(old_ids[1]));
   EXPECT_THAT(MemberAddresses(pool.state),
               UnorderedElementsAre("10.0.0.7:1", "10.0.0.8:1"));
+  EXPECT_EQ(pool.state.health().status, ChannelStatus::kHealthy);
+}
+
+TEST(PoolStateAddressesTest, SurplusIsClosedWhenNothingIsCrowdedAnyMore) {
+  Harness pool(Policy(2), 1);
+  pool.Start();
+  for (uint64_t id : pool.Ids()) pool.MakeHealthy(id);  // both on 10.0.0.1
+  Actions actions = pool.state.SetAddresses(Named({1, 2}), pool.now);
+  ASSERT_THAT(actions.open, SizeIs(1));  // surplus on 10.0.0.2
+  const uint64_t surplus = actions.open[0].first;
+  // The answer changes again before the surplus is healthy: 10.0.0.1 goes.
+  actions = pool.state.SetAddresses(Named({2, 3}), pool.now);
+  for (const auto& [id, member] : pool.state.members()) {
+    if (id != surplus) pool.MakeHealthy(id);
+  }
+  pool.MakeHealthy(surplus);
+  int current = 0;
+  for (const auto& [id, member] : pool.state.members()) {
+    current += !pool.state.addresses()[member.address].stale;
+  }
+  EXPECT_LE(current, 2) << "more members than pool_size";
 }
 
 TEST(PoolStateAddressesTest, DegradedChannelKeepsMembersOnRemovedAddresses) {

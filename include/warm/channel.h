@@ -251,15 +251,19 @@ struct ChannelOptions {
   std::function<void(const ChannelHealth&)> on_health_change;
 
   // DNS targets (dns:///HOST:PORT, dns://SERVER/HOST:PORT, HOST:PORT): the
-  // name is resolved again when its records' TTL runs out, clamped to
-  // [dns_min_refresh, dns_max_refresh] (refreshing up to 10 % early); after
-  // a failure the last good addresses stay and the next try backs off (1 s
-  // doubling, at most 60 s and at most dns_max_refresh). Defaults: 1 s,
-  // 300 s; both > 0, min <= max.
-  std::chrono::milliseconds dns_min_refresh{1000};
+  // name is resolved again when its smallest record TTL runs out, clamped to
+  // [dns_min_refresh, dns_max_refresh], then made up to 10 % earlier (so
+  // that clients of one name do not refresh in step). After a failure the
+  // last good addresses stay and the next try backs off: 1 s doubling, at
+  // most min(60 s, dns_max_refresh), +-20 % jitter.
+  // Defaults: 5 s (as Envoy's dns_min_refresh_rate: records with TTL 0, and
+  // names from /etc/hosts, which have none, are not asked for every second)
+  // and 300 s. min > 0, min <= max <= 24 h.
+  std::chrono::milliseconds dns_min_refresh{5000};
   std::chrono::milliseconds dns_max_refresh{300000};
   // Per try of one DNS query; a query is tried twice (c-ares doubles the
-  // wait the second time). Must be > 0. Default: 2 s.
+  // wait the second time), per DNS server, and with the system's servers per
+  // search domain too. Must be > 0 and at most 60 s. Default: 2 s.
   std::chrono::milliseconds dns_query_timeout{2000};
 
   // Events kept per channel for Channel::Events() and diagnostics. Must be
@@ -358,10 +362,13 @@ class Channel;
 //     servers; "dns://SERVER/HOST:PORT" asks SERVER ("IP" or "IP:PORT") only.
 //     A port is required (no default of 443: say which port you mean).
 //     Resolution runs in the background: the channel is created at once, is
-//     CONNECTING until the first answer, and follows the records' TTLs
-//     afterwards (see ChannelOptions::dns_min_refresh). Before the first
-//     answer, calls fail with UNAVAILABLE saying why (or, with
-//     wait_for_ready, wait until their deadline).
+//     CONNECTING until the first answer (TRANSIENT_FAILURE once a resolution
+//     failed with no answer yet), and follows the records' TTLs afterwards
+//     (see ChannelOptions::dns_min_refresh). Before the first answer, calls
+//     fail at once with UNAVAILABLE saying why, even with wait_for_ready.
+//     A name with both A and AAAA records gets members on both families.
+//     The system's resolver configuration (/etc/resolv.conf) is read when
+//     the channel is created.
 //
 // Errors: `InvalidArgument` naming every bad input (malformed target, port out
 // of range, empty address list, a DNS server that is not an IP address, any
