@@ -16,7 +16,9 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
   // reference to the member grpc::Channel (channel_, declared earlier), which
   // owns the factory, which owns `load`.
   LoadInterceptor(MemberLoad* load, TsanChannelRef channel)
-      : load_(load), channel_(std::move(channel)) {
+      : load_(load),
+        channel_(std::move(channel)),
+        start_(std::chrono::steady_clock::now()) {
     load_->CallStarted();
   }
   ~LoadInterceptor() override {
@@ -28,6 +30,10 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
     if (!finished_ && methods->QueryInterceptionHookPoint(
                           InterceptionHookPoints::POST_RECV_STATUS)) {
       finished_ = true;
+      load_->RecordLatency(
+          std::chrono::duration_cast<std::chrono::microseconds>(
+              std::chrono::steady_clock::now() - start_)
+              .count());
       load_->CallFinished(methods->GetRecvStatus()->error_code());
     }
     methods->Proceed();
@@ -36,7 +42,8 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
  private:
   MemberLoad* const load_;
   const TsanChannelRef channel_;  // src/tsan.h
-  bool finished_ = false;         // POST_RECV_STATUS comes once, on one thread
+  const std::chrono::steady_clock::time_point start_;
+  bool finished_ = false;  // POST_RECV_STATUS comes once, on one thread
 };
 
 }  // namespace

@@ -48,6 +48,33 @@ struct MemberLoad {
   // Calls that failed in a row; reset by any other code and by the pool.
   alignas(64) std::atomic<int> consecutive_failures{0};
 
+  // Latency of calls whose status arrived, from call creation to status:
+  // a histogram (bucket i counts latencies <= kLatencyBoundsUs[i], the last
+  // bucket the rest), their sum, and an exponentially weighted moving average
+  // (weight 1/8 per call). The average is updated without a lock, so
+  // concurrent updates may lose one another's step: it is an estimate.
+  static constexpr int kLatencyBuckets = 15;
+  static constexpr std::array<int64_t, kLatencyBuckets - 1> kLatencyBoundsUs = {
+      500,    1000,   2500,   5000,    10000,   25000,   50000,
+      100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+  alignas(
+      64) std::array<std::atomic<uint64_t>, kLatencyBuckets> latency_buckets{};
+  std::atomic<uint64_t> latency_sum_us{0};
+  std::atomic<int64_t> latency_ewma_us{-1};  // -1: no call yet
+
+  void RecordLatency(int64_t us) {
+    int bucket = 0;
+    while (bucket < kLatencyBuckets - 1 && us > kLatencyBoundsUs[bucket]) {
+      ++bucket;
+    }
+    latency_buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+    latency_sum_us.fetch_add(static_cast<uint64_t>(us),
+                             std::memory_order_relaxed);
+    const int64_t ewma = latency_ewma_us.load(std::memory_order_relaxed);
+    latency_ewma_us.store(ewma < 0 ? us : ewma + (us - ewma) / 8,
+                          std::memory_order_relaxed);
+  }
+
   void CallStarted() {
     in_flight.fetch_add(1, std::memory_order_relaxed);
     started.fetch_add(1, std::memory_order_relaxed);

@@ -562,6 +562,32 @@ std::vector<MemberInfo> Pool::Members() const {
           count.load(std::memory_order_relaxed));
     }
     info.opened_at = member.opened_at();
+    info.latency_ewma = std::chrono::microseconds(
+        load.latency_ewma_us.load(std::memory_order_relaxed));
+    uint64_t total = 0;
+    for (const auto& count : load.latency_buckets) {
+      info.latency_buckets.push_back(count.load(std::memory_order_relaxed));
+      total += info.latency_buckets.back();
+    }
+    for (int64_t bound : MemberLoad::kLatencyBoundsUs) {
+      info.latency_bucket_bounds.emplace_back(bound);
+    }
+    // The upper bound of the bucket holding the q-quantile (the last
+    // bound for the open top bucket).
+    auto percentile = [&](double q) {
+      uint64_t seen = 0;
+      for (size_t i = 0; i < info.latency_buckets.size(); ++i) {
+        seen += info.latency_buckets[i];
+        if (total > 0 && seen >= q * static_cast<double>(total)) {
+          return std::chrono::microseconds(
+              MemberLoad::kLatencyBoundsUs[std::min(
+                  i, MemberLoad::kLatencyBoundsUs.size() - 1)]);
+        }
+      }
+      return std::chrono::microseconds(0);
+    };
+    info.latency_p50 = percentile(0.5);
+    info.latency_p99 = percentile(0.99);
     info.health = record.health;
     info.last_check = record.last_check;
     info.last_check_at = ToSystem(record.last_check_at);

@@ -442,6 +442,45 @@ TEST_F(ChannelTest, CallsSpreadOverAllBackends) {
   }
 }
 
+TEST_F(ChannelTest, MembersRecordLatency) {
+  for (int i = 0; i < 30; ++i) MustEcho("timed");
+  // One call that ends at its 400 ms deadline, held by the server.
+  for (auto& backend : backends_) backend->set_hold_all(true);
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(400));
+    EchoRequest request;
+    EchoResponse response;
+    EXPECT_EQ(stub_->Echo(&context, request, &response).error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  for (auto& backend : backends_) {
+    backend->set_hold_all(false);
+    backend->ReleaseHeld();
+  }
+  uint64_t timed = 0, slow = 0;
+  for (const MemberInfo& member : channel_->Members()) {
+    ASSERT_EQ(member.latency_buckets.size(),
+              member.latency_bucket_bounds.size() + 1);
+    for (size_t i = 0; i < member.latency_buckets.size(); ++i) {
+      timed += member.latency_buckets[i];
+      // Buckets above 250 ms: only the held call can be there.
+      if (i > 0 && member.latency_bucket_bounds[i - 1] >=
+                       std::chrono::milliseconds(250)) {
+        slow += member.latency_buckets[i];
+      }
+    }
+    if (member.calls_started > 0) {
+      EXPECT_GT(member.latency_ewma.count(), 0) << member.address;
+      EXPECT_GT(member.latency_p50.count(), 0) << member.address;
+      EXPECT_GE(member.latency_p99, member.latency_p50) << member.address;
+    }
+  }
+  EXPECT_EQ(timed, 31u);  // every call whose status arrived
+  EXPECT_EQ(slow, 1u);
+}
+
 TEST_F(ChannelTest, NewCallsAvoidABackendHoldingCalls) {
   TestBackend& slow = *backends_[0];
   slow.set_hold_all(true);

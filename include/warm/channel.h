@@ -312,6 +312,19 @@ struct MemberInfo {
   // first check).
   std::string last_check;
   std::chrono::system_clock::time_point last_check_at;
+  // Latency of this member's calls whose status arrived, from call creation
+  // to status: a moving average weighted towards recent calls (weight 1/8
+  // per call; -1 before the first call), and percentiles since the member
+  // opened, estimated from a histogram (the upper bound of the bucket the
+  // percentile falls in; buckets 0.5, 1, 2.5, 5, 10, 25 ... 10000 ms).
+  std::chrono::microseconds latency_ewma{-1};
+  std::chrono::microseconds latency_p50{0};
+  std::chrono::microseconds latency_p99{0};
+  // Calls per latency bucket (bounds in `latency_bucket_bounds`, the last
+  // bucket above them all), for histograms.
+  std::vector<uint64_t> latency_buckets;
+  std::vector<std::chrono::microseconds> latency_bucket_bounds;
+
   // Outlier ejection: whether ejected now, until when, and how many times.
   bool ejected = false;
   std::chrono::system_clock::time_point ejected_until;
