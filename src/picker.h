@@ -36,16 +36,19 @@ size_t PickOfTwo(size_t n, uint64_t random, const LoadOf& load_of) {
 }
 
 // The picker snapshot a pool publishes: immutable once published.
+// The pool decides who is in which list (PoolState::TierOf).
 struct PickerSnapshot {
-  std::vector<std::shared_ptr<Member>> ready;   // READY: pickable
-  std::vector<std::shared_ptr<Member>> trying;  // IDLE or CONNECTING
-  std::vector<std::shared_ptr<Member>> all;     // every member
+  // Pickable: READY, healthy (or degraded), not ejected.
+  std::vector<std::shared_ptr<Member>> ready;
+  // May become pickable: IDLE, CONNECTING, or READY but not checked yet.
+  std::vector<std::shared_ptr<Member>> trying;
+  std::vector<std::shared_ptr<Member>> all;  // every member
 };
 
-// The member a new call goes to: P2C by calls in flight over the READY
-// members; when none is READY, over the members still trying (IDLE,
-// CONNECTING); when none is, over all of them. Requires `snapshot.all` to be
-// non-empty.
+// The member a new call goes to: P2C by calls in flight over the pickable
+// members; when none is, over the members that may become pickable; when
+// none is, over all of them. Requires `snapshot.all` to be non-empty (the
+// pool handles an empty one before picking).
 Member* Pick(const PickerSnapshot& snapshot, uint64_t random);
 
 // A fast per-thread pseudo-random 64-bit value (xorshift64*, seeded per
