@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "src/worker.h"
+#include "tests/testing/channels.h"
 #include "tests/testing/test_backend.h"
 #include "tests/testing/wait.h"
 #include "warm/example/greeter.grpc.pb.h"
@@ -33,6 +34,7 @@ using ::testing::HasSubstr;
 using ::warm::testing::EchoRequest;
 using ::warm::testing::EchoResponse;
 using ::warm::testing::EchoTest;
+using ::warm::testing::MustCreate;
 using ::warm::testing::TestBackend;
 using ::warm::testing::WaitFor;
 
@@ -71,14 +73,6 @@ std::string Ipv4Target(const std::vector<std::unique_ptr<TestBackend>>& bs) {
   std::vector<std::string> addresses;
   for (const auto& b : bs) addresses.push_back(b->address());
   return "ipv4:" + absl::StrJoin(addresses, ",");
-}
-
-std::shared_ptr<Channel> MustCreate(const std::string& target,
-                                    ChannelOptions options = {}) {
-  absl::StatusOr<std::shared_ptr<Channel>> channel = CreateChannel(
-      target, grpc::InsecureChannelCredentials(), std::move(options));
-  EXPECT_TRUE(channel.ok()) << channel.status();
-  return channel.ok() ? *channel : nullptr;
 }
 
 class ChannelTest : public ::testing::Test {

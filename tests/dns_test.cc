@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "src/dns_resolver.h"
+#include "tests/testing/channels.h"
 #include "tests/testing/dnsmasq.h"
 #include "tests/testing/test_backend.h"
 #include "tests/testing/wait.h"
@@ -27,6 +28,8 @@ namespace {
 
 using std::chrono::milliseconds;
 using testing::Dnsmasq;
+using testing::HasEvent;
+using testing::MustCreate;
 using testing::TestBackend;
 using testing::WaitFor;
 using warm::testing::EchoRequest;
@@ -34,14 +37,6 @@ using warm::testing::EchoResponse;
 using warm::testing::EchoTest;
 
 constexpr char kHost[] = "api.svc.test";
-
-std::shared_ptr<Channel> MustCreate(const std::string& target,
-                                    ChannelOptions options) {
-  absl::StatusOr<std::shared_ptr<Channel>> channel = CreateChannel(
-      target, grpc::InsecureChannelCredentials(), std::move(options));
-  EXPECT_TRUE(channel.ok()) << channel.status();
-  return channel.ok() ? *channel : nullptr;
-}
 
 ChannelOptions FastOptions(int pool_size) {
   ChannelOptions options;
@@ -147,11 +142,7 @@ TEST(DnsTest, RecordChangeMovesTrafficWhilePlainGrpcStays) {
     ASSERT_TRUE(Echo(*plain, &backend).ok());
     EXPECT_EQ(backend, old_backend.address()) << i;
   }
-  bool changed_event = false;
-  for (const PoolEvent& event : warm->Events()) {
-    changed_event |= event.kind == PoolEvent::Kind::kAddressesChanged;
-  }
-  EXPECT_TRUE(changed_event);
+  EXPECT_TRUE(HasEvent(*warm, PoolEvent::Kind::kAddressesChanged));
 }
 
 TEST(DnsTest, DeadDnsServerKeepsTheLastGoodAddresses) {
@@ -174,11 +165,7 @@ TEST(DnsTest, DeadDnsServerKeepsTheLastGoodAddresses) {
     ASSERT_TRUE(Echo(*channel, &answered_by).ok()) << i;
     EXPECT_EQ(answered_by, backend.address());
   }
-  bool failed_event = false;
-  for (const PoolEvent& event : channel->Events()) {
-    failed_event |= event.kind == PoolEvent::Kind::kDnsFailed;
-  }
-  EXPECT_TRUE(failed_event);
+  EXPECT_TRUE(HasEvent(*channel, PoolEvent::Kind::kDnsFailed));
 }
 
 TEST(DnsTest, NxdomainBeforeAnyAnswerSaysWhy) {

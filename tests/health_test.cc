@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/testing/channels.h"
 #include "tests/testing/child_backend.h"
 #include "tests/testing/wait.h"
 #include "warm/channel.h"
@@ -29,6 +30,8 @@ namespace {
 
 using std::chrono::milliseconds;
 using testing::ChildBackend;
+using testing::HasEvent;
+using testing::MustCreate;
 using testing::WaitFor;
 using warm::testing::EchoRequest;
 using warm::testing::EchoResponse;
@@ -56,14 +59,6 @@ std::string Ipv4Target(const std::vector<const ChildBackend*>& backends) {
   return target;
 }
 
-std::shared_ptr<Channel> MustCreate(const std::string& target,
-                                    ChannelOptions options) {
-  absl::StatusOr<std::shared_ptr<Channel>> channel = CreateChannel(
-      target, grpc::InsecureChannelCredentials(), std::move(options));
-  EXPECT_TRUE(channel.ok()) << channel.status();
-  return channel.ok() ? *channel : nullptr;
-}
-
 int PickableOn(const Channel& channel, const std::string& address) {
   int n = 0;
   for (const MemberInfo& member : channel.Members()) {
@@ -76,16 +71,6 @@ int Pickable(const Channel& channel) {
   int n = 0;
   for (const MemberInfo& member : channel.Members()) n += member.pickable;
   return n;
-}
-
-bool HasEvent(const Channel& channel, PoolEvent::Kind kind,
-              const std::string& address = "") {
-  for (const PoolEvent& event : channel.Events()) {
-    if (event.kind == kind && (address.empty() || event.address == address)) {
-      return true;
-    }
-  }
-  return false;
 }
 
 // One Echo call; returns its status and which backend answered.
@@ -153,12 +138,8 @@ TEST(HealthTest, HealthChecksAreNotCallsOfTheApplication) {
       MustCreate(a.address(), std::move(options));
   ASSERT_NE(channel, nullptr);
   // Several checks pass...
-  ASSERT_TRUE(WaitFor([&] {
-    for (const PoolEvent& e : channel->Events()) {
-      if (e.kind == PoolEvent::Kind::kMemberHealthy) return true;
-    }
-    return false;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return HasEvent(*channel, PoolEvent::Kind::kMemberHealthy); }));
   auto stub = EchoTest::NewStub(channel);
   ASSERT_TRUE(Echo(*stub).ok());
   // ...but the member counts only the application's one call.
