@@ -62,3 +62,23 @@ function(warm_health_proto srcs_var)
     COMMENT "protoc warm/internal/health.proto")
   set(${srcs_var} ${out}/warm/internal/health.pb.cc PARENT_SCOPE)
 endfunction()
+
+# warm_message_proto(SRCS_VAR proto_file)
+#
+# Message-only C++ code for one .proto under proto/, for compiling into
+# libwarm itself (the diagnostics snapshot). Headers land in gen/, which only
+# warm's own sources and tests include; they are not installed.
+function(warm_message_proto srcs_var proto)
+  set(root ${PROJECT_SOURCE_DIR}/proto)
+  set(out ${PROJECT_BINARY_DIR}/gen)
+  file(RELATIVE_PATH rel ${root} ${PROJECT_SOURCE_DIR}/${proto})
+  string(REGEX REPLACE "\\.proto$" "" stem ${rel})
+  add_custom_command(
+    OUTPUT ${out}/${stem}.pb.cc ${out}/${stem}.pb.h
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${out}
+    COMMAND ${WARM_PROTOC} -I${root} --cpp_out=${out} ${rel}
+    DEPENDS ${PROJECT_SOURCE_DIR}/${proto}
+    WORKING_DIRECTORY ${root}
+    COMMENT "protoc ${rel}")
+  set(${srcs_var} ${out}/${stem}.pb.cc PARENT_SCOPE)
+endfunction()

@@ -1,7 +1,7 @@
 // The demo client: a warm channel under load, printing how calls spread.
 //
 //   greeter_client [--target T] [--pool_size N] [--threads N] [--seconds N]
-//                  [--check_interval_ms N]
+//                  [--check_interval_ms N] [--diagnostics HOST:PORT]
 //
 // Runs --threads closed-loop callers (each sends the next call when the last
 // returns) through one warm channel for --seconds, and once a second prints
@@ -11,8 +11,14 @@
 // ipv4:127.0.0.1:50051,127.0.0.2:50051,127.0.0.3:50051, pool_size 3, threads 8,
 // seconds 10, check_interval_ms 1000 (the library's default is 5000; the demo
 // checks more often so that changes show within its run).
+//
+// With --diagnostics it serves warm's diagnostics page, JSON and Prometheus
+// metrics on that address (e.g. 127.0.0.1:8080) and prints the URL; when run
+// from a terminal it keeps serving them after the load ends until Enter.
 
+#include <unistd.h>
 #include <warm/channel.h>
+#include <warm/diagnostics.h>
 
 #include <atomic>
 #include <chrono>
@@ -36,6 +42,7 @@ struct Flags {
   int threads = 8;
   int seconds = 10;
   int check_interval_ms = 1000;
+  std::string diagnostics;  // "" = no diagnostics server
 };
 
 bool ParseFlags(int argc, char** argv, Flags& flags) {
@@ -53,6 +60,8 @@ bool ParseFlags(int argc, char** argv, Flags& flags) {
       flags.seconds = std::atoi(value);
     } else if (flag == "--check_interval_ms") {
       flags.check_interval_ms = std::atoi(value);
+    } else if (flag == "--diagnostics") {
+      flags.diagnostics = value;
     } else {
       return false;
     }
@@ -83,8 +92,20 @@ int main(int argc, char** argv) {
   if (!ParseFlags(argc, argv, flags)) {
     std::cerr << "usage: greeter_client [--target T] [--pool_size N] "
                  "[--threads N] [--seconds 1..3600] "
-                 "[--check_interval_ms N]\n";
+                 "[--check_interval_ms N] [--diagnostics HOST:PORT]\n";
     return 2;
+  }
+
+  std::unique_ptr<warm::DiagnosticsServer> diagnostics;
+  if (!flags.diagnostics.empty()) {
+    auto server = warm::DiagnosticsServer::Start(flags.diagnostics);
+    if (!server.ok()) {
+      std::cerr << "greeter_client: " << server.status() << "\n";
+      return 1;
+    }
+    diagnostics = *std::move(server);
+    std::cout << "diagnostics page: " << diagnostics->url()
+              << "  (metrics: " << diagnostics->url() << "metrics)\n";
   }
 
   warm::ChannelOptions options;
@@ -171,5 +192,11 @@ int main(int argc, char** argv) {
   for (std::thread& t : callers) t.join();
   std::cout << "\ndone: " << ok.load() << " calls ok, " << failed.load()
             << " failed\n";
+  if (diagnostics != nullptr && isatty(STDIN_FILENO)) {
+    std::cout << "diagnostics page still at " << diagnostics->url()
+              << "; press Enter to stop\n";
+    std::string line;
+    std::getline(std::cin, line);
+  }
   return failed.load() == 0 ? 0 : 1;
 }

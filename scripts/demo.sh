@@ -5,11 +5,14 @@
 # 8 threads, printing every second how the calls spread over the backends,
 # the channel's health and each member's state, health and calls in flight,
 # and warm's events as they happen (the second backend's member unhealthy,
-# evicted and replaced, then a member back on it).
+# evicted and replaced, then a member back on it). The client serves warm's
+# diagnostics page (and /metrics, /channels.json) on 127.0.0.1:8080 and
+# prints its URL; from a terminal the page stays up after the run until Enter.
 #
 #   bash scripts/demo.sh
 #
-# Environment: WARM_DEMO_PORT (default 50051), WARM_DEMO_SECONDS (default 15).
+# Environment: WARM_DEMO_PORT (default 50051), WARM_DEMO_SECONDS (default 15),
+# WARM_DEMO_DIAGNOSTICS (default 127.0.0.1:8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,4 +43,5 @@ done
 
 ./build-demo/examples/greeter_client \
   --target "ipv4:127.0.0.1:$port,127.0.0.2:$port,127.0.0.3:$port" \
-  --threads 8 --seconds "$seconds"
+  --threads 8 --seconds "$seconds" \
+  --diagnostics "${WARM_DEMO_DIAGNOSTICS:-127.0.0.1:8080}"

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages warm needs to build, test and run its demo.
-# Usage: bash scripts/deps.sh   (as root, or with sudo available)
+# Installs the Debian 12 packages warm needs to build and run its demo, and
+# with --test also the tools its tests run (Prometheus and promtool,
+# headless Chromium).
+# Usage: bash scripts/deps.sh [--test]   (as root, or with sudo available)
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev libabsl-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libc-ares-dev libssl-dev grpc-proto
+  libc-ares-dev libssl-dev grpc-proto libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dnsmasq-base
 )
+if [ "${1:-}" = "--test" ]; then
+  packages+=(prometheus chromium)
+fi
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/deps.sh
+bash scripts/deps.sh --test
 
 sanitize="${WARM_SANITIZE:-}"
 build_dir="build${sanitize:+-$sanitize}"

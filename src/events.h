@@ -5,6 +5,8 @@
 #ifndef WARM_SRC_EVENTS_H_
 #define WARM_SRC_EVENTS_H_
 
+#include <grpc/grpc.h>
+
 #include "absl/strings/string_view.h"
 #include "warm/channel.h"
 
@@ -13,6 +15,11 @@ namespace internal {
 
 // Passes `line` to the current sink (see warm::SetLogSink).
 void Log(LogSeverity severity, absl::string_view line);
+
+// gRPC's names: "READY", "TRANSIENT_FAILURE", ...; "OK", "UNAVAILABLE", ...
+// ("UNKNOWN" for a code outside 0..16).
+absl::string_view ConnectivityStateName(grpc_connectivity_state state);
+absl::string_view StatusCodeName(int code);
 
 }  // namespace internal
 }  // namespace warm

@@ -1,5 +1,7 @@
 #include "src/load_interceptor.h"
 
+#include <algorithm>
+
 #include "src/health_check.h"
 #include "src/tsan.h"
 
@@ -47,6 +49,83 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
 };
 
 }  // namespace
+
+MemberLoad::MemberLoad(std::shared_ptr<CallStats> stats)
+    : stats_(std::move(stats)) {
+  if (stats_ != nullptr) stats_->Register(this);
+}
+
+MemberLoad::~MemberLoad() {
+  if (stats_ != nullptr) stats_->Retire(this);
+}
+
+CallCounts MemberLoad::Counts() const {
+  CallCounts counts;
+  counts.started = started.load(std::memory_order_relaxed);
+  counts.in_flight = in_flight.load(std::memory_order_relaxed);
+  for (int i = 0; i < kCodes; ++i) {
+    counts.finished[i] = finished[i].load(std::memory_order_relaxed);
+  }
+  for (int i = 0; i < kLatencyBuckets; ++i) {
+    counts.latency_buckets[i] =
+        latency_buckets[i].load(std::memory_order_relaxed);
+  }
+  counts.latency_sum_us = latency_sum_us.load(std::memory_order_relaxed);
+  return counts;
+}
+
+void CallCounts::Add(const CallCounts& other) {
+  started += other.started;
+  in_flight += other.in_flight;
+  for (size_t i = 0; i < finished.size(); ++i) finished[i] += other.finished[i];
+  for (size_t i = 0; i < latency_buckets.size(); ++i) {
+    latency_buckets[i] += other.latency_buckets[i];
+  }
+  latency_sum_us += other.latency_sum_us;
+}
+
+uint64_t CallCounts::latency_count() const {
+  uint64_t count = 0;
+  for (uint64_t n : latency_buckets) count += n;
+  return count;
+}
+
+int64_t LatencyQuantileUs(
+    const std::array<uint64_t, MemberLoad::kLatencyBuckets>& buckets,
+    double q) {
+  uint64_t total = 0;
+  for (uint64_t n : buckets) total += n;
+  if (total == 0) return -1;
+  uint64_t seen = 0;
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    seen += buckets[i];
+    if (static_cast<double>(seen) >= q * static_cast<double>(total)) {
+      return MemberLoad::kLatencyBoundsUs[std::min(
+          i, MemberLoad::kLatencyBoundsUs.size() - 1)];
+    }
+  }
+  return MemberLoad::kLatencyBoundsUs.back();
+}
+
+void CallStats::Register(const MemberLoad* load) {
+  std::lock_guard<std::mutex> lock(mu_);
+  live_.push_back(load);
+}
+
+void CallStats::Retire(const MemberLoad* load) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CallCounts final_counts = load->Counts();
+  final_counts.in_flight = 0;  // every call of a MemberLoad going has ended
+  retired_.Add(final_counts);
+  live_.erase(std::find(live_.begin(), live_.end(), load));
+}
+
+CallCounts CallStats::Total() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  CallCounts total = retired_;
+  for (const MemberLoad* load : live_) total.Add(load->Counts());
+  return total;
+}
 
 grpc::experimental::Interceptor*
 LoadInterceptorFactory::CreateClientInterceptor(

@@ -8,7 +8,9 @@
 // until response headers, this counts a stream for as long as it is open.
 //
 // Thread safety: MemberLoad is atomics only; the interceptor runs on whichever
-// thread gRPC runs the call's operations on.
+// thread gRPC runs the call's operations on. CallStats (a channel's totals,
+// which outlive its members) takes a mutex only when a member comes or goes
+// and when diagnostics read it, never per call.
 
 #ifndef WARM_SRC_LOAD_INTERCEPTOR_H_
 #define WARM_SRC_LOAD_INTERCEPTOR_H_
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "src/health_check.h"
@@ -28,10 +31,23 @@ namespace warm {
 namespace internal {
 
 class MethodCache;
+class CallStats;
+struct CallCounts;
 
 // Counters of one member, shared by the member and its interceptors.
 struct MemberLoad {
   static constexpr int kCodes = 17;  // grpc::StatusCode 0..16
+
+  MemberLoad() = default;
+  // Registers with `stats`, which gets the final counts when this goes.
+  explicit MemberLoad(std::shared_ptr<CallStats> stats);
+  ~MemberLoad();
+  MemberLoad(const MemberLoad&) = delete;
+  MemberLoad& operator=(const MemberLoad&) = delete;
+
+  // A copy of the counters now (relaxed loads: each is exact, the set is
+  // not one instant).
+  CallCounts Counts() const;
 
   // Read by every pick on any thread: on its own cache line.
   alignas(64) std::atomic<int64_t> in_flight{0};
@@ -95,6 +111,49 @@ struct MemberLoad {
       consecutive_failures.store(0, std::memory_order_relaxed);
     }
   }
+
+ private:
+  const std::shared_ptr<CallStats> stats_;
+};
+
+// Plain copies of MemberLoad's counters, or sums of several.
+struct CallCounts {
+  uint64_t started = 0;
+  int64_t in_flight = 0;
+  std::array<uint64_t, MemberLoad::kCodes> finished{};
+  std::array<uint64_t, MemberLoad::kLatencyBuckets> latency_buckets{};
+  uint64_t latency_sum_us = 0;
+
+  void Add(const CallCounts& other);
+  // Calls whose latency was recorded (their status arrived).
+  uint64_t latency_count() const;
+};
+
+// The q-quantile (0 < q <= 1) of a latency histogram: the upper bound of the
+// bucket it falls in (the last bound for the open top bucket), or -1 when
+// the histogram is empty.
+int64_t LatencyQuantileUs(
+    const std::array<uint64_t, MemberLoad::kLatencyBuckets>& buckets,
+    double q);
+
+// A channel's call counters, for metrics: every member's, including members
+// already closed, so that totals never go down (a Prometheus counter that
+// drops reads as a restart). A closing member's MemberLoad goes when its last
+// call has finished, and then adds its final counts to the retired total,
+// under the same mutex that Total() reads under: no call is counted twice or
+// lost.
+class CallStats {
+ public:
+  CallCounts Total() const;
+
+ private:
+  friend struct MemberLoad;
+  void Register(const MemberLoad* load);
+  void Retire(const MemberLoad* load);
+
+  mutable std::mutex mu_;
+  CallCounts retired_;                   // guarded by mu_
+  std::vector<const MemberLoad*> live_;  // guarded by mu_
 };
 
 // Creates a LoadInterceptor per call of one member channel. Owned by that

@@ -11,6 +11,7 @@
 #include "src/events.h"
 #include "src/picker.h"
 #include "src/private_access.h"
+#include "src/registry.h"
 #include "src/worker.h"
 
 namespace warm {
@@ -63,6 +64,8 @@ void Pool::Handle(Decide decide) {
 
 Pool::Pool(Config config)
     : config_(std::move(config)),
+      created_at_(std::chrono::system_clock::now()),
+      call_stats_(std::make_shared<CallStats>()),
       picker_(std::make_unique<PickerSnapshot>()),
       decisions_(config_.policy, config_.addresses, ThreadRandom()),
       dns_(config_.dns_policy, ThreadRandom()),
@@ -90,6 +93,7 @@ absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
         absl::StrCat("invalid target \"", pool->target(),
                      "\": gRPC rejected address \"", rejected, "\""));
   }
+  pool->registry_id_ = ChannelRegistry::Get().Add(pool);
   return pool;
 }
 
@@ -146,7 +150,7 @@ void Pool::RunDeferred(const Deferred& deferred) {
 void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   grpc::ChannelArguments args = config_.channel_args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto load = std::make_shared<MemberLoad>();
+  auto load = std::make_shared<MemberLoad>(call_stats_);
   if (config_.consecutive_failures > 0) {
     load->failure_codes = config_.failure_codes;
     load->failures_to_report = config_.consecutive_failures;
@@ -181,6 +185,7 @@ void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   Watch(*member, GRPC_CHANNEL_IDLE);
   Slot& slot = slots_[id];
   slot.member = std::move(member);
+  slot.latency_samples.push_back({std::chrono::steady_clock::now(), {}});
   if (config_.policy.health_checks) StartCheckLocked(slot);
 }
 
@@ -534,8 +539,7 @@ grpc::Channel& Pool::UnresolvedChannel() {
   return *unresolved_channel_;
 }
 
-// Steady-clock times of the pool, as wall-clock times for users.
-static std::chrono::system_clock::time_point ToSystem(SteadyTime t) {
+std::chrono::system_clock::time_point ToSystem(SteadyTime t) {
   if (t == SteadyTime{}) return {};
   return std::chrono::system_clock::now() +
          std::chrono::duration_cast<std::chrono::system_clock::duration>(
@@ -549,45 +553,28 @@ std::vector<MemberInfo> Pool::Members() const {
   for (const auto& [id, slot] : slots_) {
     const Member& member = *slot.member;
     const PoolState::MemberRecord& record = decisions_.members().at(id);
-    const MemberLoad& load = member.load();
+    const CallCounts counts = member.load().Counts();
     MemberInfo info;
     info.id = id;
     info.address = member.address().display;
     info.state = record.connectivity;
     info.pickable = decisions_.TierOf(record) == PoolState::Tier::kPickable;
-    info.in_flight = load.in_flight.load(std::memory_order_relaxed);
-    info.calls_started = load.started.load(std::memory_order_relaxed);
-    for (const auto& count : load.finished) {
-      info.calls_finished_by_code.push_back(
-          count.load(std::memory_order_relaxed));
-    }
+    info.in_flight = counts.in_flight;
+    info.calls_started = counts.started;
+    info.calls_finished_by_code.assign(counts.finished.begin(),
+                                       counts.finished.end());
     info.opened_at = member.opened_at();
     info.latency_ewma = std::chrono::microseconds(
-        load.latency_ewma_us.load(std::memory_order_relaxed));
-    uint64_t total = 0;
-    for (const auto& count : load.latency_buckets) {
-      info.latency_buckets.push_back(count.load(std::memory_order_relaxed));
-      total += info.latency_buckets.back();
-    }
+        member.load().latency_ewma_us.load(std::memory_order_relaxed));
+    info.latency_buckets.assign(counts.latency_buckets.begin(),
+                                counts.latency_buckets.end());
     for (int64_t bound : MemberLoad::kLatencyBoundsUs) {
       info.latency_bucket_bounds.emplace_back(bound);
     }
-    // The upper bound of the bucket holding the q-quantile (the last
-    // bound for the open top bucket).
-    auto percentile = [&](double q) {
-      uint64_t seen = 0;
-      for (size_t i = 0; i < info.latency_buckets.size(); ++i) {
-        seen += info.latency_buckets[i];
-        if (total > 0 && seen >= q * static_cast<double>(total)) {
-          return std::chrono::microseconds(
-              MemberLoad::kLatencyBoundsUs[std::min(
-                  i, MemberLoad::kLatencyBoundsUs.size() - 1)]);
-        }
-      }
-      return std::chrono::microseconds(0);
-    };
-    info.latency_p50 = percentile(0.5);
-    info.latency_p99 = percentile(0.99);
+    info.latency_p50 = std::chrono::microseconds(
+        std::max<int64_t>(0, LatencyQuantileUs(counts.latency_buckets, 0.5)));
+    info.latency_p99 = std::chrono::microseconds(
+        std::max<int64_t>(0, LatencyQuantileUs(counts.latency_buckets, 0.99)));
     info.health = record.health;
     info.last_check = record.last_check;
     info.last_check_at = ToSystem(record.last_check_at);
@@ -603,6 +590,10 @@ std::vector<MemberInfo> Pool::Members() const {
 
 ResolutionInfo Pool::Resolution() const {
   std::lock_guard<std::mutex> lock(mu_);
+  return ResolutionLocked();
+}
+
+ResolutionInfo Pool::ResolutionLocked() const {
   ResolutionInfo info;
   info.dns = config_.resolver != nullptr;
   if (!info.dns) {
@@ -666,6 +657,7 @@ std::vector<PoolEvent> Pool::Events() const {
 }
 
 void Pool::Shutdown() {
+  if (registry_id_ != 0) ChannelRegistry::Get().Remove(registry_id_);
   std::unique_lock<std::mutex> lock(mu_);
   shutdown_ = true;
   shutting_down_.store(true, std::memory_order_release);

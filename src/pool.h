@@ -45,9 +45,11 @@
 #include <grpcpp/impl/rpc_method.h>
 #include <grpcpp/security/credentials.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -70,7 +72,16 @@
 #include "warm/channel.h"
 
 namespace warm {
+namespace diagnostics {
+namespace v1 {
+class Channel;
+}  // namespace v1
+}  // namespace diagnostics
+
 namespace internal {
+
+// A steady-clock time of the pool as a wall-clock time (epoch stays epoch).
+std::chrono::system_clock::time_point ToSystem(SteadyTime t);
 
 // Why calls cannot be sent anywhere yet (DNS targets before their first good
 // answer); read by the interceptor of the pool's unresolved channel.
@@ -135,17 +146,28 @@ class Pool : public std::enable_shared_from_this<Pool> {
   ChannelHealth Health() const;
   std::vector<PoolEvent> Events() const;
   ResolutionInfo Resolution() const;
+  // Everything diagnostics show of this pool (src/diagnostics.h), except
+  // the registry's id and label; false once shut down. Advances the
+  // members' recent-latency windows, so it is not const.
+  bool FillSnapshot(diagnostics::v1::Channel& out);
 
   // Closes every member (calls in flight finish on their member connections)
   // and completes pending state watches. Called once, by ~Channel.
   void Shutdown();
 
  private:
+  // A member's latency histogram at one time: "recent" percentiles are of
+  // the calls since the oldest sample kept (see FillSnapshot()).
+  struct LatencySample {
+    SteadyTime at;
+    std::array<uint64_t, MemberLoad::kLatencyBuckets> buckets{};
+  };
   // A member and what the pool runs for it.
   struct Slot {
     std::shared_ptr<Member> member;
     std::shared_ptr<HealthCheck> check;       // in flight, or null
     std::unique_ptr<grpc::Alarm> next_check;  // armed, or null
+    std::deque<LatencySample> latency_samples;  // oldest first, never empty
   };
   // What to do once mu_ is released: log lines, the health callback.
   // Every ApplyLocked() is followed by RunDeferred() once mu_ is released.
@@ -192,8 +214,14 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void RefreshLocked();
   void ReclaimLater();
   PoolEvent ToPublic(const PoolState::Event& event) const;
+  ResolutionInfo ResolutionLocked() const;
 
   const Config config_;
+  const std::chrono::system_clock::time_point created_at_;
+  // Every member's call counters, including closed members' (metrics).
+  const std::shared_ptr<CallStats> call_stats_;
+  // The diagnostics registry's id for this pool (0: not registered).
+  uint64_t registry_id_ = 0;
   std::atomic<size_t> registered_methods_{0};
   std::atomic<grpc_connectivity_state> state_{GRPC_CHANNEL_IDLE};
   // Never used as a queue: see "Callback calls" above.

@@ -65,6 +65,7 @@ PoolState::Actions PoolState::OnCheck(uint64_t id, CheckOutcome outcome,
   if (it == members_.end() || !policy_.health_checks) return actions;
   MemberRecord& member = it->second;
   const bool was_healthy = Healthy(member);
+  ++counters_.checks[static_cast<size_t>(outcome)];
   member.last_check = detail;
   member.last_check_at = now;
   if (outcome == CheckOutcome::kServing ||
@@ -91,6 +92,9 @@ PoolState::Actions PoolState::OnCheck(uint64_t id, CheckOutcome outcome,
   } else {
     member.successes = 0;
     ++member.failures;
+    AddressRecord& address = addresses_[member.address];
+    address.last_error = detail;
+    address.last_error_at = now;
     if (member.failures >= policy_.unhealthy_threshold &&
         member.health != MemberHealth::kUnhealthy) {
       const bool never_healthy = member.health == MemberHealth::kUnknown;
@@ -137,6 +141,7 @@ PoolState::Actions PoolState::OnCallFailures(uint64_t id, SteadyTime now) {
     return actions;
   }
   ++member.times_ejected;
+  ++counters_.ejections;
   const Nanos duration = std::min<Nanos>(
       policy_.base_ejection * member.times_ejected, policy_.max_ejection);
   member.ejected = true;
@@ -401,11 +406,13 @@ void PoolState::Open(size_t address, bool surplus, SteadyTime now,
   members_.emplace(member.id, std::move(member));
 }
 
-void PoolState::Close(uint64_t id, PoolEvent::Kind kind, LogSeverity severity,
+void PoolState::Close(uint64_t id, EvictionReason reason, LogSeverity severity,
                       std::string detail, SteadyTime now, Actions& actions) {
   auto it = members_.find(id);
   if (it == members_.end()) return;
-  Record(now, kind, severity, it->second, std::move(detail), actions);
+  ++counters_.evictions[static_cast<size_t>(reason)];
+  Record(now, PoolEvent::Kind::kMemberEvicted, severity, it->second,
+         std::move(detail), actions);
   --addresses_[it->second.address].members;
   actions.close.push_back(id);
   members_.erase(it);
@@ -420,7 +427,7 @@ void PoolState::Evict(MemberRecord& member, SteadyTime now, Actions& actions) {
   const Nanos backoff = Backoff(address.failures);
   address.retry_at = std::max(address.retry_at, now + backoff);
   const uint64_t id = member.id;
-  Close(id, PoolEvent::Kind::kMemberEvicted, LogSeverity::kWarning,
+  Close(id, EvictionReason::kUnhealthy, LogSeverity::kWarning,
         absl::StrCat("unhealthy; last check: ", member.last_check), now,
         actions);
   Record(now, PoolEvent::Kind::kAddressBackoff, LogSeverity::kInfo, 0,
@@ -444,7 +451,7 @@ void PoolState::MemberBecameHealthy(MemberRecord& member, SteadyTime now,
     // Nothing crowded any more (e.g. the addresses changed meanwhile): the
     // pool would be over pool_size, so the surplus member goes instead.
     if (!Retire(now, actions)) {
-      Close(member.id, PoolEvent::Kind::kMemberEvicted, LogSeverity::kInfo,
+      Close(member.id, EvictionReason::kRebalanced, LogSeverity::kInfo,
             "not needed: no address has two members any more", now, actions);
     }
   }
@@ -476,7 +483,7 @@ void PoolState::DrainStale(SteadyTime now, Actions& actions) {
     const int keep = std::max(0, policy_.pool_size - pickable_current);
     const int close = static_cast<int>(stale.size()) - keep;
     for (int i = 0; i < close; ++i) {
-      Close(stale[static_cast<size_t>(i)], PoolEvent::Kind::kMemberEvicted,
+      Close(stale[static_cast<size_t>(i)], EvictionReason::kAddressRemoved,
             LogSeverity::kInfo,
             "address left DNS; calls in flight finish on its connection", now,
             actions);
@@ -523,7 +530,7 @@ bool PoolState::Retire(SteadyTime now, Actions& actions) {
     }
   }
   const std::string& address = addresses_[victim->address].address.display;
-  Close(victim->id, PoolEvent::Kind::kMemberEvicted, LogSeverity::kInfo,
+  Close(victim->id, EvictionReason::kRebalanced, LogSeverity::kInfo,
         absl::StrCat("rebalanced: ", most, " members were on ", address), now,
         actions);
   return true;

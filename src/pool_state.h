@@ -46,6 +46,7 @@
 
 #include <grpc/grpc.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -86,8 +87,13 @@ struct PoolPolicy {
   size_t event_log_size = 128;
 };
 
-// The outcome of one health check.
+// The outcome of one health check (values index PoolState::Counters).
 enum class CheckOutcome { kServing, kNotServing, kUnimplemented, kFailed };
+inline constexpr size_t kCheckOutcomes = 4;
+
+// Why a member was closed (values index PoolState::Counters).
+enum class EvictionReason { kUnhealthy, kRebalanced, kAddressRemoved };
+inline constexpr size_t kEvictionReasons = 3;
 
 class PoolState {
  public:
@@ -117,6 +123,16 @@ class PoolState {
     int members = 0;
     int failures = 0;       // evictions since a member here was healthy
     SteadyTime retry_at{};  // no new member here before this
+    // The last failed health check of a member here ("" when none).
+    std::string last_error;
+    SteadyTime last_error_at{};
+  };
+
+  // Counts since the pool started, for metrics; they never go down.
+  struct Counters {
+    std::array<uint64_t, kCheckOutcomes> checks{};        // by CheckOutcome
+    std::array<uint64_t, kEvictionReasons> evictions{};   // by EvictionReason
+    uint64_t ejections = 0;
   };
 
   // One event, timed on the steady clock (the pool converts).
@@ -172,6 +188,7 @@ class PoolState {
   ChannelHealth health() const { return health_; }
   bool degraded() const { return degraded_; }
   const PoolPolicy& policy() const { return policy_; }
+  const Counters& counters() const { return counters_; }
 
  private:
   // Re-evaluates everything after an input: ejections ending, health and
@@ -179,7 +196,8 @@ class PoolState {
   void Update(SteadyTime now, Actions& actions);
   void RecomputeHealth(SteadyTime now, Actions& actions);
   void Open(size_t address, bool surplus, SteadyTime now, Actions& actions);
-  void Close(uint64_t id, PoolEvent::Kind kind, LogSeverity severity,
+  // Closes a member (an eviction, counted by reason).
+  void Close(uint64_t id, EvictionReason reason, LogSeverity severity,
              std::string detail, SteadyTime now, Actions& actions);
   void Evict(MemberRecord& member, SteadyTime now, Actions& actions);
   void MemberBecameHealthy(MemberRecord& member, SteadyTime now,
@@ -214,6 +232,7 @@ class PoolState {
   bool any_member_failed_ = false;
   bool degraded_ = false;
   ChannelHealth health_;
+  Counters counters_;
 };
 
 }  // namespace internal
