@@ -122,7 +122,8 @@ DiagnosticsResponse HandleDiagnosticsRequest(absl::string_view path_and_query) {
                                       : path_and_query.substr(question + 1);
   // The only parameter: refresh=SECONDS, for the HTML pages.
   int refresh = 0;
-  for (absl::string_view param : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+  for (absl::string_view param :
+       absl::StrSplit(query, '&', absl::SkipEmpty())) {
     if (!absl::ConsumePrefix(&param, "refresh=")) continue;
     if (!absl::SimpleAtoi(param, &refresh) || refresh < 1 || refresh > 3600) {
       return Text(400, absl::StrCat("refresh must be a number of seconds from "
@@ -157,8 +158,9 @@ DiagnosticsResponse HandleDiagnosticsRequest(absl::string_view path_and_query) {
     return Text(404, absl::StrCat("no live warm channel has id ", id,
                                   " (destroyed channels are not shown)\n"));
   }
-  return Text(404, "not found; warm diagnostics serve /, /channel/ID, "
-                   "/channels.json and /metrics\n");
+  return Text(404,
+              "not found; warm diagnostics serve /, /channel/ID, "
+              "/channels.json and /metrics\n");
 }
 
 }  // namespace warm

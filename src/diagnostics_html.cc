@@ -58,10 +58,10 @@ std::string Duration(int64_t ms) {
 // tooltip; `never` when t is 0.
 std::string When(int64_t now_ms, int64_t t_ms,
                  absl::string_view never = "never") {
-  if (t_ms == 0) return absl::StrCat("<span class=\"muted\">", never, "</span>");
-  const std::string relative = t_ms <= now_ms
-                                   ? Duration(now_ms - t_ms) + " ago"
-                                   : "in " + Duration(t_ms - now_ms);
+  if (t_ms == 0)
+    return absl::StrCat("<span class=\"muted\">", never, "</span>");
+  const std::string relative = t_ms <= now_ms ? Duration(now_ms - t_ms) + " ago"
+                                              : "in " + Duration(t_ms - now_ms);
   return absl::StrCat("<span title=\"", UtcTime(t_ms), "\">", relative,
                       "</span>");
 }
@@ -107,9 +107,15 @@ const char* MemberClass(absl::string_view state) {
 }
 
 // <td> with already-safe HTML, and with a class.
-std::string Td(absl::string_view html) { return absl::StrCat("<td>", html, "</td>"); }
-std::string Num(uint64_t n) { return absl::StrCat("<td class=\"num\">", n, "</td>"); }
-std::string Num(int64_t n) { return absl::StrCat("<td class=\"num\">", n, "</td>"); }
+std::string Td(absl::string_view html) {
+  return absl::StrCat("<td>", html, "</td>");
+}
+std::string Num(uint64_t n) {
+  return absl::StrCat("<td class=\"num\">", n, "</td>");
+}
+std::string Num(int64_t n) {
+  return absl::StrCat("<td class=\"num\">", n, "</td>");
+}
 std::string Num(int n) { return Num(static_cast<int64_t>(n)); }
 std::string TdClass(absl::string_view css, absl::string_view html) {
   if (css.empty()) return Td(html);
@@ -139,10 +145,95 @@ std::string Header(absl::string_view title, int refresh_seconds,
 
 constexpr char kFooter[] = "</body>\n</html>\n";
 
+// The addresses of a channel, with TTLs, marks, backoffs and last errors.
+std::string AddressTable(const pb::Channel& c, int64_t now) {
+  const pb::Resolution& r = c.resolution();
+  std::string out;
+  absl::StrAppend(&out,
+                  "<table>\n<tr><th>address</th><th>TTL</th><th>expires</th>"
+                  "<th>mark</th><th>members</th><th>backoff</th>"
+                  "<th>last error</th></tr>\n");
+  for (const pb::Address& a : c.addresses()) {
+    const std::string backoff =
+        a.backoff_until_unix_ms() > 0
+            ? absl::StrCat("until ", When(now, a.backoff_until_unix_ms()), " (",
+                           a.evictions_in_a_row(), " evictions in a row)")
+            : std::string("<span class=\"muted\">none</span>");
+    const std::string error =
+        a.last_error().empty()
+            ? std::string("<span class=\"muted\">none</span>")
+            : absl::StrCat(When(now, a.last_error_unix_ms()), ": ",
+                           Esc(a.last_error()));
+    absl::StrAppend(
+        &out, "<tr>", Td(Esc(a.address())),
+        r.dns() && !a.stale() ? Td(absl::StrCat(a.ttl_seconds(), " s"))
+                              : Td("<span class=\"muted\">-</span>"),
+        r.dns() && !a.stale() ? Td(When(now, a.expires_unix_ms()))
+                              : Td("<span class=\"muted\">-</span>"),
+        a.stale() ? TdClass("warn", "stale: left DNS, members draining")
+                  : Td(""),
+        Num(a.members()), Td(backoff),
+        absl::StrCat("<td class=\"detail\">", error, "</td>"), "</tr>\n");
+  }
+  absl::StrAppend(&out, "</table>\n");
+  return out;
+}
+
+// The members of a channel: state, health, load, latency, ejection.
+std::string MemberTable(const pb::Channel& c, int64_t now) {
+  std::string out;
+  absl::StrAppend(
+      &out,
+      "<table>\n<tr><th>id</th><th>address</th><th>state</th>"
+      "<th>connection</th><th>health</th><th>pickable</th>"
+      "<th>last check</th><th>in flight</th><th>calls</th>"
+      "<th>latency EWMA</th><th>recent p50 / p99</th>"
+      "<th>lifetime p50 / p99</th><th>age</th><th>ejection</th></tr>\n");
+  for (const pb::Member& m : c.members()) {
+    const std::string check =
+        m.last_check_unix_ms() == 0
+            ? std::string("<span class=\"muted\">not yet</span>")
+            : absl::StrCat(Esc(m.last_check()), " (",
+                           When(now, m.last_check_unix_ms()), ")");
+    const std::string recent =
+        m.recent_calls() == 0
+            ? absl::StrCat("<span class=\"muted\">no calls in ",
+                           Duration(m.recent_window_ms()), "</span>")
+            : absl::StrCat(
+                  Latency(m.recent_p50_ms()), " / ", Latency(m.recent_p99_ms()),
+                  " <span class=\"muted\">(", m.recent_calls(), " calls in ",
+                  Duration(m.recent_window_ms()), ")</span>");
+    std::string ejection = "<span class=\"muted\">never</span>";
+    if (m.ejected()) {
+      ejection =
+          absl::StrCat("ejected until ", When(now, m.ejected_until_unix_ms()),
+                       " (ejections: ", m.times_ejected(), ")");
+    } else if (m.times_ejected() > 0) {
+      ejection = absl::StrCat("ejected before (", m.times_ejected(), ")");
+    }
+    absl::StrAppend(
+        &out, "<tr>", Num(m.id()), Td(Esc(m.address())),
+        TdClass(MemberClass(m.state()), Esc(m.state())),
+        Td(Esc(m.connectivity())), Td(Esc(m.health())),
+        Td(m.pickable() ? "yes" : "no"),
+        absl::StrCat("<td class=\"detail\">", check, "</td>"),
+        Num(m.in_flight()),
+        Td(absl::StrCat(m.calls_started(), " started; ",
+                        Codes(m.calls_finished()))),
+        Td(Latency(m.latency_ewma_ms())), Td(recent),
+        Td(absl::StrCat(Latency(m.p50_ms()), " / ", Latency(m.p99_ms()))),
+        Td(Duration(now - m.opened_unix_ms())), Td(ejection), "</tr>\n");
+  }
+  absl::StrAppend(&out,
+                  "</table>\n<p class=\"meta\">Percentiles are the "
+                  "upper bounds of the latency buckets they fall in; "
+                  "latency runs from call creation to status.</p>\n");
+  return out;
+}
+
 }  // namespace
 
-std::string RenderIndexHtml(const pb::Snapshot& snapshot,
-                            int refresh_seconds) {
+std::string RenderIndexHtml(const pb::Snapshot& snapshot, int refresh_seconds) {
   const int64_t now = snapshot.time_unix_ms();
   std::string out = Header("warm channels", refresh_seconds, "");
   absl::StrAppend(&out, "<h1>warm channels</h1>\n<p class=\"meta\">",
@@ -162,7 +253,8 @@ std::string RenderIndexHtml(const pb::Snapshot& snapshot,
       "<th>failed calls</th><th>age</th></tr>\n");
   for (const pb::Channel& c : snapshot.channels()) {
     int addresses = 0;
-    for (const pb::Address& address : c.addresses()) addresses += !address.stale();
+    for (const pb::Address& address : c.addresses())
+      addresses += !address.stale();
     uint64_t calls = 0;
     for (const pb::CodeCount& count : c.counters().calls_finished()) {
       calls += count.count();
@@ -189,16 +281,15 @@ std::string RenderChannelHtml(const pb::Snapshot& snapshot,
       Header(absl::StrCat("warm channel ", c.name()), refresh_seconds, "../");
   absl::StrAppend(&out, "<h1>warm channel ", Esc(c.name()),
                   "</h1>\n<p class=\"meta\">target ", Esc(c.target()),
-                  " · metrics label ", Esc(c.metrics_label()), " · id ",
-                  c.id(), " · created ", When(now, c.created_unix_ms()),
+                  " · metrics label ", Esc(c.metrics_label()), " · id ", c.id(),
+                  " · created ", When(now, c.created_unix_ms()),
                   " · snapshot at ", UtcTime(now), "</p>\n");
 
   // --- summary ---------------------------------------------------------
   const pb::Counters& k = c.counters();
   absl::StrAppend(
-      &out, "<table>\n",
-      "<tr><th>state</th>", Td(Esc(c.connectivity())), "</tr>\n",
-      "<tr><th>status</th>",
+      &out, "<table>\n", "<tr><th>state</th>", Td(Esc(c.connectivity())),
+      "</tr>\n", "<tr><th>status</th>",
       TdClass(StatusClass(c.status()),
               absl::StrCat(Esc(c.status()),
                            c.degraded() ? ": unhealthy connected members "
@@ -213,13 +304,12 @@ std::string RenderChannelHtml(const pb::Snapshot& snapshot,
       Td(c.health_checks()
              ? absl::StrCat("on: ", k.health_checks_serving(), " serving, ",
                             k.health_checks_not_serving(), " not serving, ",
-                            k.health_checks_unimplemented(),
-                            " unimplemented, ", k.health_checks_failed(),
-                            " failed")
+                            k.health_checks_unimplemented(), " unimplemented, ",
+                            k.health_checks_failed(), " failed")
              : std::string("off")),
       "</tr>\n", "<tr><th>calls</th>",
-      Td(absl::StrCat(k.in_flight(), " in flight; finished: ",
-                      Codes(k.calls_finished()))),
+      Td(absl::StrCat(k.in_flight(),
+                      " in flight; finished: ", Codes(k.calls_finished()))),
       "</tr>\n", "<tr><th>evictions</th>",
       Td(absl::StrCat(k.evictions_unhealthy(), " unhealthy, ",
                       k.evictions_rebalanced(), " rebalanced, ",
@@ -235,94 +325,29 @@ std::string RenderChannelHtml(const pb::Snapshot& snapshot,
         &out, "<p>DNS name ", Esc(r.host()), " port ", r.port(), ", asking ",
         r.dns_server().empty() ? std::string("the system's DNS servers")
                                : Esc(r.dns_server()),
-        ". Last answer ", When(now, r.last_answer_unix_ms()),
-        "; next refresh ", When(now, r.next_refresh_unix_ms(), "not planned"),
-        ".");
+        ". Last answer ", When(now, r.last_answer_unix_ms()), "; next refresh ",
+        When(now, r.next_refresh_unix_ms(), "not planned"), ".");
     if (!r.last_error().empty()) {
       absl::StrAppend(&out, " <span class=\"bad\">Last error ",
                       When(now, r.last_error_unix_ms()), " (",
-                      r.failures_in_a_row(), " in a row): ",
-                      Esc(r.last_error()), "</span>");
+                      r.failures_in_a_row(),
+                      " in a row): ", Esc(r.last_error()), "</span>");
     }
     absl::StrAppend(&out, "</p>\n");
   } else {
     absl::StrAppend(&out, "<p>A static address list.</p>\n");
   }
-  absl::StrAppend(&out,
-                  "<table>\n<tr><th>address</th><th>TTL</th><th>expires</th>"
-                  "<th>mark</th><th>members</th><th>backoff</th>"
-                  "<th>last error</th></tr>\n");
-  for (const pb::Address& a : c.addresses()) {
-    const std::string backoff =
-        a.backoff_until_unix_ms() > 0
-            ? absl::StrCat("until ", When(now, a.backoff_until_unix_ms()),
-                           " (", a.evictions_in_a_row(), " evictions in a row)")
-            : std::string("<span class=\"muted\">none</span>");
-    const std::string error =
-        a.last_error().empty()
-            ? std::string("<span class=\"muted\">none</span>")
-            : absl::StrCat(When(now, a.last_error_unix_ms()), ": ",
-                           Esc(a.last_error()));
-    absl::StrAppend(
-        &out, "<tr>", Td(Esc(a.address())),
-        r.dns() && !a.stale() ? Td(absl::StrCat(a.ttl_seconds(), " s"))
-                              : Td("<span class=\"muted\">-</span>"),
-        r.dns() && !a.stale() ? Td(When(now, a.expires_unix_ms()))
-                              : Td("<span class=\"muted\">-</span>"),
-        a.stale() ? TdClass("warn", "stale: left DNS, members draining")
-                  : Td(""),
-        Num(a.members()), Td(backoff),
-        absl::StrCat("<td class=\"detail\">", error, "</td>"), "</tr>\n");
+  if (c.addresses().empty()) {
+    absl::StrAppend(&out, "<p class=\"muted\">No address yet.</p>\n");
+  } else {
+    absl::StrAppend(&out, AddressTable(c, now));
   }
-  absl::StrAppend(&out, "</table>\n");
 
   // --- members ----------------------------------------------------------
-  absl::StrAppend(
-      &out, "<h2>Members</h2>\n",
-      "<table>\n<tr><th>id</th><th>address</th><th>state</th>"
-      "<th>connection</th><th>health</th><th>pickable</th>"
-      "<th>last check</th><th>in flight</th><th>calls</th>"
-      "<th>latency EWMA</th><th>recent p50 / p99</th>"
-      "<th>lifetime p50 / p99</th><th>age</th><th>ejection</th></tr>\n");
-  for (const pb::Member& m : c.members()) {
-    const std::string check =
-        m.last_check_unix_ms() == 0
-            ? std::string("<span class=\"muted\">not yet</span>")
-            : absl::StrCat(Esc(m.last_check()), " (",
-                           When(now, m.last_check_unix_ms()), ")");
-    const std::string recent =
-        m.recent_calls() == 0
-            ? absl::StrCat("<span class=\"muted\">no calls in ",
-                           Duration(m.recent_window_ms()), "</span>")
-            : absl::StrCat(Latency(m.recent_p50_ms()), " / ",
-                           Latency(m.recent_p99_ms()), " <span class=\"muted\">(",
-                           m.recent_calls(), " calls in ",
-                           Duration(m.recent_window_ms()), ")</span>");
-    std::string ejection = "<span class=\"muted\">never</span>";
-    if (m.ejected()) {
-      ejection = absl::StrCat("ejected until ",
-                              When(now, m.ejected_until_unix_ms()),
-                              " (ejections: ", m.times_ejected(), ")");
-    } else if (m.times_ejected() > 0) {
-      ejection = absl::StrCat("ejected before (", m.times_ejected(), ")");
-    }
-    absl::StrAppend(
-        &out, "<tr>", Num(m.id()), Td(Esc(m.address())),
-        TdClass(MemberClass(m.state()), Esc(m.state())),
-        Td(Esc(m.connectivity())), Td(Esc(m.health())),
-        Td(m.pickable() ? "yes" : "no"),
-        absl::StrCat("<td class=\"detail\">", check, "</td>"),
-        Num(m.in_flight()),
-        Td(absl::StrCat(m.calls_started(), " started; ",
-                        Codes(m.calls_finished()))),
-        Td(Latency(m.latency_ewma_ms())), Td(recent),
-        Td(absl::StrCat(Latency(m.p50_ms()), " / ", Latency(m.p99_ms()))),
-        Td(Duration(now - m.opened_unix_ms())), Td(ejection), "</tr>\n");
-  }
-  absl::StrAppend(&out, "</table>\n<p class=\"meta\">Percentiles are the "
-                        "upper bounds of the latency buckets they fall in; "
-                        "latency runs from call creation to status.</p>\n");
-
+  absl::StrAppend(&out, "<h2>Members</h2>\n",
+                  c.members().empty()
+                      ? "<p class=\"muted\">No member yet.</p>\n"
+                      : MemberTable(c, now));
   // --- events -----------------------------------------------------------
   absl::StrAppend(&out, "<h2>Recent events</h2>\n");
   if (c.events().empty()) {

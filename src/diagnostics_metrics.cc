@@ -75,8 +75,8 @@ std::string RenderMetrics(const pb::Snapshot& snapshot) {
            "or connection), starting (not yet connected or not yet passed a "
            "check), ejected (outlier), draining (address left DNS).",
            [&](const pb::Channel& c) {
-             for (const char* state : {"healthy", "unhealthy", "starting",
-                                       "ejected", "draining"}) {
+             for (const char* state :
+                  {"healthy", "unhealthy", "starting", "ejected", "draining"}) {
                int n = 0;
                for (const pb::Member& member : c.members()) {
                  n += member.state() == state;
@@ -173,35 +173,33 @@ std::string RenderMetrics(const pb::Snapshot& snapshot) {
              }
              m.Sample("warm_channel_addresses", "", n);
            });
-  m.Family("warm_channel_health_checks_total", "counter",
-           "Health checks (grpc.health.v1) by result: serving, not_serving, "
-           "unimplemented (no health service: counts as healthy), failed "
-           "(RPC error or timeout).",
-           [&](const pb::Channel& c) {
-             const pb::Counters& k = c.counters();
-             const char* name = "warm_channel_health_checks_total";
-             m.Sample(name, Label("result", "serving"),
-                      k.health_checks_serving());
-             m.Sample(name, Label("result", "not_serving"),
-                      k.health_checks_not_serving());
-             m.Sample(name, Label("result", "unimplemented"),
-                      k.health_checks_unimplemented());
-             m.Sample(name, Label("result", "failed"),
-                      k.health_checks_failed());
-           });
-  m.Family("warm_channel_evictions_total", "counter",
-           "Members closed, by reason: unhealthy, rebalanced (spread over "
-           "more backends), address_removed (left DNS; drained).",
-           [&](const pb::Channel& c) {
-             const pb::Counters& k = c.counters();
-             const char* name = "warm_channel_evictions_total";
-             m.Sample(name, Label("reason", "unhealthy"),
-                      k.evictions_unhealthy());
-             m.Sample(name, Label("reason", "rebalanced"),
-                      k.evictions_rebalanced());
-             m.Sample(name, Label("reason", "address_removed"),
-                      k.evictions_address_removed());
-           });
+  m.Family(
+      "warm_channel_health_checks_total", "counter",
+      "Health checks (grpc.health.v1) by result: serving, not_serving, "
+      "unimplemented (no health service: counts as healthy), failed "
+      "(RPC error or timeout).",
+      [&](const pb::Channel& c) {
+        const pb::Counters& k = c.counters();
+        const char* name = "warm_channel_health_checks_total";
+        m.Sample(name, Label("result", "serving"), k.health_checks_serving());
+        m.Sample(name, Label("result", "not_serving"),
+                 k.health_checks_not_serving());
+        m.Sample(name, Label("result", "unimplemented"),
+                 k.health_checks_unimplemented());
+        m.Sample(name, Label("result", "failed"), k.health_checks_failed());
+      });
+  m.Family(
+      "warm_channel_evictions_total", "counter",
+      "Members closed, by reason: unhealthy, rebalanced (spread over "
+      "more backends), address_removed (left DNS; drained).",
+      [&](const pb::Channel& c) {
+        const pb::Counters& k = c.counters();
+        const char* name = "warm_channel_evictions_total";
+        m.Sample(name, Label("reason", "unhealthy"), k.evictions_unhealthy());
+        m.Sample(name, Label("reason", "rebalanced"), k.evictions_rebalanced());
+        m.Sample(name, Label("reason", "address_removed"),
+                 k.evictions_address_removed());
+      });
   m.Family("warm_channel_ejections_total", "counter",
            "Outlier ejections: members taken out of the picker for a while "
            "because their calls failed in a row.",

@@ -2,9 +2,8 @@
 // libcpp-httplib-dev), which parses HTTP; warm only routes and renders.
 
 #include <arpa/inet.h>
-#include <sys/socket.h>
-
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -26,8 +25,8 @@ struct HostPort {
 
 absl::StatusOr<HostPort> ParseListenAddress(absl::string_view address) {
   auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid diagnostics address \"", address, "\": ", why));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid diagnostics address \"", address, "\": ", why));
   };
   HostPort out;
   absl::string_view port;
@@ -46,8 +45,7 @@ absl::StatusOr<HostPort> ParseListenAddress(absl::string_view address) {
     out.host = std::string(address.substr(0, colon));
     port = address.substr(colon + 1);
   }
-  if (!absl::SimpleAtoi(port, &out.port) || out.port < 0 ||
-      out.port > 65535) {
+  if (!absl::SimpleAtoi(port, &out.port) || out.port < 0 || out.port > 65535) {
     return bad(absl::StrCat("port \"", port, "\" is not 0..65535"));
   }
   if (out.host == "localhost") {
@@ -116,7 +114,9 @@ absl::StatusOr<std::unique_ptr<DiagnosticsServer>> DiagnosticsServer::Start(
   auto impl = std::make_unique<Impl>();
   httplib::Server& server = impl->server;
   const size_t threads = static_cast<size_t>(options.threads);
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(threads);
+  };
   // Only GETs with small requests are expected; nobody should hold a thread.
   server.set_payload_max_length(64 * 1024);
   server.set_read_timeout(5, 0);
@@ -138,20 +138,20 @@ absl::StatusOr<std::unique_ptr<DiagnosticsServer>> DiagnosticsServer::Start(
   });
 
   const int port =
-      parsed->port == 0 ? server.bind_to_any_port(parsed->host)
-                        : (server.bind_to_port(parsed->host, parsed->port)
-                               ? parsed->port
-                               : -1);
+      parsed->port == 0
+          ? server.bind_to_any_port(parsed->host)
+          : (server.bind_to_port(parsed->host, parsed->port) ? parsed->port
+                                                             : -1);
   if (port <= 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "diagnostics server cannot listen on \"", address,
-        "\" (address in use or not on this host?)"));
+    return absl::UnavailableError(
+        absl::StrCat("diagnostics server cannot listen on \"", address,
+                     "\" (address in use or not on this host?)"));
   }
   impl->port = port;
-  impl->url = absl::StrCat("http://",
-                           parsed->ipv6 ? absl::StrCat("[", parsed->host, "]")
-                                        : parsed->host,
-                           ":", port, "/");
+  impl->url = absl::StrCat(
+      "http://",
+      parsed->ipv6 ? absl::StrCat("[", parsed->host, "]") : parsed->host, ":",
+      port, "/");
   auto loop_ended = std::make_shared<std::atomic<bool>>(false);
   impl->thread = std::thread([&server, loop_ended] {
     server.listen_after_bind();
@@ -165,8 +165,8 @@ absl::StatusOr<std::unique_ptr<DiagnosticsServer>> DiagnosticsServer::Start(
   }
   if (!server.is_running()) {
     impl->thread.join();
-    return absl::UnavailableError(absl::StrCat(
-        "diagnostics server on \"", address, "\" stopped at once"));
+    return absl::UnavailableError(absl::StrCat("diagnostics server on \"",
+                                               address, "\" stopped at once"));
   }
   return std::unique_ptr<DiagnosticsServer>(
       new DiagnosticsServer(std::move(impl)));

@@ -133,8 +133,7 @@ struct CallCounts {
 // bucket it falls in (the last bound for the open top bucket), or -1 when
 // the histogram is empty.
 int64_t LatencyQuantileUs(
-    const std::array<uint64_t, MemberLoad::kLatencyBuckets>& buckets,
-    double q);
+    const std::array<uint64_t, MemberLoad::kLatencyBuckets>& buckets, double q);
 
 // A channel's call counters, for metrics: every member's, including members
 // already closed, so that totals never go down (a Prometheus counter that

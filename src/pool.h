@@ -165,8 +165,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // A member and what the pool runs for it.
   struct Slot {
     std::shared_ptr<Member> member;
-    std::shared_ptr<HealthCheck> check;       // in flight, or null
-    std::unique_ptr<grpc::Alarm> next_check;  // armed, or null
+    std::shared_ptr<HealthCheck> check;         // in flight, or null
+    std::unique_ptr<grpc::Alarm> next_check;    // armed, or null
     std::deque<LatencySample> latency_samples;  // oldest first, never empty
   };
   // What to do once mu_ is released: log lines, the health callback.

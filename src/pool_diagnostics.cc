@@ -122,7 +122,8 @@ bool Pool::FillSnapshot(pb::Channel& out) {
         std::string(ConnectivityStateName(record.connectivity)));
     member.set_health(std::string(MemberHealthName(record.health)));
     member.set_state(MemberStateWord(decisions_, record));
-    member.set_pickable(decisions_.TierOf(record) == PoolState::Tier::kPickable);
+    member.set_pickable(decisions_.TierOf(record) ==
+                        PoolState::Tier::kPickable);
     member.set_last_check(record.last_check);
     member.set_last_check_unix_ms(UnixMs(record.last_check_at));
     member.set_opened_unix_ms(UnixMs(slot.member->opened_at()));
@@ -192,8 +193,7 @@ bool Pool::FillSnapshot(pb::Channel& out) {
   };
   counters.set_health_checks_serving(check(CheckOutcome::kServing));
   counters.set_health_checks_not_serving(check(CheckOutcome::kNotServing));
-  counters.set_health_checks_unimplemented(
-      check(CheckOutcome::kUnimplemented));
+  counters.set_health_checks_unimplemented(check(CheckOutcome::kUnimplemented));
   counters.set_health_checks_failed(check(CheckOutcome::kFailed));
   auto evictions = [&](EvictionReason reason) {
     return pool.evictions[static_cast<size_t>(reason)];

@@ -130,8 +130,8 @@ class PoolState {
 
   // Counts since the pool started, for metrics; they never go down.
   struct Counters {
-    std::array<uint64_t, kCheckOutcomes> checks{};        // by CheckOutcome
-    std::array<uint64_t, kEvictionReasons> evictions{};   // by EvictionReason
+    std::array<uint64_t, kCheckOutcomes> checks{};       // by CheckOutcome
+    std::array<uint64_t, kEvictionReasons> evictions{};  // by EvictionReason
     uint64_t ejections = 0;
   };
 

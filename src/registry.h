@@ -49,8 +49,8 @@ class ChannelRegistry {
     std::weak_ptr<Pool> pool;
   };
   mutable std::mutex mu_;
-  uint64_t next_id_ = 1;               // guarded by mu_
-  std::vector<Registered> channels_;   // guarded by mu_; by id
+  uint64_t next_id_ = 1;              // guarded by mu_
+  std::vector<Registered> channels_;  // guarded by mu_; by id
 };
 
 }  // namespace internal

@@ -162,7 +162,8 @@ pb::Snapshot MakeSnapshot() {
                        0.25, 0.5, 1.0, 2.5, 5.0, 10.0}) {
     h.add_bounds_seconds(bound);
   }
-  for (uint64_t count : {100, 900, 200, 50, 20, 10, 5, 3, 0, 0, 0, 0, 0, 0, 2}) {
+  for (uint64_t count :
+       {100, 900, 200, 50, 20, 10, 5, 3, 0, 0, 0, 0, 0, 0, 2}) {
     h.add_counts(count);
   }
   h.set_sum_us(2345678901);
@@ -254,8 +255,7 @@ TEST(DiagnosticsRenderTest, HtmlEscapesEveryValue) {
     EXPECT_NE(html.find("&lt;script&gt;alert(1)&lt;/script&gt;"),
               std::string::npos);
   }
-  const std::string page =
-      RenderChannelHtml(snapshot, snapshot.channels(0), 0);
+  const std::string page = RenderChannelHtml(snapshot, snapshot.channels(0), 0);
   EXPECT_NE(page.find("NOT_SERVING &#39;&lt;img src=x&gt;&#39;"),
             std::string::npos);
   EXPECT_NE(page.find("NOT_SERVING &lt;b&gt;&amp;&lt;/b&gt;"),

@@ -1,6 +1,8 @@
 // Diagnostics of live channels (snapshot, metrics, JSON, pages) and the
 // embedded HTTP server, against real gRPC backends on loopback.
 
+#include "warm/diagnostics.h"
+
 #include <arpa/inet.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
@@ -19,7 +21,6 @@
 #include "tests/testing/test_backend.h"
 #include "tests/testing/wait.h"
 #include "warm/channel.h"
-#include "warm/diagnostics.h"
 #include "warm/diagnostics/v1/diagnostics.pb.h"
 #include "warm/testing/echo.grpc.pb.h"
 
@@ -75,9 +76,9 @@ bool Contains(const std::string& text, const std::string& part) {
 grpc::Status Echo(const std::shared_ptr<Channel>& channel, bool expired) {
   auto stub = warm::testing::EchoTest::NewStub(channel);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       (expired ? std::chrono::seconds(-1)
-                                : std::chrono::seconds(10)));
+  context.set_deadline(
+      std::chrono::system_clock::now() +
+      (expired ? std::chrono::seconds(-1) : std::chrono::seconds(10)));
   warm::testing::EchoRequest request;
   warm::testing::EchoResponse response;
   return stub->Echo(&context, request, &response);
@@ -115,21 +116,21 @@ TEST_F(DiagnosticsTest, LiveChannelInMetricsJsonAndPages) {
 
   const std::string label = absl::StrCat("{channel=\"", name, "\"");
   const std::string metrics = Metrics();
-  EXPECT_TRUE(Contains(metrics, absl::StrCat("warm_channel_healthy_members",
-                                             label, "} 3\n")))
+  EXPECT_TRUE(Contains(
+      metrics, absl::StrCat("warm_channel_healthy_members", label, "} 3\n")))
       << metrics;
   EXPECT_TRUE(Contains(metrics, absl::StrCat("warm_channel_members", label,
                                              ",state=\"healthy\"} 3\n")));
   EXPECT_TRUE(Contains(metrics, absl::StrCat("warm_channel_calls_total", label,
                                              ",code=\"OK\"} 30\n")));
-  EXPECT_TRUE(Contains(metrics,
-                       absl::StrCat("warm_channel_calls_total", label,
-                                    ",code=\"DEADLINE_EXCEEDED\"} 2\n")));
-  EXPECT_TRUE(Contains(metrics, absl::StrCat("warm_channel_degraded", label,
-                                             "} 0\n")));
-  EXPECT_TRUE(Contains(metrics,
-                       absl::StrCat("warm_channel_call_duration_seconds_count",
-                                    label, "} 32\n")));
+  EXPECT_TRUE(
+      Contains(metrics, absl::StrCat("warm_channel_calls_total", label,
+                                     ",code=\"DEADLINE_EXCEEDED\"} 2\n")));
+  EXPECT_TRUE(
+      Contains(metrics, absl::StrCat("warm_channel_degraded", label, "} 0\n")));
+  EXPECT_TRUE(
+      Contains(metrics, absl::StrCat("warm_channel_call_duration_seconds_count",
+                                     label, "} 32\n")));
 
   const pb::Channel json = Find(JsonSnapshot(), name);
   ASSERT_EQ(json.name(), name);
@@ -201,10 +202,10 @@ TEST_F(DiagnosticsTest, CountersSurviveEvictedMembers) {
   }
   EXPECT_TRUE(error_shown) << json.DebugString();
   const std::string metrics = Metrics();
-  EXPECT_TRUE(Contains(metrics, absl::StrCat("warm_channel_calls_total{"
-                                             "channel=\"",
-                                             name, "\",code=\"OK\"} ", calls,
-                                             "\n")))
+  EXPECT_TRUE(
+      Contains(metrics, absl::StrCat("warm_channel_calls_total{"
+                                     "channel=\"",
+                                     name, "\",code=\"OK\"} ", calls, "\n")))
       << metrics;
 }
 
@@ -230,12 +231,12 @@ TEST_F(DiagnosticsTest, SameNamesGetDistinctLabelsAndDestroyedChannelsLeave) {
     left += channel.name() == name;
   }
   EXPECT_EQ(left, 1);
-  EXPECT_EQ(HandleDiagnosticsRequest(absl::StrCat("/channel/", twins[1].id()))
-                .status,
-            404);
-  EXPECT_EQ(HandleDiagnosticsRequest(absl::StrCat("/channel/", twins[0].id()))
-                .status,
-            200);
+  EXPECT_EQ(
+      HandleDiagnosticsRequest(absl::StrCat("/channel/", twins[1].id())).status,
+      404);
+  EXPECT_EQ(
+      HandleDiagnosticsRequest(absl::StrCat("/channel/", twins[0].id())).status,
+      200);
 }
 
 // --- the embedded server ---------------------------------------------------
@@ -325,8 +326,8 @@ TEST(DiagnosticsServerTest, OnlyLoopbackUnlessAllowed) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(Contains(std::string(refused.status().message()), "0.0.0.0:0"));
-  EXPECT_TRUE(Contains(std::string(refused.status().message()),
-                       "allow_non_loopback"));
+  EXPECT_TRUE(
+      Contains(std::string(refused.status().message()), "allow_non_loopback"));
   DiagnosticsServerOptions options;
   options.allow_non_loopback = true;
   std::unique_ptr<DiagnosticsServer> any = MustStart("0.0.0.0:0", options);
