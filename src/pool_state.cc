@@ -7,12 +7,21 @@
 
 namespace warm {
 namespace internal {
-namespace {
 
 std::string FormatDuration(Nanos d) {
   const double seconds = std::chrono::duration<double>(d).count();
   return absl::StrCat(std::round(seconds * 1000) / 1000, " s");
 }
+
+void PoolState::Actions::Append(Actions other) {
+  for (auto& entry : other.open) open.push_back(entry);
+  for (uint64_t id : other.close) close.push_back(id);
+  for (uint64_t id : other.reset_failures) reset_failures.push_back(id);
+  for (Event& event : other.events) events.push_back(std::move(event));
+  health_changed |= other.health_changed;
+}
+
+namespace {
 
 bool HealthOk(MemberHealth health) {
   return health == MemberHealth::kHealthy ||
@@ -208,6 +217,24 @@ PoolState::Actions PoolState::SetAddresses(std::vector<Address> addresses,
   return actions;
 }
 
+PoolState::Actions PoolState::Note(PoolEvent::Kind kind, LogSeverity severity,
+                                   std::string detail, SteadyTime now) {
+  Actions actions;
+  Record(now, kind, severity, 0, "", std::move(detail), actions);
+  return actions;
+}
+
+PoolState::Actions PoolState::Recycle(const std::vector<uint64_t>& ids,
+                                      SteadyTime now) {
+  Actions actions;
+  for (uint64_t id : ids) {
+    auto it = members_.find(id);
+    if (it != members_.end()) it->second.recycle = true;
+  }
+  Update(now, actions);
+  return actions;
+}
+
 SteadyTime PoolState::NextDeadline() const {
   SteadyTime next = SteadyTime::max();
   for (const auto& [id, member] : members_) {
@@ -302,7 +329,8 @@ void PoolState::Update(SteadyTime now, Actions& actions) {
   auto wanted_present = [&] {
     int present = 0;
     for (const auto& [id, member] : members_) {
-      present += !member.surplus && !addresses_[member.address].stale;
+      present += !member.surplus && member.replaces == 0 &&
+                 !addresses_[member.address].stale;
     }
     return present;
   };
@@ -320,13 +348,32 @@ void PoolState::Update(SteadyTime now, Actions& actions) {
   const bool crowded = std::any_of(
       addresses_.begin(), addresses_.end(),
       [](const AddressRecord& a) { return !a.stale && a.members >= 2; });
-  if (!surplus_open && crowded && wanted_present() >= policy_.pool_size) {
+  const bool replacing =
+      std::any_of(members_.begin(), members_.end(),
+                  [](const auto& entry) { return entry.second.replaces != 0; });
+  if (!surplus_open && !replacing && crowded &&
+      wanted_present() >= policy_.pool_size) {
     const int address = ChooseAddress(now, /*only_free=*/true);
     if (address >= 0) {
       Open(static_cast<size_t>(address), /*surplus=*/true, now, actions);
     }
   }
+  if (!replacing) RecycleOne(now, actions);
   RecomputeHealth(now, actions);
+}
+
+void PoolState::RecycleOne(SteadyTime now, Actions& actions) {
+  // Oldest first; members on stale addresses are being drained anyway, and
+  // an address backing off waits.
+  for (const auto& [id, member] : members_) {
+    const AddressRecord& address = addresses_[member.address];
+    if (!member.recycle || address.stale ||
+        (address.failures > 0 && address.retry_at > now)) {
+      continue;
+    }
+    Open(member.address, /*surplus=*/false, now, actions, /*replaces=*/id);
+    return;
+  }
 }
 
 void PoolState::RecomputeHealth(SteadyTime now, Actions& actions) {
@@ -391,18 +438,24 @@ void PoolState::RecomputeHealth(SteadyTime now, Actions& actions) {
 }
 
 void PoolState::Open(size_t address, bool surplus, SteadyTime now,
-                     Actions& actions) {
+                     Actions& actions, uint64_t replaces) {
   MemberRecord member;
   member.id = next_id_++;
   member.address = address;
   member.opened_at = now;
   member.surplus = surplus;
+  member.replaces = replaces;
   member.health = policy_.health_checks ? MemberHealth::kUnknown
                                         : MemberHealth::kNotChecked;
   ++addresses_[address].members;
   actions.open.emplace_back(member.id, address);
+  std::string why;
+  if (surplus) why = "to spread members over more backends";
+  if (replaces != 0) {
+    why = absl::StrCat("to replace #", replaces, ", on the old TLS material");
+  }
   Record(now, PoolEvent::Kind::kMemberOpened, LogSeverity::kInfo, member,
-         surplus ? "to spread members over more backends" : "", actions);
+         std::move(why), actions);
   members_.emplace(member.id, std::move(member));
 }
 
@@ -411,6 +464,10 @@ void PoolState::Close(uint64_t id, EvictionReason reason, LogSeverity severity,
   auto it = members_.find(id);
   if (it == members_.end()) return;
   ++counters_.evictions[static_cast<size_t>(reason)];
+  // A member opened to replace this one now stands on its own.
+  for (auto& [other_id, other] : members_) {
+    if (other.replaces == id) other.replaces = 0;
+  }
   Record(now, PoolEvent::Kind::kMemberEvicted, severity, it->second,
          std::move(detail), actions);
   --addresses_[it->second.address].members;
@@ -445,6 +502,14 @@ void PoolState::MemberBecameHealthy(MemberRecord& member, SteadyTime now,
   if (policy_.health_checks) {
     Record(now, PoolEvent::Kind::kMemberHealthy, LogSeverity::kInfo, member,
            member.last_check, actions);
+  }
+  if (member.replaces != 0) {
+    const uint64_t old = member.replaces;
+    member.replaces = 0;
+    Close(old, EvictionReason::kRecycled, LogSeverity::kInfo,
+          absl::StrCat("recycled: #", member.id,
+                       " on the new TLS material serves in its place"),
+          now, actions);
   }
   if (member.surplus) {
     member.surplus = false;

@@ -33,6 +33,9 @@
 //     address that becomes pickable (calls in flight finish on their
 //     connections); while degraded they stay. Replacements go to current
 //     addresses; stale addresses never count as crowded.
+//   - Recycling (Recycle(), for TLS rotation): one member at a time is
+//     replaced by a new member on the same address, and closed once the new
+//     one is healthy, so healthy members never drop.
 //   - Outlier ejection: OnCallFailures() ejects a member for base x times
 //     ejected (capped), unless that would leave fewer than critical_min
 //     pickable members; when other members fail later, ejections end early
@@ -65,6 +68,9 @@ namespace internal {
 using SteadyTime = std::chrono::steady_clock::time_point;
 using Nanos = std::chrono::nanoseconds;
 
+// "1.5 s", "0.25 s": a duration for events.
+std::string FormatDuration(Nanos d);
+
 // What the pool's decisions depend on; made from ChannelOptions.
 struct PoolPolicy {
   int pool_size = 3;
@@ -92,8 +98,13 @@ enum class CheckOutcome { kServing, kNotServing, kUnimplemented, kFailed };
 inline constexpr size_t kCheckOutcomes = 4;
 
 // Why a member was closed (values index PoolState::Counters).
-enum class EvictionReason { kUnhealthy, kRebalanced, kAddressRemoved };
-inline constexpr size_t kEvictionReasons = 3;
+enum class EvictionReason {
+  kUnhealthy,
+  kRebalanced,
+  kAddressRemoved,
+  kRecycled,  // replaced by a member on new TLS material
+};
+inline constexpr size_t kEvictionReasons = 4;
 
 class PoolState {
  public:
@@ -111,6 +122,10 @@ class PoolState {
     SteadyTime ejected_until{};
     int times_ejected = 0;
     bool surplus = false;  // opened to rebalance; see the header comment
+    // Recycling (TLS rotation): this member is on old material and is to be
+    // replaced; `replaces`: this member was opened to replace that one.
+    bool recycle = false;
+    uint64_t replaces = 0;
     SteadyTime last_skip_event{};  // last kEjectionSkipped recorded
   };
 
@@ -151,6 +166,8 @@ class PoolState {
     std::vector<uint64_t> reset_failures;  // outlier counters to zero
     std::vector<Event> events;             // new events, oldest first
     bool health_changed = false;           // health() differs
+    // Adds `other`'s actions after these.
+    void Append(Actions other);
   };
 
   // Where a member's calls may go (see picker.h).
@@ -170,6 +187,13 @@ class PoolState {
   // The resolver's new answer (DNS targets). Addresses not in it become
   // stale; new ones get members (distinct addresses first, rebalancing).
   Actions SetAddresses(std::vector<Address> addresses, SteadyTime now);
+  // The members `ids` are on old TLS material: replace them one at a time,
+  // each by a new member on the same address that must become healthy
+  // before the old one is closed.
+  Actions Recycle(const std::vector<uint64_t>& ids, SteadyTime now);
+  // Records an event about the channel as a whole (e.g. a TLS reload).
+  Actions Note(PoolEvent::Kind kind, LogSeverity severity, std::string detail,
+               SteadyTime now);
   // A DNS resolution failed; `addresses_kept`: an earlier answer is still
   // in use. Without one the status is kUnhealthy rather than kStarting.
   Actions OnResolutionFailed(SteadyTime now, std::string detail,
@@ -195,7 +219,10 @@ class PoolState {
   // degraded mode, evictions, replacements, rebalancing.
   void Update(SteadyTime now, Actions& actions);
   void RecomputeHealth(SteadyTime now, Actions& actions);
-  void Open(size_t address, bool surplus, SteadyTime now, Actions& actions);
+  void Open(size_t address, bool surplus, SteadyTime now, Actions& actions,
+            uint64_t replaces = 0);
+  // Opens a replacement for the oldest member still to be recycled.
+  void RecycleOne(SteadyTime now, Actions& actions);
   // Closes a member (an eviction, counted by reason).
   void Close(uint64_t id, EvictionReason reason, LogSeverity severity,
              std::string detail, SteadyTime now, Actions& actions);

@@ -1246,6 +1246,94 @@ TEST(PoolStateAddressesTest, UnchangedAnswerChangesNothing) {
   EXPECT_FALSE(HasEvent(actions, Kind::kAddressesChanged));
 }
 
+// --- Recycling (TLS rotation) -------------------------------------------------
+
+// Healthy members counted in the state.
+int HealthyCount(const Harness& pool) {
+  int healthy = 0;
+  for (const auto& [id, member] : pool.state.members()) {
+    healthy += pool.state.Healthy(member) && !member.ejected;
+  }
+  return healthy;
+}
+
+TEST(PoolStateRecycleTest, ReplacesOneAtATimeWithoutLosingHealthyMembers) {
+  Harness pool(Policy(3), 3);
+  pool.Start();
+  const std::vector<uint64_t> old = pool.Ids();
+  for (uint64_t id : old) pool.MakeHealthy(id);
+  ASSERT_EQ(HealthyCount(pool), 3);
+
+  Actions actions = pool.state.Recycle(old, pool.now);
+  EXPECT_THAT(actions.close, IsEmpty());
+  std::set<uint64_t> closed;
+  for (int step = 0; step < 3; ++step) {
+    SCOPED_TRACE(step);
+    // One replacement at a time, on the address of an old member.
+    ASSERT_THAT(actions.open, SizeIs(1));
+    const auto [replacement, address] = actions.open[0];
+    EXPECT_NE(pool.Member(replacement).replaces, 0u);
+    const uint64_t replaced = pool.Member(replacement).replaces;
+    EXPECT_EQ(pool.AddressOf(replaced), address);
+    EXPECT_EQ(HealthyCount(pool), 3);  // the old one still serves
+    // Connected but not yet checked: nothing closes.
+    actions = pool.Ready(replacement);
+    EXPECT_THAT(actions.close, IsEmpty());
+    // Healthy: the old member closes, the next replacement opens.
+    actions = pool.Serve(replacement);
+    EXPECT_THAT(actions.close, ElementsAre(replaced));
+    EXPECT_TRUE(HasEvent(actions, Kind::kMemberEvicted, replaced));
+    closed.insert(replaced);
+    EXPECT_EQ(HealthyCount(pool), 3);
+    EXPECT_EQ(pool.Member(replacement).replaces, 0u);
+  }
+  EXPECT_THAT(actions.open, IsEmpty());  // every old member is gone
+  EXPECT_EQ(closed, std::set<uint64_t>(old.begin(), old.end()));
+  EXPECT_THAT(pool.MembersPerAddress(), ElementsAre(1, 1, 1));
+  EXPECT_EQ(pool.state.counters().evictions[static_cast<size_t>(
+                EvictionReason::kRecycled)],
+            3u);
+}
+
+TEST(PoolStateRecycleTest, AFailedReplacementLeavesTheOldMemberServing) {
+  Harness pool(Policy(2), 2);
+  pool.Start();
+  const std::vector<uint64_t> old = pool.Ids();
+  for (uint64_t id : old) pool.MakeHealthy(id);
+  Actions actions = pool.state.Recycle({old[0]}, pool.now);
+  ASSERT_THAT(actions.open, SizeIs(1));
+  const uint64_t replacement = actions.open[0].first;
+  pool.Ready(replacement);
+  actions = pool.FailUntilUnhealthy(replacement);
+  // The replacement is evicted; the old member stays and still serves.
+  EXPECT_THAT(actions.close, Contains(replacement));
+  EXPECT_TRUE(pool.Has(old[0]));
+  EXPECT_EQ(pool.TierOf(old[0]), Tier::kPickable);
+  // Once the address's backoff is over, another replacement opens.
+  pool.now += seconds(61);
+  actions = pool.Timer();
+  ASSERT_THAT(actions.open, SizeIs(1));
+  EXPECT_EQ(pool.Member(actions.open[0].first).replaces, old[0]);
+}
+
+TEST(PoolStateRecycleTest, OldMemberEvictedMeanwhileLeavesNoExtraMember) {
+  Harness pool(Policy(2), 2);
+  pool.Start();
+  const std::vector<uint64_t> old = pool.Ids();
+  for (uint64_t id : old) pool.MakeHealthy(id);
+  Actions actions = pool.state.Recycle({old[0]}, pool.now);
+  ASSERT_THAT(actions.open, SizeIs(1));
+  const uint64_t replacement = actions.open[0].first;
+  // The old member fails before its replacement is healthy: the
+  // replacement takes its place, and no further member opens for it.
+  actions = pool.FailUntilUnhealthy(old[0]);
+  EXPECT_THAT(actions.close, Contains(old[0]));
+  EXPECT_THAT(actions.open, IsEmpty());
+  EXPECT_EQ(pool.Member(replacement).replaces, 0u);
+  pool.MakeHealthy(replacement);
+  EXPECT_EQ(pool.state.members().size(), 2u);
+}
+
 }  // namespace
 }  // namespace internal
 }  // namespace warm
