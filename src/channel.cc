@@ -7,6 +7,7 @@
 #include "src/options.h"
 #include "src/pool.h"
 #include "src/target.h"
+#include "src/tls.h"
 
 namespace warm {
 
@@ -23,6 +24,13 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
   }
   if (!parsed.ok()) return parsed.status();
   if (!valid.ok()) return valid;
+  std::optional<internal::TlsMaterial> tls_material;
+  if (options.tls.has_value()) {
+    absl::StatusOr<internal::TlsMaterial> loaded = internal::LoadTlsMaterial(
+        *options.tls, std::chrono::system_clock::now());
+    if (!loaded.ok()) return loaded.status();
+    tls_material = *std::move(loaded);
+  }
   std::shared_ptr<internal::DnsResolver> resolver;
   if (parsed->kind == internal::Target::Kind::kDns) {
     absl::StatusOr<std::shared_ptr<internal::DnsResolver>> created =
@@ -60,6 +68,8 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
     }
   }
   config.on_health_change = std::move(options.on_health_change);
+  config.tls = std::move(options.tls);
+  config.tls_material = std::move(tls_material);
   if (resolver != nullptr) {
     config.resolver = std::move(resolver);
     config.dns_server = parsed->dns_server;

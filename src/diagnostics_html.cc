@@ -179,6 +179,52 @@ std::string AddressTable(const pb::Channel& c, int64_t now) {
   return out;
 }
 
+// TLS from files: which files, the certificate in use, reloads. Paths and
+// certificate facts only: there is no key material in a snapshot.
+std::string TlsSection(const pb::Tls& t, int64_t now) {
+  auto file = [](const std::string& path) {
+    return path.empty() ? std::string("<span class=\"muted\">none</span>")
+                        : Esc(path);
+  };
+  std::string out = absl::StrCat(
+      "<h2>TLS</h2>\n<table>\n<tr><th>CA file</th>", Td(file(t.ca_file())),
+      "</tr>\n<tr><th>certificate file</th>", Td(file(t.cert_file())),
+      "</tr>\n<tr><th>key file</th>", Td(file(t.key_file())), "</tr>\n");
+  if (!t.server_name_override().empty()) {
+    absl::StrAppend(&out, "<tr><th>server name</th>",
+                    Td(Esc(t.server_name_override())), "</tr>\n");
+  }
+  if (!t.subject().empty()) {
+    const bool expired = t.not_after_unix_ms() < now;
+    absl::StrAppend(
+        &out, "<tr><th>certificate</th>",
+        Td(absl::StrCat(Esc(t.subject()), " <span class=\"muted\">issued by ",
+                        Esc(t.issuer()), "</span>")),
+        "</tr>\n<tr><th>expires</th>",
+        TdClass(expired ? "bad" : "", When(now, t.not_after_unix_ms())),
+        "</tr>\n");
+  }
+  absl::StrAppend(
+      &out, "<tr><th>files read</th>",
+      Td(absl::StrCat(When(now, t.loaded_unix_ms()), "; checked every ",
+                      Duration(t.reload_interval_ms()), "; reloads: ",
+                      t.reloads_ok(), " ok, ", t.reloads_failed(), " failed",
+                      t.members_on_old_material() > 0
+                          ? absl::StrCat("; ", t.members_on_old_material(),
+                                         " members still on older files")
+                          : std::string())),
+      "</tr>\n");
+  if (!t.last_error().empty()) {
+    absl::StrAppend(&out, "<tr><th>last reload error</th>",
+                    absl::StrCat("<td class=\"bad detail\">",
+                                 When(now, t.last_error_unix_ms()), ": ",
+                                 Esc(t.last_error()), "</td>"),
+                    "</tr>\n");
+  }
+  absl::StrAppend(&out, "</table>\n");
+  return out;
+}
+
 // The members of a channel: state, health, load, latency, ejection.
 std::string MemberTable(const pb::Channel& c, int64_t now) {
   std::string out;
@@ -214,8 +260,12 @@ std::string MemberTable(const pb::Channel& c, int64_t now) {
     absl::StrAppend(
         &out, "<tr>", Num(m.id()), Td(Esc(m.address())),
         TdClass(MemberClass(m.state()), Esc(m.state())),
-        Td(Esc(m.connectivity())), Td(Esc(m.health())),
-        Td(m.pickable() ? "yes" : "no"),
+        Td(absl::StrCat(Esc(m.connectivity()),
+                        m.old_tls_material()
+                            ? " <span class=\"muted\">(older TLS files; "
+                              "to be recycled)</span>"
+                            : "")),
+        Td(Esc(m.health())), Td(m.pickable() ? "yes" : "no"),
         absl::StrCat("<td class=\"detail\">", check, "</td>"),
         Num(m.in_flight()),
         Td(absl::StrCat(m.calls_started(), " started; ",
@@ -311,11 +361,12 @@ std::string RenderChannelHtml(const pb::Snapshot& snapshot,
       Td(absl::StrCat(k.in_flight(),
                       " in flight; finished: ", Codes(k.calls_finished()))),
       "</tr>\n", "<tr><th>evictions</th>",
-      Td(absl::StrCat(k.evictions_unhealthy(), " unhealthy, ",
-                      k.evictions_rebalanced(), " rebalanced, ",
-                      k.evictions_address_removed(),
-                      " address removed; ejections: ", k.ejections())),
+      Td(absl::StrCat(
+          k.evictions_unhealthy(), " unhealthy, ", k.evictions_rebalanced(),
+          " rebalanced, ", k.evictions_address_removed(), " address removed, ",
+          k.evictions_recycled(), " recycled; ejections: ", k.ejections())),
       "</tr>\n</table>\n");
+  if (c.has_tls()) absl::StrAppend(&out, TlsSection(c.tls(), now));
 
   // --- resolution and addresses --------------------------------------------
   const pb::Resolution& r = c.resolution();

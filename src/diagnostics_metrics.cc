@@ -207,6 +207,24 @@ std::string RenderMetrics(const pb::Snapshot& snapshot) {
              m.Sample("warm_channel_ejections_total", "",
                       c.counters().ejections());
            });
+  m.Family("warm_channel_tls_certificate_expiry_timestamp_seconds", "gauge",
+           "When the client certificate in use expires (Unix time); "
+           "channels with a TLS client certificate only.",
+           [&](const pb::Channel& c) {
+             if (!c.has_tls() || c.tls().not_after_unix_ms() == 0) return;
+             m.Sample("warm_channel_tls_certificate_expiry_timestamp_seconds",
+                      "", c.tls().not_after_unix_ms() / 1000);
+           });
+  m.Family("warm_channel_tls_reloads_total", "counter",
+           "Changed TLS files read, by result: ok (in use, members "
+           "recycled), failed (bad files; the old ones stay in use).",
+           [&](const pb::Channel& c) {
+             if (!c.has_tls()) return;
+             m.Sample("warm_channel_tls_reloads_total", Label("result", "ok"),
+                      c.tls().reloads_ok());
+             m.Sample("warm_channel_tls_reloads_total",
+                      Label("result", "failed"), c.tls().reloads_failed());
+           });
   return out + m.Take();
 }
 

@@ -66,6 +66,10 @@ absl::string_view PoolEventKindName(PoolEvent::Kind kind) {
       return "degraded left";
     case PoolEvent::Kind::kStatusChanged:
       return "status changed";
+    case PoolEvent::Kind::kTlsReloaded:
+      return "tls reloaded";
+    case PoolEvent::Kind::kTlsReloadFailed:
+      return "tls reload failed";
   }
   return "unknown";
 }

@@ -14,10 +14,27 @@ absl::Status ValidateOptions(
     const ChannelOptions& options,
     const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   std::vector<std::string> problems;
-  if (credentials == nullptr) {
+  if (options.tls.has_value()) {
+    const TlsOptions& tls = *options.tls;
+    if (credentials != nullptr) {
+      problems.push_back(
+          "credentials and tls are both set (with tls, warm builds the "
+          "credentials: pass nullptr)");
+    }
+    if (tls.cert_file.empty() != tls.key_file.empty()) {
+      problems.push_back(absl::StrCat("tls.cert_file is \"", tls.cert_file,
+                                      "\" and tls.key_file is \"", tls.key_file,
+                                      "\"; give both (mutual TLS) or neither"));
+    }
+    if (tls.reload_interval < std::chrono::milliseconds(100)) {
+      problems.push_back(absl::StrCat("tls.reload_interval is ",
+                                      tls.reload_interval.count(),
+                                      " ms; it must be at least 100 ms"));
+    }
+  } else if (credentials == nullptr) {
     problems.push_back(
         "credentials is null (use grpc::InsecureChannelCredentials() for "
-        "plaintext)");
+        "plaintext, or set tls)");
   }
   if (options.pool_size < 1) {
     problems.push_back(absl::StrCat("pool_size is ", options.pool_size,

@@ -5,6 +5,7 @@
 #include <grpcpp/support/time.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -32,6 +33,14 @@ constexpr char kSignalTarget[] = "unix:/nonexistent/warm-state-signal";
 // Where calls go while a DNS target has no address yet: nothing listens
 // there, so fail-fast calls fail with UNAVAILABLE (rewritten to say why).
 constexpr char kUnresolvedTarget[] = "unix:/nonexistent/warm-unresolved";
+
+bool HasArg(const grpc::ChannelArguments& args, const char* key) {
+  const grpc_channel_args c_args = args.c_channel_args();
+  for (size_t i = 0; i < c_args.num_args; ++i) {
+    if (std::strcmp(c_args.args[i].key, key) == 0) return true;
+  }
+  return false;
+}
 
 gpr_timespec FromNowMs(int64_t ms) {
   return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
@@ -71,6 +80,27 @@ Pool::Pool(Config config)
       dns_(config_.dns_policy, ThreadRandom()),
       unresolved_reason_(std::make_shared<UnresolvedReason>()) {
   unresolved_reason_->text = "resolving " + config_.dns_host;
+  member_args_ = config_.channel_args;
+  member_args_.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // Members connect to addresses, but a DNS target's calls carry its name
+  // as :authority, as a plain gRPC channel's do, and TLS checks the servers'
+  // certificates against it (unless the user set an authority).
+  if (config_.resolver != nullptr &&
+      !HasArg(member_args_, GRPC_ARG_DEFAULT_AUTHORITY)) {
+    member_args_.SetString(
+        GRPC_ARG_DEFAULT_AUTHORITY,
+        absl::StrCat(config_.dns_host, ":", config_.dns_port));
+  }
+  credentials_ = config_.credentials;
+  if (config_.tls_material.has_value()) {
+    if (!config_.tls->server_name_override.empty()) {
+      member_args_.SetSslTargetNameOverride(config_.tls->server_name_override);
+    }
+    tls_material_ = config_.tls_material;
+    tls_seen_ = tls_material_->stamps;
+    tls_last_reload_at_ = created_at_;
+    credentials_ = MakeTlsCredentials(*tls_material_);
+  }
 }
 
 absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
@@ -83,6 +113,7 @@ absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
                       deferred);
     rejected = pool->rejected_address_;
     if (pool->config_.resolver != nullptr) pool->ResolveLocked();
+    if (pool->config_.tls.has_value()) pool->ArmTlsTimerLocked();
   }
   // Health reports are of changes after creation (see on_health_change).
   deferred.health_changed = false;
@@ -148,8 +179,6 @@ void Pool::RunDeferred(const Deferred& deferred) {
 }
 
 void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
-  grpc::ChannelArguments args = config_.channel_args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto load = std::make_shared<MemberLoad>(call_stats_);
   if (config_.consecutive_failures > 0) {
     load->failure_codes = config_.failure_codes;
@@ -169,7 +198,8 @@ void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   }
   std::shared_ptr<grpc::Channel> channel =
       grpc::experimental::CreateCustomChannelWithInterceptors(
-          address.grpc_target, config_.credentials, args, std::move(factories));
+          address.grpc_target, credentials_, member_args_,
+          std::move(factories));
   auto member = std::make_shared<Member>(id, address, std::move(channel),
                                          std::move(load), std::move(methods));
   // Connect now: the pool is warm before the first call.
@@ -186,6 +216,7 @@ void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   Slot& slot = slots_[id];
   slot.member = std::move(member);
   slot.latency_samples.push_back({std::chrono::steady_clock::now(), {}});
+  slot.tls_generation = tls_generation_;
   if (config_.policy.health_checks) StartCheckLocked(slot);
 }
 
@@ -287,6 +318,68 @@ void Pool::OnTimer(uint64_t generation) {
     if (generation == timer_generation_) timer_deadline_ = SteadyTime::max();
     return std::make_optional(
         decisions_.OnTimer(std::chrono::steady_clock::now()));
+  });
+}
+
+void Pool::ArmTlsTimerLocked() {
+  if (shutdown_) return;
+  tls_timer_ = std::make_unique<grpc::Alarm>();
+  tls_timer_->Set(Worker::Get().cq(),
+                  FromNowMs(config_.tls->reload_interval.count()),
+                  Worker::Get().Completion(Weakly([](Pool& pool, bool ok) {
+                    if (ok) pool.OnTlsTimer();
+                  })));
+}
+
+void Pool::OnTlsTimer() {
+  // The files are read without the pool's lock (they are small and local).
+  const std::vector<FileStamp> stamps = StampTlsFiles(*config_.tls);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) return;
+    if (stamps == tls_seen_) {
+      ArmTlsTimerLocked();
+      return;
+    }
+  }
+  const auto now = std::chrono::system_clock::now();
+  absl::StatusOr<TlsMaterial> loaded = LoadTlsMaterial(*config_.tls, now);
+  Handle([&]() -> std::optional<PoolState::Actions> {
+    ArmTlsTimerLocked();
+    const SteadyTime steady_now = std::chrono::steady_clock::now();
+    if (!loaded.ok()) {
+      // Not retried until the files change again; the old material stays.
+      tls_seen_ = stamps;
+      ++tls_reloads_failed_;
+      tls_last_error_ = std::string(loaded.status().message());
+      tls_last_error_at_ = now;
+      return decisions_.Note(
+          PoolEvent::Kind::kTlsReloadFailed, LogSeverity::kWarning,
+          absl::StrCat(tls_last_error_, "; still using the files read ",
+                       FormatDuration(now - tls_last_reload_at_), " ago"),
+          steady_now);
+    }
+    tls_seen_ = loaded->stamps;
+    tls_material_ = *std::move(loaded);
+    credentials_ = MakeTlsCredentials(*tls_material_);
+    ++tls_generation_;
+    ++tls_reloads_ok_;
+    tls_last_reload_at_ = now;
+    std::vector<uint64_t> old;
+    for (const auto& [id, slot] : slots_) {
+      if (slot.tls_generation < tls_generation_) old.push_back(id);
+    }
+    PoolState::Actions actions = decisions_.Note(
+        PoolEvent::Kind::kTlsReloaded, LogSeverity::kInfo,
+        absl::StrCat(
+            "new TLS files in use",
+            tls_material_->subject.empty()
+                ? std::string()
+                : absl::StrCat(" (certificate ", tls_material_->subject, ")"),
+            "; recycling ", old.size(), " members one at a time"),
+        steady_now);
+    actions.Append(decisions_.Recycle(old, steady_now));
+    return actions;
   });
 }
 
@@ -672,6 +765,7 @@ void Pool::Shutdown() {
   for (uint64_t id : ids) CloseMemberLocked(id);
   timer_.reset();
   dns_timer_.reset();
+  tls_timer_.reset();
   RefreshLocked();  // publishes an empty picker; SHUTDOWN completes watches
   // No reader is left: the warm channel is being destroyed, and a caller
   // inside CreateCall() would be holding it.

@@ -54,6 +54,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -69,6 +70,7 @@
 #include "src/pool_state.h"
 #include "src/snapshot_cell.h"
 #include "src/target.h"
+#include "src/tls.h"
 #include "warm/channel.h"
 
 namespace warm {
@@ -117,6 +119,10 @@ class Pool : public std::enable_shared_from_this<Pool> {
     std::string dns_host;
     int dns_port = 0;
     DnsRefreshPolicy dns_policy;
+    // TLS from files (credentials is null then): the options and the
+    // material read and checked at creation.
+    std::optional<TlsOptions> tls;
+    std::optional<TlsMaterial> tls_material;
   };
 
   // Creates the pool and opens its members. Fails with InvalidArgument when
@@ -168,6 +174,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
     std::shared_ptr<HealthCheck> check;         // in flight, or null
     std::unique_ptr<grpc::Alarm> next_check;    // armed, or null
     std::deque<LatencySample> latency_samples;  // oldest first, never empty
+    uint64_t tls_generation = 0;  // the TLS material it was opened with
   };
   // What to do once mu_ is released: log lines, the health callback.
   // Every ApplyLocked() is followed by RunDeferred() once mu_ is released.
@@ -206,6 +213,10 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // DNS targets: starts a resolution; its answer arrives in OnDnsAnswer().
   void ResolveLocked();
   void OnDnsAnswer(DnsAnswer answer);
+  // TLS from files: checks them every reload_interval and, when they
+  // changed and are good, uses them for new members and recycles the rest.
+  void ArmTlsTimerLocked();
+  void OnTlsTimer();
   // Where calls go while no member exists (no DNS answer yet): a channel
   // that never connects, whose calls fail with UNAVAILABLE and say why.
   grpc::Channel& UnresolvedChannel();
@@ -247,6 +258,22 @@ class Pool : public std::enable_shared_from_this<Pool> {
   SteadyTime timer_deadline_ = SteadyTime::max();
   uint64_t timer_generation_ = 0;
   std::string rejected_address_;  // a member gRPC made lame (see Start)
+  // Arguments of every member connection (config_.channel_args and warm's).
+  grpc::ChannelArguments member_args_;
+  // What new members connect with: config_.credentials, or built from the
+  // current TLS material (generation counts reloads).
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  uint64_t tls_generation_ = 0;
+  // TLS from files (config_.tls): the material in use (its facts, no key is
+  // shown), the files as last seen, and how reloads went.
+  std::optional<TlsMaterial> tls_material_;
+  std::vector<FileStamp> tls_seen_;
+  std::unique_ptr<grpc::Alarm> tls_timer_;
+  uint64_t tls_reloads_ok_ = 0;
+  uint64_t tls_reloads_failed_ = 0;
+  std::string tls_last_error_;
+  std::chrono::system_clock::time_point tls_last_error_at_;
+  std::chrono::system_clock::time_point tls_last_reload_at_;
   DnsRefresh dns_;
   std::unique_ptr<grpc::Alarm> dns_timer_;
   // Why there is no member yet, for calls that fail meanwhile.

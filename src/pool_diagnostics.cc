@@ -161,6 +161,31 @@ bool Pool::FillSnapshot(pb::Channel& out) {
       member.set_ejected_until_unix_ms(UnixMs(record.ejected_until));
     }
     member.set_times_ejected(record.times_ejected);
+    member.set_old_tls_material(slot.tls_generation < tls_generation_);
+  }
+
+  if (tls_material_.has_value()) {
+    const TlsOptions& options = *config_.tls;
+    pb::Tls& tls = *out.mutable_tls();
+    tls.set_ca_file(options.ca_file);
+    tls.set_cert_file(options.cert_file);
+    tls.set_key_file(options.key_file);
+    tls.set_server_name_override(options.server_name_override);
+    tls.set_subject(tls_material_->subject);
+    tls.set_issuer(tls_material_->issuer);
+    tls.set_not_before_unix_ms(UnixMs(tls_material_->not_before));
+    tls.set_not_after_unix_ms(UnixMs(tls_material_->not_after));
+    tls.set_reload_interval_ms(options.reload_interval.count());
+    tls.set_loaded_unix_ms(UnixMs(tls_last_reload_at_));
+    tls.set_reloads_ok(tls_reloads_ok_);
+    tls.set_reloads_failed(tls_reloads_failed_);
+    tls.set_last_error(tls_last_error_);
+    tls.set_last_error_unix_ms(UnixMs(tls_last_error_at_));
+    int old = 0;
+    for (const auto& [id, slot] : slots_) {
+      old += slot.tls_generation < tls_generation_;
+    }
+    tls.set_members_on_old_material(old);
   }
 
   for (const PoolState::Event& event : decisions_.events()) {
@@ -202,6 +227,7 @@ bool Pool::FillSnapshot(pb::Channel& out) {
   counters.set_evictions_rebalanced(evictions(EvictionReason::kRebalanced));
   counters.set_evictions_address_removed(
       evictions(EvictionReason::kAddressRemoved));
+  counters.set_evictions_recycled(evictions(EvictionReason::kRecycled));
   counters.set_ejections(pool.ejections);
   return true;
 }

@@ -99,6 +99,7 @@ pb::Snapshot MakeSnapshot() {
   m1.set_recent_window_ms(61000);
   m1.set_p50_ms(1);
   m1.set_p99_ms(50);
+  m1.set_old_tls_material(true);
   pb::Member& m2 = *c.add_members();
   m2.set_id(5);
   m2.set_address("10.0.0.1:50051");
@@ -176,6 +177,25 @@ pb::Snapshot MakeSnapshot() {
   k.set_evictions_rebalanced(1);
   k.set_evictions_address_removed(2);
   k.set_ejections(1);
+  k.set_evictions_recycled(2);
+
+  pb::Tls& tls = *c.mutable_tls();
+  tls.set_ca_file("/etc/warm/ca.pem");
+  tls.set_cert_file("/etc/warm/<client>.pem");
+  tls.set_key_file("/etc/warm/client.key");
+  tls.set_subject("CN=client-v2,O=<b>example</b>");
+  tls.set_issuer("CN=test CA");
+  tls.set_not_before_unix_ms(kNow - 3600000);
+  tls.set_not_after_unix_ms(kNow + 86400000);
+  tls.set_reload_interval_ms(60000);
+  tls.set_loaded_unix_ms(kNow - 30000);
+  tls.set_reloads_ok(1);
+  tls.set_reloads_failed(1);
+  tls.set_last_error(
+      "TLS files: key_file \"/etc/warm/client.key\" does not match the "
+      "certificate in cert_file \"/etc/warm/<client>.pem\"");
+  tls.set_last_error_unix_ms(kNow - 90000);
+  tls.set_members_on_old_material(1);
 
   pb::Channel& s = *snapshot.add_channels();
   s.set_id(2);

@@ -43,6 +43,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -126,6 +127,51 @@ struct OutlierEjectionOptions {
   bool uneject_on_health_check = false;
 };
 
+// TlsOptions
+//
+// TLS, or mutual TLS with a client certificate, for every member connection,
+// from PEM files. With `ChannelOptions::tls` set, pass nullptr credentials to
+// CreateChannel() (warm builds them); plain grpc::ChannelCredentials passed
+// without `tls` work as before.
+//
+// At creation the files are read and checked with OpenSSL, and every problem
+// is reported at once, naming the file and the reason: a file that cannot be
+// read or parsed, a key that does not match the certificate
+// (InvalidArgument); a certificate expired or not yet valid, or one issued by
+// the CA in `ca_file` that does not verify against it (FailedPrecondition).
+//
+// Rotation: every `reload_interval` warm looks at the files (inode, size,
+// modification time) and, when one changed, reads and checks them again. A
+// good new set is used by every member opened from then on, and the existing
+// members are recycled one at a time: a member with the new material opens on
+// the same address, and once it passed its health check the old member is
+// closed (its calls in flight finish), so the number of healthy members never
+// drops. A bad new set (half-written, mismatched key, expired) is reported
+// (event kTlsReloadFailed, metrics) and the working material stays in use.
+// Replace files atomically (write, then rename) where you can.
+//
+// Key material never appears in errors, events, the diagnostics page or logs;
+// the certificate's subject, issuer and expiry do.
+struct TlsOptions {
+  // PEM root certificates that verify the servers. Empty: gRPC's default
+  // roots (on Debian /usr/share/grpc/roots.pem, the system's CA bundle).
+  std::string ca_file;
+  // The client's certificate (leaf first, then intermediates) and its
+  // unencrypted private key, for mutual TLS: both or neither.
+  std::string cert_file;
+  std::string key_file;
+  // The name the servers' certificates must carry when it is not the
+  // target's host (e.g. targets by IP address). Empty: the target's host:
+  // for DNS targets the DNS name (also sent as :authority), for address
+  // lists the IP address.
+  std::string server_name_override;
+  // How often the files are checked for changes. Rotation tools renew
+  // certificates long before they expire (cert-manager at 2/3 of the
+  // lifetime, SPIRE at 1/2), so a minute's delay costs nothing, and a check
+  // is a stat() of each file. Must be >= 100 ms. Default: 60 s.
+  std::chrono::milliseconds reload_interval{60000};
+};
+
 // ChannelHealth
 //
 // How well a warm channel is served, as reported to
@@ -173,7 +219,9 @@ struct PoolEvent {
     kDnsFailed,         // a resolution failed; the last good answer stays
     kDegradedEntered,
     kDegradedLeft,
-    kStatusChanged,  // ChannelStatus changed
+    kStatusChanged,    // ChannelStatus changed
+    kTlsReloaded,      // new TLS files in use; members being recycled
+    kTlsReloadFailed,  // changed TLS files are bad; the old ones stay
   };
   std::chrono::system_clock::time_point time;
   Kind kind = Kind::kMemberOpened;
@@ -239,6 +287,10 @@ struct ChannelOptions {
 
   // Passive outlier ejection; see OutlierEjectionOptions.
   OutlierEjectionOptions outlier_ejection;
+
+  // TLS or mutual TLS from PEM files, with rotation; see TlsOptions. When
+  // set, CreateChannel() takes nullptr credentials. Default: none.
+  std::optional<TlsOptions> tls;
 
   // Called with the new ChannelHealth whenever, after creation, the
   // channel's status, healthy member count or member count changes (at
@@ -385,7 +437,10 @@ class Channel;
 //
 // Errors: `InvalidArgument` naming every bad input (malformed target, port out
 // of range, empty address list, a DNS server that is not an IP address, any
-// invalid option, null credentials or interceptor).
+// invalid option, null credentials or interceptor, credentials and
+// `options.tls` both given, unreadable or malformed TLS files);
+// `FailedPrecondition` for TLS files that are well-formed but unusable now
+// (see TlsOptions).
 absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
     absl::string_view target,
     std::shared_ptr<grpc::ChannelCredentials> credentials,
