@@ -99,13 +99,20 @@ int main(int argc, char** argv) {
   std::unique_ptr<warm::DiagnosticsServer> diagnostics;
   if (!flags.diagnostics.empty()) {
     auto server = warm::DiagnosticsServer::Start(flags.diagnostics);
+    if (server.status().code() == absl::StatusCode::kUnavailable) {
+      // The port is taken (another demo?): any free one will do.
+      std::cerr << "greeter_client: " << server.status()
+                << "; using a free port instead\n";
+      server = warm::DiagnosticsServer::Start("127.0.0.1:0");
+    }
     if (!server.ok()) {
       std::cerr << "greeter_client: " << server.status() << "\n";
       return 1;
     }
     diagnostics = *std::move(server);
     std::cout << "diagnostics page: " << diagnostics->url()
-              << "  (metrics: " << diagnostics->url() << "metrics)\n";
+              << "  (metrics: " << diagnostics->url() << "metrics)"
+              << std::endl;
   }
 
   warm::ChannelOptions options;

@@ -96,7 +96,10 @@ int main(int argc, char** argv) {
     std::cerr << "greeter_server: cannot listen on " << address << "\n";
     return 1;
   }
-  std::cout << "greeter_server listening on " << address
+  // The port bound (for ADDRESS:0, the one the kernel chose).
+  const std::string bound =
+      address.substr(0, address.rfind(':') + 1) + std::to_string(port);
+  std::cout << "greeter_server listening on " << bound
             << (delay_ms ? " (+" + std::to_string(delay_ms) + " ms)" : "")
             << std::endl;
 

@@ -21,6 +21,81 @@ namespace internal {
 
 namespace pb = ::warm::diagnostics::v1;
 
+namespace {
+
+// `text` with every byte that is not part of valid UTF-8 replaced by U+FFFD:
+// names default to targets, and details carry backends' messages, but the
+// Prometheus format and JSON take UTF-8 only (one bad label value would
+// fail the whole scrape).
+std::string ValidUtf8(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    size_t length = byte < 0x80           ? 1
+                    : (byte >> 5) == 0x6  ? 2
+                    : (byte >> 4) == 0xE  ? 3
+                    : (byte >> 3) == 0x1E ? 4
+                                          : 0;
+    bool valid = length > 0 && i + length <= text.size();
+    for (size_t k = 1; valid && k < length; ++k) {
+      valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    }
+    if (valid && length > 1) {
+      // No overlong forms, surrogates or code points past U+10FFFF.
+      uint32_t cp = byte & (0xFF >> (length + 1));
+      for (size_t k = 1; k < length; ++k) {
+        cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+      }
+      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      valid = cp >= kMin[length] && cp <= 0x10FFFF &&
+              !(cp >= 0xD800 && cp <= 0xDFFF);
+    }
+    if (valid) {
+      out.append(text, i, length);
+      i += length;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+// Applies ValidUtf8() to every string in `message`, recursively.
+void MakeValidUtf8(google::protobuf::Message& message) {
+  const google::protobuf::Descriptor* descriptor = message.GetDescriptor();
+  const google::protobuf::Reflection* reflection = message.GetReflection();
+  for (int f = 0; f < descriptor->field_count(); ++f) {
+    const google::protobuf::FieldDescriptor* field = descriptor->field(f);
+    const bool repeated = field->is_repeated();
+    const int n = repeated ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < n; ++i) {
+      if (field->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+        const std::string text =
+            repeated ? reflection->GetRepeatedString(message, field, i)
+                     : reflection->GetString(message, field);
+        const std::string valid = ValidUtf8(text);
+        if (valid == text) continue;
+        if (repeated) {
+          reflection->SetRepeatedString(&message, field, i, valid);
+        } else {
+          reflection->SetString(&message, field, valid);
+        }
+      } else if (field->type() ==
+                 google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
+        if (!repeated && !reflection->HasField(message, field)) continue;
+        MakeValidUtf8(
+            repeated ? *reflection->MutableRepeatedMessage(&message, field, i)
+                     : *reflection->MutableMessage(&message, field));
+      }
+    }
+  }
+}
+
+}  // namespace
+
 pb::Snapshot CaptureSnapshot() {
   pb::Snapshot snapshot;
   snapshot.set_time_unix_ms(
@@ -33,6 +108,7 @@ pb::Snapshot CaptureSnapshot() {
     if (!entry.pool->FillSnapshot(channel)) continue;  // being destroyed
     channel.set_id(entry.id);
     channel.set_metrics_label(entry.metrics_label);
+    MakeValidUtf8(channel);
     *snapshot.add_channels() = std::move(channel);
   }
   return snapshot;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "src/diagnostics.h"
+#include "src/events.h"
 
 namespace warm {
 namespace internal {
@@ -118,20 +119,22 @@ std::string RenderMetrics(const pb::Snapshot& snapshot) {
              m.Sample("warm_channel_in_flight_calls", "",
                       c.counters().in_flight());
            });
-  m.Family("warm_channel_calls_total", "counter",
-           "Calls finished, by gRPC status code (a call destroyed before its "
-           "status arrived counts as CANCELLED).",
-           [&](const pb::Channel& c) {
-             bool ok_seen = false;
-             for (const pb::CodeCount& count : c.counters().calls_finished()) {
-               ok_seen |= count.code() == "OK";
-               m.Sample("warm_channel_calls_total", Label("code", count.code()),
-                        count.count());
-             }
-             if (!ok_seen) {
-               m.Sample("warm_channel_calls_total", Label("code", "OK"), 0);
-             }
-           });
+  m.Family(
+      "warm_channel_calls_total", "counter",
+      "Calls finished, by gRPC status code (a call destroyed before its "
+      "status arrived counts as CANCELLED).",
+      [&](const pb::Channel& c) {
+        // Every code from the start: a series that appears with its
+        // first failures hides them from rate() and increase().
+        for (int code = 0; code < 17; ++code) {
+          const absl::string_view name = StatusCodeName(code);
+          uint64_t count = 0;
+          for (const pb::CodeCount& entry : c.counters().calls_finished()) {
+            if (entry.code() == name) count = entry.count();
+          }
+          m.Sample("warm_channel_calls_total", Label("code", name), count);
+        }
+      });
   m.Family("warm_channel_call_duration_seconds", "histogram",
            "Time from call creation to status, of calls whose status "
            "arrived.",

@@ -10,8 +10,10 @@
 #include <memory>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "src/events.h"
 #include "warm/diagnostics.h"
 
 namespace warm {
@@ -73,12 +75,28 @@ bool IsLoopback(const HostPort& address) {
   return buf[0] == 127;  // 127.0.0.0/8
 }
 
+// Whether a Host header names this host's loopback: "localhost",
+// "127.x.x.x" or "[::1]", with any port. No header (HTTP/1.0) passes.
+bool LoopbackHost(const std::string& host_header) {
+  if (host_header.empty()) return true;
+  absl::string_view host = host_header;
+  if (absl::StartsWith(host, "[")) {
+    return absl::StartsWith(host, "[::1]");
+  }
+  host = host.substr(0, host.find(':'));
+  if (host == "localhost") return true;
+  unsigned char address[4];
+  return inet_pton(AF_INET, std::string(host).c_str(), address) == 1 &&
+         address[0] == 127;
+}
+
 }  // namespace
 
 class DiagnosticsServer::Impl {
  public:
   httplib::Server server;
   std::thread thread;
+  std::shared_ptr<std::atomic<bool>> stopping;
   int port = 0;
   std::string url;
 };
@@ -87,6 +105,7 @@ DiagnosticsServer::DiagnosticsServer(std::unique_ptr<Impl> impl)
     : impl_(std::move(impl)) {}
 
 DiagnosticsServer::~DiagnosticsServer() {
+  impl_->stopping->store(true);
   impl_->server.stop();
   impl_->thread.join();
 }
@@ -117,19 +136,34 @@ absl::StatusOr<std::unique_ptr<DiagnosticsServer>> DiagnosticsServer::Start(
   server.new_task_queue = [threads] {
     return new httplib::ThreadPool(threads);
   };
-  // Only GETs with small requests are expected; nobody should hold a thread.
+  // Only GETs with small requests are expected, and an idle connection (a
+  // browser's preconnect, a scraper's keep-alive) holds a thread: let none
+  // wait long, so that a few of them cannot starve a scrape, and the
+  // destructor waits at most about a second for them.
   server.set_payload_max_length(64 * 1024);
-  server.set_read_timeout(5, 0);
+  server.set_read_timeout(2, 0);
   server.set_write_timeout(5, 0);
-  server.set_keep_alive_timeout(5);
+  server.set_keep_alive_timeout(1);
   // SO_REUSEADDR only: cpp-httplib's default, SO_REUSEPORT, would let a
   // second server (another process) share a taken port without an error.
   server.set_socket_options([](int fd) {
     const int yes = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  server.Get(".*", [](const httplib::Request& request,
-                      httplib::Response& response) {
+  const bool loopback = IsLoopback(*parsed);
+  server.Get(".*", [loopback](const httplib::Request& request,
+                              httplib::Response& response) {
+    // A page elsewhere could point a name of its own at 127.0.0.1 (DNS
+    // rebinding) and read the diagnostics through the browser: on loopback,
+    // only loopback names are answered.
+    if (loopback && !LoopbackHost(request.get_header_value("Host"))) {
+      response.status = 403;
+      response.set_content(
+          "warm diagnostics on a loopback address answer only requests for "
+          "localhost, 127.x.x.x or [::1]\n",
+          "text/plain; charset=utf-8");
+      return;
+    }
     // The target as sent (path and query, not decoded).
     DiagnosticsResponse answer = HandleDiagnosticsRequest(request.target);
     response.status = answer.status;
@@ -153,10 +187,20 @@ absl::StatusOr<std::unique_ptr<DiagnosticsServer>> DiagnosticsServer::Start(
       parsed->ipv6 ? absl::StrCat("[", parsed->host, "]") : parsed->host, ":",
       port, "/");
   auto loop_ended = std::make_shared<std::atomic<bool>>(false);
-  impl->thread = std::thread([&server, loop_ended] {
-    server.listen_after_bind();
-    loop_ended->store(true);
-  });
+  auto stopping = std::make_shared<std::atomic<bool>>(false);
+  impl->stopping = stopping;
+  impl->thread =
+      std::thread([&server, loop_ended, stopping, address = impl->url] {
+        server.listen_after_bind();
+        loop_ended->store(true);
+        // cpp-httplib gives up on some accept() errors (ENFILE, ENOMEM, ...):
+        // say so rather than go silent.
+        if (!stopping->load()) {
+          internal::Log(LogSeverity::kWarning,
+                        absl::StrCat("warm diagnostics server ", address,
+                                     " stopped: accepting connections failed"));
+        }
+      });
   // The socket already accepts connections; wait until the loop runs, as
   // stop() does nothing before (the destructor would then never return).
   // The loop either starts at once or fails at once.

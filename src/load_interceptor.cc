@@ -82,6 +82,7 @@ void CallCounts::Add(const CallCounts& other) {
     latency_buckets[i] += other.latency_buckets[i];
   }
   latency_sum_us += other.latency_sum_us;
+  retired += other.retired;
 }
 
 uint64_t CallCounts::latency_count() const {
@@ -116,6 +117,7 @@ void CallStats::Retire(const MemberLoad* load) {
   std::lock_guard<std::mutex> lock(mu_);
   CallCounts final_counts = load->Counts();
   final_counts.in_flight = 0;  // every call of a MemberLoad going has ended
+  final_counts.retired = 1;
   retired_.Add(final_counts);
   live_.erase(std::find(live_.begin(), live_.end(), load));
 }

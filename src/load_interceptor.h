@@ -123,6 +123,7 @@ struct CallCounts {
   std::array<uint64_t, MemberLoad::kCodes> finished{};
   std::array<uint64_t, MemberLoad::kLatencyBuckets> latency_buckets{};
   uint64_t latency_sum_us = 0;
+  uint64_t retired = 0;  // CallStats: loads whose final counts are included
 
   void Add(const CallCounts& other);
   // Calls whose latency was recorded (their status arrived).

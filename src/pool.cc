@@ -615,6 +615,11 @@ grpc::Channel& Pool::UnresolvedChannel() {
     std::vector<
         std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
         factories;
+    // Its calls count as the channel's (they fail: exactly what an operator
+    // looks for), on a load of their own, never picked.
+    factories.push_back(std::make_unique<LoadInterceptorFactory>(
+        std::make_shared<MemberLoad>(call_stats_),
+        std::make_shared<MethodCache>()));
     factories.push_back(
         std::make_unique<UnresolvedInterceptorFactory>(unresolved_reason_));
     // The user's interceptors see these calls too.

@@ -15,10 +15,11 @@ namespace {
 namespace pb = ::warm::diagnostics::v1;
 
 // "Recent" latency: calls since the newest sample at least kRecentWindow
-// old (or the oldest, for younger members). A sample is added when the
-// snapshot is taken and the newest is kSampleEvery old, so while someone
-// looks (a page, JSON) the window reaches 60-70 s back, and nothing runs
-// while nobody does.
+// old (or the oldest, for younger members). A sample is added when a
+// snapshot is taken and the newest is kSampleEvery old, so nothing runs
+// while nobody looks; read at least every 10 s (a page refreshing, a
+// scrape) the window reaches 60-70 s back, read less often it reaches back
+// to an earlier look. recent_window_ms says how far it reaches.
 constexpr std::chrono::seconds kRecentWindow{60};
 constexpr std::chrono::seconds kSampleEvery{10};
 
@@ -61,9 +62,10 @@ const char* MemberStateWord(const PoolState& decisions,
 }  // namespace
 
 bool Pool::FillSnapshot(pb::Channel& out) {
-  const SteadyTime now = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> lock(mu_);
   if (shutdown_) return false;
+  // After the lock: no member is younger than `now`.
+  const SteadyTime now = std::chrono::steady_clock::now();
 
   out.set_name(config_.name);
   out.set_target(config_.target);
@@ -202,6 +204,7 @@ bool Pool::FillSnapshot(pb::Channel& out) {
   const CallCounts calls = call_stats_->Total();
   pb::Counters& counters = *out.mutable_counters();
   counters.set_in_flight(calls.in_flight);
+  counters.set_closed_members(calls.retired);
   counters.set_calls_started(calls.started);
   AddCodeCounts(calls.finished, *counters.mutable_calls_finished());
   pb::Histogram& duration = *counters.mutable_call_duration();

@@ -16,11 +16,14 @@ ChannelRegistry& ChannelRegistry::Get() {
 uint64_t ChannelRegistry::Add(const std::shared_ptr<Pool>& pool) {
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t id = next_id_++;
+  auto taken = [&](const std::string& label) {
+    return std::any_of(
+        channels_.begin(), channels_.end(),
+        [&](const Registered& r) { return r.metrics_label == label; });
+  };
+  // "NAME#ID" could itself be taken (a channel named so): then "NAME#ID#ID".
   std::string label = pool->name();
-  const bool taken = std::any_of(
-      channels_.begin(), channels_.end(),
-      [&](const Registered& r) { return r.metrics_label == label; });
-  if (taken) label = absl::StrCat(label, "#", id);
+  while (taken(label)) label = absl::StrCat(label, "#", id);
   channels_.push_back({id, std::move(label), pool});
   return id;
 }

@@ -154,17 +154,24 @@ TEST_F(DiagnosticsE2eTest, ChromiumShowsHostileNamesAsText) {
 
 // --- the demo client scraped by a real Prometheus ---------------------------
 
-// A TCP port nothing listens on now (bound, then released).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
+// The "HOST:PORT" a child printed after `prefix` ("... listening on "),
+// once it has; "" if it has not within 20 s.
+std::string PrintedAddress(const Subprocess& process,
+                           const std::string& prefix) {
+  std::string address;
+  WaitFor(
+      [&] {
+        const std::string output = process.output();
+        const size_t at = output.find(prefix);
+        if (at == std::string::npos) return false;
+        const size_t start = at + prefix.size();
+        const size_t end = output.find_first_of(" \n/", start);
+        if (end == std::string::npos) return false;
+        address = output.substr(start, end - start);
+        return true;
+      },
+      std::chrono::seconds(20));
+  return address;
 }
 
 std::unique_ptr<Subprocess> MustRun(const std::vector<std::string>& argv) {
@@ -178,23 +185,28 @@ TEST(DemoScrapeTest, PrometheusReadsTheDemoClientsMetrics) {
   GTEST_SKIP() << "the examples are not built (WARM_BUILD_EXAMPLES=OFF)";
 #else
   // The demo's processes: two greeter servers and the client, which serves
-  // diagnostics on a port of its own.
-  const int grpc_port = FreePort();
-  const int diagnostics_port = FreePort();
+  // diagnostics; each on a port the kernel picks, read from its output.
   std::vector<std::unique_ptr<Subprocess>> processes;
+  std::vector<std::string> backends;
   for (const char* host : {"127.0.0.1", "127.0.0.2"}) {
     processes.push_back(
-        MustRun({WARM_GREETER_SERVER, absl::StrCat(host, ":", grpc_port)}));
+        MustRun({WARM_GREETER_SERVER, absl::StrCat(host, ":0")}));
+    ASSERT_NE(processes.back(), nullptr);
+    backends.push_back(
+        PrintedAddress(*processes.back(), "greeter_server listening on "));
+    ASSERT_FALSE(backends.back().empty()) << processes.back()->Describe();
   }
   processes.push_back(MustRun(
       {WARM_GREETER_CLIENT, "--target",
-       absl::StrCat("ipv4:127.0.0.1:", grpc_port, ",127.0.0.2:", grpc_port),
-       "--pool_size", "2", "--threads", "2", "--seconds", "100",
-       "--diagnostics", absl::StrCat("127.0.0.1:", diagnostics_port)}));
-  for (const auto& process : processes) ASSERT_NE(process, nullptr);
+       absl::StrCat("ipv4:", backends[0], ",", backends[1]), "--pool_size", "2",
+       "--threads", "2", "--seconds", "100", "--diagnostics", "127.0.0.1:0"}));
+  ASSERT_NE(processes.back(), nullptr);
+  const std::string diagnostics =
+      PrintedAddress(*processes.back(), "diagnostics page: http://");
+  ASSERT_FALSE(diagnostics.empty()) << processes.back()->Describe();
 
   absl::StatusOr<std::unique_ptr<Prometheus>> prometheus =
-      Prometheus::Start(absl::StrCat("127.0.0.1:", diagnostics_port));
+      Prometheus::Start(diagnostics);
   ASSERT_TRUE(prometheus.ok()) << prometheus.status();
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(60);

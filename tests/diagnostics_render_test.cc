@@ -283,6 +283,46 @@ TEST(DiagnosticsRenderTest, HtmlEscapesEveryValue) {
   EXPECT_EQ(HtmlEscape("a&b<c>d\"e'f"), "a&amp;b&lt;c&gt;d&quot;e&#39;f");
 }
 
+// Sets every string field of `message`, recursively, to `text`.
+void FillStrings(google::protobuf::Message& message, const std::string& text) {
+  const google::protobuf::Descriptor* descriptor = message.GetDescriptor();
+  const google::protobuf::Reflection* reflection = message.GetReflection();
+  for (int f = 0; f < descriptor->field_count(); ++f) {
+    const google::protobuf::FieldDescriptor* field = descriptor->field(f);
+    const int n =
+        field->is_repeated() ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < n; ++i) {
+      if (field->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+        if (field->is_repeated()) {
+          reflection->SetRepeatedString(&message, field, i, text);
+        } else {
+          reflection->SetString(&message, field, text);
+        }
+      } else if (field->type() ==
+                 google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
+        FillStrings(
+            field->is_repeated()
+                ? *reflection->MutableRepeatedMessage(&message, field, i)
+                : *reflection->MutableMessage(&message, field),
+            text);
+      }
+    }
+  }
+}
+
+// Every string of the snapshot, whatever its field, is escaped on the pages.
+TEST(DiagnosticsRenderTest, NoStringFieldReachesHtmlUnescaped) {
+  pb::Snapshot snapshot = MakeSnapshot();
+  FillStrings(snapshot, "<x'\"&>");
+  for (const std::string& html :
+       {RenderIndexHtml(snapshot, 0),
+        RenderChannelHtml(snapshot, snapshot.channels(0), 0),
+        RenderChannelHtml(snapshot, snapshot.channels(1), 0)}) {
+    EXPECT_EQ(html.find("<x"), std::string::npos) << html;
+    EXPECT_NE(html.find("&lt;x&#39;&quot;&amp;&gt;"), std::string::npos);
+  }
+}
+
 TEST(DiagnosticsRenderTest, MetricLabelValuesAreEscaped) {
   const std::string metrics = RenderMetrics(MakeSnapshot());
   EXPECT_NE(metrics.find("warm_channel_healthy_members{channel=\"plain "

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -189,6 +190,10 @@ TEST_F(DiagnosticsTest, CountersSurviveEvictedMembers) {
   ASSERT_TRUE(WaitFor([&] {
     return HasEvent(*channel, PoolEvent::Kind::kMemberEvicted, b_.address());
   }));
+  // Its counts moved to the channel's total once its connection was gone.
+  ASSERT_TRUE(WaitFor([&] {
+    return Find(JsonSnapshot(), name).counters().closed_members() >= 1;
+  }));
   const pb::Channel json = Find(JsonSnapshot(), name);
   EXPECT_EQ(Count(json.counters().calls_finished(), "OK"),
             static_cast<uint64_t>(calls));
@@ -209,6 +214,33 @@ TEST_F(DiagnosticsTest, CountersSurviveEvictedMembers) {
       << metrics;
 }
 
+TEST_F(DiagnosticsTest, InvalidUtf8InNamesIsReplaced) {
+  std::shared_ptr<Channel> channel =
+      MustCreate(Target(), FastOptions(UniqueName("caf\xe9")));
+  ASSERT_NE(channel, nullptr);
+  const std::string metrics = Metrics();
+  EXPECT_TRUE(Contains(metrics, "channel=\"caf\xEF\xBF\xBD-"));
+  EXPECT_FALSE(Contains(metrics, "caf\xe9"));
+  JsonSnapshot();  // parses
+}
+
+TEST_F(DiagnosticsTest, CallsBeforeAnyDnsAnswerAreCounted) {
+  const std::string name = UniqueName("unresolved");
+  ChannelOptions options;
+  options.name = name;
+  // Nothing answers DNS on port 9: every call fails, before any address.
+  std::shared_ptr<Channel> channel =
+      MustCreate("dns://127.0.0.1:9/nothing.svc.test:443", std::move(options));
+  ASSERT_NE(channel, nullptr);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Echo(channel, false).error_code(), grpc::StatusCode::UNAVAILABLE);
+  }
+  EXPECT_TRUE(
+      Contains(Metrics(), absl::StrCat("warm_channel_calls_total{"
+                                       "channel=\"",
+                                       name, "\",code=\"UNAVAILABLE\"} 3\n")));
+}
+
 TEST_F(DiagnosticsTest, SameNamesGetDistinctLabelsAndDestroyedChannelsLeave) {
   const std::string name = UniqueName("twin");
   std::shared_ptr<Channel> first = MustCreate(Target(), FastOptions(name));
@@ -223,6 +255,17 @@ TEST_F(DiagnosticsTest, SameNamesGetDistinctLabelsAndDestroyedChannelsLeave) {
   ASSERT_EQ(twins.size(), 2u);
   EXPECT_EQ(twins[0].metrics_label(), name);
   EXPECT_EQ(twins[1].metrics_label(), absl::StrCat(name, "#", twins[1].id()));
+  // A name that looks like a made-up label gets one of its own too.
+  std::shared_ptr<Channel> third =
+      MustCreate(Target(), FastOptions(twins[1].metrics_label()));
+  ASSERT_NE(third, nullptr);
+  std::set<std::string> labels;
+  snapshot = JsonSnapshot();
+  for (const pb::Channel& channel : snapshot.channels()) {
+    EXPECT_TRUE(labels.insert(channel.metrics_label()).second)
+        << channel.metrics_label();
+  }
+  third.reset();
 
   second.reset();
   snapshot = JsonSnapshot();
@@ -309,6 +352,13 @@ TEST(DiagnosticsServerTest, ServesPagesAndSurvivesBadRequests) {
   ASSERT_TRUE(post);
   EXPECT_GE(post->status, 400);
   EXPECT_LT(post->status, 500);
+
+  // A page elsewhere whose name points at 127.0.0.1 (DNS rebinding).
+  httplib::Headers rebound = {{"Host", "attacker.example:80"}};
+  httplib::Result refused = client.Get("/channels.json", rebound);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_EQ(get("/channels.json"), 200);  // Host: 127.0.0.1:PORT
 
   EXPECT_EQ(RawRequest(server->port(), "GARBAGE\r\n\r\n"),
             "HTTP/1.1 400 Bad Request");

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
@@ -91,14 +92,21 @@ class TestHttpServer {
                 });
     port_ = server_.bind_to_any_port("127.0.0.1");
     if (port_ <= 0) return;
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    // stop() before listen_after_bind() runs would be lost.
+    thread_ = std::thread([this] {
+      server_.listen_after_bind();
+      ended_ = true;
+    });
     running_ = WaitFor([this] { return server_.is_running(); });
   }
 
   ~TestHttpServer() {
     if (!thread_.joinable()) return;
-    server_.stop();
+    // stop() before listen_after_bind() runs would be lost: repeat it until
+    // the loop has ended.
+    while (!ended_) {
+      server_.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     thread_.join();
   }
 
@@ -114,6 +122,7 @@ class TestHttpServer {
   httplib::Server server_;
   int port_ = -1;
   bool running_ = false;
+  std::atomic<bool> ended_{false};
   std::thread thread_;
 };
 

@@ -17,10 +17,11 @@
 //   GET /metrics        Prometheus text format 0.0.4 (the metrics are listed
 //                       in README.md)
 //
-// Links in the pages are relative, so the pages work under any prefix of a
-// server of your own: strip the prefix and pass the rest to
-// HandleDiagnosticsRequest(). Every value shown is HTML-escaped; no secret or
-// key material is ever part of a snapshot.
+// Links in the pages are relative, so the pages work under a prefix of a
+// server of your own that ends in "/" ("/warm/" serves "/", "/warm/metrics"
+// serves "/metrics"): strip the prefix but its last "/" and pass the rest to
+// HandleDiagnosticsRequest(). Every value shown is HTML-escaped (and made
+// valid UTF-8); no secret or key material is ever part of a snapshot.
 //
 // Serving them:
 //
@@ -30,7 +31,7 @@
 //   if (!server.ok()) return server.status();
 //   std::cout << "diagnostics at " << (*server)->url() << "\n";
 //
-//   // Or from a server you already run (here for paths under /warm):
+//   // Or from a server you already run (here for paths under /warm/):
 //   warm::DiagnosticsResponse response =
 //       warm::HandleDiagnosticsRequest(path.substr(strlen("/warm")));
 
@@ -70,7 +71,14 @@ struct DiagnosticsServerOptions {
 //
 // A small HTTP server (cpp-httplib) answering HandleDiagnosticsRequest() for
 // GET and HEAD. Requests whose line exceeds 8 KiB get 414, malformed ones
-// 400, other methods 405 or 404; none of them stops the server.
+// 400, bodies over 64 KiB 413, other methods 404 (or 400 for methods HTTP
+// does not know); none of them stops the server. Bound to a loopback
+// address, it answers only requests whose Host is localhost, 127.x.x.x or
+// [::1] (403 otherwise), so that a web page cannot read it through DNS
+// rebinding. Idle connections are closed after 1 s (2 s while a request is
+// being read), so that a few of them cannot hold every thread. Should
+// accepting connections fail for good (cpp-httplib gives up on errors such
+// as ENFILE), a warning goes to the log sink (warm::SetLogSink).
 class DiagnosticsServer {
  public:
   // Listens on `address`, "HOST:PORT": an IPv4 or bracketed IPv6 address or
@@ -81,14 +89,16 @@ class DiagnosticsServer {
   static absl::StatusOr<std::unique_ptr<DiagnosticsServer>> Start(
       absl::string_view address, DiagnosticsServerOptions options = {});
 
-  // Stops listening and waits for requests being answered.
+  // Stops listening and waits for requests being answered and for idle
+  // connections to time out (at most about 1 s).
   ~DiagnosticsServer();
   DiagnosticsServer(const DiagnosticsServer&) = delete;
   DiagnosticsServer& operator=(const DiagnosticsServer&) = delete;
 
   // The port listened on.
   int port() const;
-  // "http://127.0.0.1:PORT/" (the host as given, IPv6 in brackets).
+  // "http://127.0.0.1:PORT/": the address listened on ("localhost" is
+  // 127.0.0.1), IPv6 in brackets.
   const std::string& url() const;
 
  private:
