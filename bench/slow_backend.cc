@@ -8,8 +8,12 @@
 // on how many callers there are, so the scenario runs at several caller
 // counts.
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <thread>
 
 #include "bench/bench_backend.h"
 #include "bench/channels.h"
@@ -31,8 +35,58 @@ const double kPlotPercentiles[] = {1,    10,   25,    50,    75,   90,
 // One repetition's latency figures for one channel, in milliseconds.
 struct Latency {
   double p50 = 0, p99 = 0, p999 = 0;
+  double qps = 0;
   double slow_share = 0;  // fraction of calls answered by the slow backend
   int failures = 0;
+  // warm only: calls in flight on the slow backend's member and on each
+  // other member, mean of samples taken during the measurement.
+  double slow_in_flight = 0;
+  double other_in_flight = 0;
+};
+
+// Samples a warm channel's calls in flight per member (Channel::Members())
+// every few milliseconds, to show how P2C treats the slow backend.
+class InFlightSampler {
+ public:
+  InFlightSampler(std::shared_ptr<warm::Channel> channel,
+                  std::string slow_address)
+      : channel_(std::move(channel)), slow_address_(std::move(slow_address)) {
+    if (channel_ != nullptr) thread_ = std::thread([this] { Run(); });
+  }
+  // Stops sampling; adds the means to `latency`.
+  void Finish(Latency& latency) {
+    if (channel_ == nullptr) return;
+    stop_ = true;
+    thread_.join();
+    latency.slow_in_flight = slow_samples_ ? slow_sum_ / slow_samples_ : 0;
+    latency.other_in_flight = other_samples_ ? other_sum_ / other_samples_ : 0;
+  }
+
+ private:
+  static constexpr auto kEvery = std::chrono::milliseconds(5);
+
+  void Run() {
+    // Bounded by the measurement: Finish() stops it.
+    while (!stop_.load()) {
+      for (const MemberInfo& member : channel_->Members()) {
+        if (member.address == slow_address_) {
+          slow_sum_ += member.in_flight;
+          ++slow_samples_;
+        } else {
+          other_sum_ += member.in_flight;
+          ++other_samples_;
+        }
+      }
+      std::this_thread::sleep_for(kEvery);  // a sampling period
+    }
+  }
+
+  const std::shared_ptr<warm::Channel> channel_;
+  const std::string slow_address_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  double slow_sum_ = 0, other_sum_ = 0;
+  int slow_samples_ = 0, other_samples_ = 0;
 };
 
 Latency Measure(const std::vector<CallRecord>& calls,
@@ -55,12 +109,14 @@ Latency Measure(const std::vector<CallRecord>& calls,
   latency.p99 = Percentile(ms, 99);
   latency.p999 = Percentile(ms, 99.9);
   latency.slow_share = ms.empty() ? 0 : double(slow) / ms.size();
+  latency.qps = QpsOf(calls);
   return latency;
 }
 
 struct Variant {
   const char* name;
   std::shared_ptr<grpc::ChannelInterface> channel;
+  std::shared_ptr<warm::Channel> warm;  // to sample; null for round_robin
   std::vector<Latency> reps;
   std::vector<double> all_ms;  // every call of every repetition
 };
@@ -78,11 +134,11 @@ absl::StatusOr<ScenarioReport> RunSlowBackend(const BenchConfig& config) {
   const int reps = config.reps > 0 ? config.reps : config.smoke ? 1 : 5;
   const double seconds = config.seconds > 0 ? config.seconds
                          : config.smoke     ? 0.3
-                                            : 3;
+                                            : 2;
   const std::vector<int> thread_counts =
       !config.threads.empty() ? config.threads
       : config.smoke          ? std::vector<int>{4}
-                              : std::vector<int>{8, 32};
+                              : std::vector<int>{4, 8, 16, 32};
 
   auto backends = StartBackends(kBackends, {kDelay});
   if (!backends.ok()) return backends.status();
@@ -93,7 +149,9 @@ absl::StatusOr<ScenarioReport> RunSlowBackend(const BenchConfig& config) {
   report.name = "slow_backend";
   std::vector<JsonObject> runs;
   MarkdownTable table({"callers", "channel", "p50 ms", "p99 ms", "p99.9 ms",
-                       "calls to the slow backend", "warm p99 / rr p99"});
+                       "QPS", "calls to the slow backend",
+                       "in flight: slow member / each other",
+                       "warm p99 / rr p99"});
   std::vector<std::string> plot_columns;
   std::vector<std::vector<double>> plot_values;
   bool all_met = true;
@@ -103,8 +161,9 @@ absl::StatusOr<ScenarioReport> RunSlowBackend(const BenchConfig& config) {
     auto warm = CreateWarmChannel(target, std::move(options));
     if (!warm.ok()) return warm.status();
     std::vector<Variant> variants = {
-        {kWarm, *warm},
-        {kRoundRobin, CreatePlainChannel(target, PlainPolicy::kRoundRobin)},
+        {kWarm, *warm, *warm},
+        {kRoundRobin, CreatePlainChannel(target, PlainPolicy::kRoundRobin),
+         nullptr},
     };
     LoadOptions load;
     load.threads = threads;
@@ -121,9 +180,13 @@ absl::StatusOr<ScenarioReport> RunSlowBackend(const BenchConfig& config) {
     std::vector<double> ratios;
     for (int rep = 0; rep < reps; ++rep) {
       for (int v : RotatedOrder(rep, static_cast<int>(variants.size()))) {
-        variants[v].reps.push_back(
-            Measure(RunLoad(variants[v].channel, load, duration), slow_address,
-                    &variants[v].all_ms));
+        Variant& variant = variants[v];
+        InFlightSampler sampler(variant.warm, slow_address);
+        std::vector<CallRecord> calls =
+            RunLoad(variant.channel, load, duration);
+        Latency latency = Measure(calls, slow_address, &variant.all_ms);
+        sampler.Finish(latency);
+        variant.reps.push_back(latency);
       }
       ratios.push_back(variants[0].reps.back().p99 /
                        variants[1].reps.back().p99);
@@ -138,6 +201,12 @@ absl::StatusOr<ScenarioReport> RunSlowBackend(const BenchConfig& config) {
       const Summary p999 = Summarize(Field(variant.reps, &Latency::p999));
       const Summary share =
           Summarize(Field(variant.reps, &Latency::slow_share));
+      const Summary qps = Summarize(Field(variant.reps, &Latency::qps));
+      const Summary slow_in_flight =
+          Summarize(Field(variant.reps, &Latency::slow_in_flight));
+      const Summary other_in_flight =
+          Summarize(Field(variant.reps, &Latency::other_in_flight));
+      const bool is_warm = variant.warm != nullptr;
       int failures = 0;
       for (const Latency& latency : variant.reps) failures += latency.failures;
       per_variant.push_back(JsonObject()
@@ -146,13 +215,21 @@ absl::StatusOr<ScenarioReport> RunSlowBackend(const BenchConfig& config) {
                                 .Set("p99_ms", p99)
                                 .Set("p999_ms", p999)
                                 .Set("slow_backend_share", share)
+                                .Set("qps", qps)
                                 .Set("failed_calls", double(failures))
                                 .Set("calls", double(variant.all_ms.size())));
-      table.AddRow(
-          {std::to_string(threads), variant.name, Range(p50, 2), Range(p99, 2),
-           Range(p999, 2), Fixed(share.median * 100, 2) + " %",
-           variant.name == std::string(kWarm) ? "**" + Range(ratio, 3) + "**"
-                                              : ""});
+      if (is_warm) {
+        per_variant.back()
+            .Set("slow_member_in_flight", slow_in_flight)
+            .Set("other_member_in_flight", other_in_flight);
+      }
+      table.AddRow({std::to_string(threads), variant.name, Range(p50, 2),
+                    Range(p99, 2), Range(p999, 2), Fixed(qps.median, 0),
+                    Fixed(share.median * 100, 2) + " %",
+                    is_warm ? Fixed(slow_in_flight.median, 2) + " / " +
+                                  Fixed(other_in_flight.median, 2)
+                            : "",
+                    is_warm ? "**" + Range(ratio, 3) + "**" : ""});
       std::sort(variant.all_ms.begin(), variant.all_ms.end());
       plot_columns.push_back(std::string(variant.name) + ", " +
                              std::to_string(threads) + " callers");

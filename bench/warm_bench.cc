@@ -55,8 +55,9 @@ constexpr char kUsage[] =
   --reps N           repetitions, 1..1000 (default per scenario: overhead 10,
                      slow_backend 5, failover 5, dns_move 3, warm_start 20,
                      scale 3; --smoke: 1)
-  --seconds S        one measurement of overhead (2) and slow_backend (3)
-  --threads N,...    closed-loop callers: overhead (4), slow_backend (8,32)
+  --seconds S        one measurement of overhead and slow_backend (2)
+  --threads N,...    closed-loop callers: overhead (4), slow_backend
+                     (4,8,16,32)
   --failover-window S  observed after the fault (8)
   --dns-bound S      longest wait for traffic to move (30)
   --channels N       scale: idle channels in one process, 1..20000 (1000)
