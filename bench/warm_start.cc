@@ -14,6 +14,7 @@
 #include "bench/channels.h"
 #include "bench/load.h"
 #include "bench/scenarios.h"
+#include "tests/testing/wait.h"
 
 namespace warm {
 namespace bench {
@@ -28,14 +29,18 @@ constexpr int kSteadyCalls = 100;
 struct Case {
   std::string name;
   std::string description;
-  bool wait_for_connected;
+  enum class Wait {
+    kNone,        // call right after creation
+    kConnected,   // WaitForConnected(): a warm channel's first member ready
+    kAllMembers,  // warm: every member pickable
+  } wait;
   // Creates the channel.
   std::function<absl::StatusOr<std::shared_ptr<grpc::ChannelInterface>>()>
       create;
 };
 
 struct Timing {
-  double create_to_ready_ms = 0;  // only when waiting for connected
+  double create_to_ready_ms = 0;  // only when waiting
   double first_ms = 0;
   double steady_ms = 0;  // median of kSteadyCalls calls after the first
 };
@@ -45,10 +50,23 @@ absl::StatusOr<Timing> Measure(const Case& c) {
   auto channel = c.create();
   if (!channel.ok()) return channel.status();
   Timing timing;
-  if (c.wait_for_connected) {
+  if (c.wait != Case::Wait::kNone) {
     if (absl::Status ready = WaitForReady(**channel, c.name); !ready.ok()) {
       return ready;
     }
+  }
+  if (c.wait == Case::Wait::kAllMembers) {
+    auto* warm = dynamic_cast<warm::Channel*>(channel->get());
+    const bool all = warm != nullptr && testing::WaitFor([&] {
+                       for (const MemberInfo& member : warm->Members()) {
+                         if (!member.pickable) return false;
+                       }
+                       return true;
+                     });
+    if (!all)
+      return absl::DeadlineExceededError(c.name + ": members not all pickable");
+  }
+  if (c.wait != Case::Wait::kNone) {
     timing.create_to_ready_ms =
         std::chrono::duration<double, std::milli>(Clock::now() - created)
             .count();
@@ -84,14 +102,17 @@ std::vector<Case> Cases(const std::string& target) {
         };
   };
   return {
-      {kWarm, "after WaitForConnected()", true, warm},
-      {std::string(kWarm) + " (no wait)", "right after creation", false, warm},
-      {kPickFirst, "right after creation", false,
+      {kWarm, "after WaitForConnected()", Case::Wait::kConnected, warm},
+      {std::string(kWarm) + " (all members)", "after every member is pickable",
+       Case::Wait::kAllMembers, warm},
+      {std::string(kWarm) + " (no wait)", "right after creation",
+       Case::Wait::kNone, warm},
+      {kPickFirst, "right after creation", Case::Wait::kNone,
        plain(PlainPolicy::kPickFirst)},
-      {kRoundRobin, "right after creation", false,
+      {kRoundRobin, "right after creation", Case::Wait::kNone,
        plain(PlainPolicy::kRoundRobin)},
-      {std::string(kPickFirst) + " (waited)", "after WaitForConnected()", true,
-       plain(PlainPolicy::kPickFirst)},
+      {std::string(kPickFirst) + " (waited)", "after WaitForConnected()",
+       Case::Wait::kConnected, plain(PlainPolicy::kPickFirst)},
   };
 }
 
@@ -140,7 +161,7 @@ absl::StatusOr<ScenarioReport> RunWarmStart(const BenchConfig& config) {
     table.AddRow({cases[c].name, cases[c].description, Range(first_summary, 3),
                   Range(steady, 3),
                   Fixed(first_summary.median / warm_first.median, 1),
-                  cases[c].wait_for_connected ? Range(ready, 1) : ""});
+                  cases[c].wait != Case::Wait::kNone ? Range(ready, 1) : ""});
   }
   report.json.Set("backends", 3.0)
       .Set("reps", double(reps))
