@@ -21,12 +21,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 #include <functional>
 #include <iostream>
-#include <map>
-#include <set>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -82,20 +82,25 @@ const std::vector<std::pair<std::string, Runner>>& Scenarios() {
   return *scenarios;
 }
 
-// Flags that take a value (--smoke and --help take none).
-const std::set<std::string> kValueFlags = {"--scenario",
-                                           "--reps",
-                                           "--seconds",
-                                           "--threads",
-                                           "--failover-window",
-                                           "--dns-bound",
-                                           "--channels",
-                                           "--cpu-window",
-                                           "--json",
-                                           "--markdown",
-                                           "--slow-plot-data",
-                                           "--scale-child",
-                                           "--scale-target"};
+// Flags that take a value (--smoke, --verbose and --help take none).
+constexpr absl::string_view kValueFlags[] = {"--scenario",
+                                             "--reps",
+                                             "--seconds",
+                                             "--threads",
+                                             "--failover-window",
+                                             "--dns-bound",
+                                             "--channels",
+                                             "--cpu-window",
+                                             "--json",
+                                             "--markdown",
+                                             "--slow-plot-data",
+                                             "--scale-child",
+                                             "--scale-target"};
+
+bool TakesValue(absl::string_view flag) {
+  return std::find(std::begin(kValueFlags), std::end(kValueFlags), flag) !=
+         std::end(kValueFlags);
+}
 
 struct Flags {
   BenchConfig config;
@@ -155,7 +160,7 @@ Flags ParseFlags(int argc, char** argv) {
     std::string name = arg, value;
     const size_t equals = arg.find('=');
     if (equals != std::string::npos) name = arg.substr(0, equals);
-    if (kValueFlags.count(name) == 0) {
+    if (!TakesValue(name)) {
       UsageError("unknown flag \"" + name + "\"");
     }
     if (equals != std::string::npos) {
