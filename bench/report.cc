@@ -1,29 +1,64 @@
 #include "bench/report.h"
 
-#include <google/protobuf/util/json_util.h>
-
+#include <cmath>
 #include <cstdio>
 
 namespace warm {
 namespace bench {
 namespace {
 
-google::protobuf::Value NumberValue(double value) {
-  google::protobuf::Value v;
-  v.set_number_value(value);
-  return v;
+std::string Quoted(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string NumberText(double value) {
+  if (!std::isfinite(value)) return "null";
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.10g", value);
+  return buffer;
+}
+
+template <typename T, typename ToText>
+std::string ListText(const std::vector<T>& values, const ToText& to_text) {
+  std::string out = "[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    out += (i ? ", " : "") + to_text(values[i]);
+  }
+  return out + "]";
 }
 
 }  // namespace
 
-JsonObject& JsonObject::Set(const std::string& key, double value) {
-  (*proto_.mutable_fields())[key] = NumberValue(value);
+JsonObject& JsonObject::SetRaw(const std::string& key, std::string json) {
+  for (auto& field : fields_) {
+    if (field.first == key) {
+      field.second = std::move(json);
+      return *this;
+    }
+  }
+  fields_.emplace_back(key, std::move(json));
   return *this;
 }
 
+JsonObject& JsonObject::Set(const std::string& key, double value) {
+  return SetRaw(key, NumberText(value));
+}
+
 JsonObject& JsonObject::Set(const std::string& key, const std::string& value) {
-  (*proto_.mutable_fields())[key].set_string_value(value);
-  return *this;
+  return SetRaw(key, Quoted(value));
 }
 
 JsonObject& JsonObject::Set(const std::string& key, const char* value) {
@@ -31,16 +66,12 @@ JsonObject& JsonObject::Set(const std::string& key, const char* value) {
 }
 
 JsonObject& JsonObject::Set(const std::string& key, bool value) {
-  (*proto_.mutable_fields())[key].set_bool_value(value);
-  return *this;
+  return SetRaw(key, value ? "true" : "false");
 }
 
 JsonObject& JsonObject::Set(const std::string& key,
                             const std::vector<double>& values) {
-  google::protobuf::ListValue* list =
-      (*proto_.mutable_fields())[key].mutable_list_value();
-  for (double value : values) *list->add_values() = NumberValue(value);
-  return *this;
+  return SetRaw(key, ListText(values, NumberText));
 }
 
 JsonObject& JsonObject::Set(const std::string& key, const Summary& summary) {
@@ -51,40 +82,83 @@ JsonObject& JsonObject::Set(const std::string& key, const Summary& summary) {
 }
 
 JsonObject& JsonObject::Set(const std::string& key, const JsonObject& object) {
-  *(*proto_.mutable_fields())[key].mutable_struct_value() = object.proto();
-  return *this;
+  return SetRaw(key, object.ToString());
 }
 
 JsonObject& JsonObject::Set(const std::string& key,
                             const std::vector<JsonObject>& objects) {
-  google::protobuf::ListValue* list =
-      (*proto_.mutable_fields())[key].mutable_list_value();
-  for (const JsonObject& object : objects) {
-    *list->add_values()->mutable_struct_value() = object.proto();
+  return SetRaw(key, ListText(objects, [](const JsonObject& object) {
+                  return object.ToString();
+                }));
+}
+
+std::string JsonObject::ToString() const {
+  std::string out = "{";
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    out +=
+        (i ? ", " : "") + Quoted(fields_[i].first) + ": " + fields_[i].second;
   }
-  return *this;
+  return out + "}";
 }
 
 std::string ToJson(const JsonObject& object) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  std::string text;
-  // A Struct built from doubles, strings and bools always prints.
-  (void)google::protobuf::util::MessageToJsonString(object.proto(), &text,
-                                                    options);
-  return text;
-}
-
-absl::StatusOr<JsonObject> ParseJson(const std::string& text) {
-  JsonObject object;
-  const auto status =
-      google::protobuf::util::JsonStringToMessage(text, &object.proto());
-  if (!status.ok()) {
-    return absl::InvalidArgumentError("not a JSON object: " +
-                                      status.ToString());
+  // Re-indents the compact text: a line per field and per list element,
+  // except in lists of numbers, which stay on one line.
+  const std::string compact = object.ToString();
+  std::string out;
+  int depth = 0;
+  bool in_string = false;
+  std::vector<bool> broken;  // per open bracket: were its elements broken?
+  auto newline = [&] { out += "\n" + std::string(2 * depth, ' '); };
+  for (size_t i = 0; i < compact.size(); ++i) {
+    const char c = compact[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\') {
+        out += compact[++i];
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        out += c;
+        break;
+      case '{':
+      case '[': {
+        const char next = i + 1 < compact.size() ? compact[i + 1] : ' ';
+        const bool brk = c == '{' ? next != '}' : next == '{' || next == '[';
+        broken.push_back(brk);
+        out += c;
+        if (brk) {
+          ++depth;
+          newline();
+        }
+        break;
+      }
+      case '}':
+      case ']':
+        if (broken.back()) {
+          --depth;
+          newline();
+        }
+        broken.pop_back();
+        out += c;
+        break;
+      case ',':
+        out += c;
+        if (broken.back()) {
+          newline();
+          ++i;  // the space after the comma
+        }
+        break;
+      default:
+        out += c;
+    }
   }
-  return object;
+  return out + "\n";
 }
 
 MarkdownTable::MarkdownTable(std::vector<std::string> header)

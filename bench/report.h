@@ -1,18 +1,17 @@
 // Results of warm_bench: JSON for machines, Markdown for people.
 //
-// JSON objects are google::protobuf::Struct values written by protobuf's
-// JSON printer, so the output is valid JSON without an escaping routine of
-// our own. Markdown tables are GitHub-flavoured pipe tables.
+// JSON objects are built field by field and written with their keys in the
+// order they were set. (Not google::protobuf::Struct: its inline map code
+// crashes in ThreadSanitizer builds against Debian's uninstrumented
+// libprotobuf.) Markdown tables are GitHub-flavoured pipe tables.
 
 #ifndef WARM_BENCH_REPORT_H_
 #define WARM_BENCH_REPORT_H_
 
-#include <google/protobuf/struct.pb.h>
-
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "absl/status/statusor.h"
 #include "bench/stats.h"
 
 namespace warm {
@@ -32,17 +31,19 @@ class JsonObject {
   JsonObject& Set(const std::string& key,
                   const std::vector<JsonObject>& objects);
 
-  const google::protobuf::Struct& proto() const { return proto_; }
-  google::protobuf::Struct& proto() { return proto_; }
+  // Compact JSON text: {"key": value, ...}. Numbers that are not finite
+  // are written as null.
+  std::string ToString() const;
 
  private:
-  google::protobuf::Struct proto_;
+  // Setting a key again replaces its value in place.
+  JsonObject& SetRaw(const std::string& key, std::string json);
+
+  std::vector<std::pair<std::string, std::string>> fields_;  // key, JSON
 };
 
-// Pretty-printed JSON text of `object`.
+// `object` as indented JSON text, one field a line.
 std::string ToJson(const JsonObject& object);
-// Parses JSON text into an object; an error when it is not a JSON object.
-absl::StatusOr<JsonObject> ParseJson(const std::string& text);
 
 // A Markdown pipe table.
 class MarkdownTable {

@@ -15,6 +15,8 @@
 #include <map>
 #include <thread>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "bench/channels.h"
 #include "bench/load.h"
 #include "bench/scenarios.h"
@@ -101,10 +103,26 @@ absl::StatusOr<std::string> LastLineOf(const std::string& command) {
   return last;
 }
 
-double Number(const JsonObject& object, const std::string& key) {
-  const auto& fields = object.proto().fields();
-  auto it = fields.find(key);
-  return it == fields.end() ? 0 : it->second.number_value();
+// The child's result line: "key=number key=number ...".
+using Figures = std::map<std::string, double>;
+
+absl::StatusOr<Figures> ParseFigures(const std::string& line) {
+  Figures figures;
+  for (absl::string_view pair : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+    const std::vector<absl::string_view> parts = absl::StrSplit(pair, '=');
+    double value = 0;
+    if (parts.size() != 2 || !absl::SimpleAtod(parts[1], &value)) {
+      return absl::InternalError("scale child printed \"" + line + "\"");
+    }
+    figures[std::string(parts[0])] = value;
+  }
+  return figures;
+}
+
+JsonObject ToJsonObject(const Figures& figures) {
+  JsonObject object;
+  for (const auto& [key, value] : figures) object.Set(key, value);
+  return object;
 }
 
 }  // namespace
@@ -145,21 +163,13 @@ int RunScaleChild(const std::string& variant, const std::string& target,
       (CpuSeconds() - cpu_before) /
       std::chrono::duration<double>(Clock::now() - window_start).count() * 100;
   const long rss_after = ProcStatus("VmRSS");
-  JsonObject result;
-  result.Set("variant", variant)
-      .Set("channels", double(channels))
-      .Set("ready_s", ready_s)
-      .Set("rss_before_kib", double(rss_before))
-      .Set("rss_after_kib", double(rss_after))
-      .Set("rss_per_channel_kib", double(rss_after - rss_before) / channels)
-      .Set("threads_before", double(threads_before))
-      .Set("threads_after", double(ProcStatus("Threads")))
-      .Set("cpu_percent_of_one_core", cpu_percent);
-  std::string line = ToJson(result);
-  for (char& c : line) {
-    if (c == '\n') c = ' ';
-  }
-  std::cout << line << std::endl;
+  std::cout << "channels=" << channels << " ready_s=" << ready_s
+            << " rss_before_kib=" << rss_before
+            << " rss_after_kib=" << rss_after << " rss_per_channel_kib="
+            << double(rss_after - rss_before) / channels
+            << " threads_before=" << threads_before
+            << " threads_after=" << ProcStatus("Threads")
+            << " cpu_percent_of_one_core=" << cpu_percent << std::endl;
   return 0;
 }
 
@@ -179,7 +189,7 @@ absl::StatusOr<ScenarioReport> RunScale(const BenchConfig& config) {
         "127.0.0." + std::to_string(i)));
     target += (i > 1 ? "," : "") + backends.back()->address();
   }
-  std::map<std::string, std::vector<JsonObject>> results;
+  std::map<std::string, std::vector<Figures>> results;
   const int count = static_cast<int>(std::size(kVariants));
   for (int rep = 0; rep < reps; ++rep) {
     for (int v : RotatedOrder(rep, count)) {
@@ -190,7 +200,7 @@ absl::StatusOr<ScenarioReport> RunScale(const BenchConfig& config) {
                                   std::to_string(cpu_window);
       absl::StatusOr<std::string> line = LastLineOf(command);
       if (!line.ok()) return line.status();
-      absl::StatusOr<JsonObject> result = ParseJson(*line);
+      absl::StatusOr<Figures> result = ParseFigures(*line);
       if (!result.ok()) return result.status();
       results[kVariants[v].name].push_back(*result);
     }
@@ -204,16 +214,18 @@ absl::StatusOr<ScenarioReport> RunScale(const BenchConfig& config) {
                        "threads"});
   for (const Variant& variant : kVariants) {
     std::vector<double> rss, cpu, ready, threads;
-    for (const JsonObject& result : results[variant.name]) {
-      rss.push_back(Number(result, "rss_per_channel_kib"));
-      cpu.push_back(Number(result, "cpu_percent_of_one_core"));
-      ready.push_back(Number(result, "ready_s"));
-      threads.push_back(Number(result, "threads_after"));
+    std::vector<JsonObject> runs;
+    for (Figures& result : results[variant.name]) {
+      rss.push_back(result["rss_per_channel_kib"]);
+      cpu.push_back(result["cpu_percent_of_one_core"]);
+      ready.push_back(result["ready_s"]);
+      threads.push_back(result["threads_after"]);
+      runs.push_back(ToJsonObject(result));
     }
     per_variant.push_back(JsonObject()
                               .Set("channel", variant.name)
                               .Set("configuration", variant.description)
-                              .Set("runs", results[variant.name])
+                              .Set("runs", runs)
                               .Set("rss_per_channel_kib", Summarize(rss))
                               .Set("cpu_percent", Summarize(cpu))
                               .Set("ready_s", Summarize(ready)));

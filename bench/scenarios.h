@@ -66,7 +66,8 @@ absl::StatusOr<ScenarioReport> RunScale(const BenchConfig& config);
 // The scale scenario measures each variant in a process of its own (so that
 // one variant's freed memory does not hide the next one's); this is that
 // process's work: `channels` idle channels of `variant` to `target`, RSS and
-// CPU measured over `cpu_window` seconds, printed as one JSON line.
+// CPU measured over `cpu_window` seconds, printed as one line of
+// "key=number" pairs.
 int RunScaleChild(const std::string& variant, const std::string& target,
                   int channels, double cpu_window);
 

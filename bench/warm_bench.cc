@@ -239,20 +239,42 @@ std::string FirstLineWith(const std::string& path, const std::string& prefix) {
   return "";
 }
 
-JsonObject Machine() {
-  utsname name{};
-  uname(&name);
-  char date[32];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return JsonObject()
-      .Set("date", date)
-      .Set("cpus", double(sysconf(_SC_NPROCESSORS_ONLN)))
-      .Set("cpu_model", FirstLineWith("/proc/cpuinfo", "model name"))
-      .Set("os", FirstLineWith("/etc/os-release", "PRETTY_NAME"))
-      .Set("kernel", std::string(name.release))
-      .Set("grpc", grpc::Version());
-}
+// What the figures were measured on.
+struct Machine {
+  std::string date;  // UTC, ISO 8601
+  long cpus = 0;
+  std::string cpu_model;
+  std::string os;
+  std::string kernel;
+  std::string grpc;
+
+  static Machine Now() {
+    utsname name{};
+    uname(&name);
+    char date[32];
+    const std::time_t now = std::time(nullptr);
+    std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    return {date,
+            sysconf(_SC_NPROCESSORS_ONLN),
+            FirstLineWith("/proc/cpuinfo", "model name"),
+            FirstLineWith("/etc/os-release", "PRETTY_NAME"),
+            name.release,
+            grpc::Version()};
+  }
+  JsonObject ToJson() const {
+    return JsonObject()
+        .Set("date", date)
+        .Set("cpus", double(cpus))
+        .Set("cpu_model", cpu_model)
+        .Set("os", os)
+        .Set("kernel", kernel)
+        .Set("grpc", grpc);
+  }
+  std::string ToMarkdown() const {
+    return cpu_model + ", " + std::to_string(cpus) + " CPUs, " + os +
+           ", kernel " + kernel + ", gRPC " + grpc + ", " + date + ".\n";
+  }
+};
 
 // Test helpers shared with the test suite (ChildBackend, Dnsmasq) report
 // trouble as Google Test failures; outside a test they land here.
@@ -290,16 +312,12 @@ int main(int argc, char** argv) {
   }
 
   std::vector<std::string> args(argv, argv + argc);
-  const JsonObject machine = Machine();
+  const Machine machine = Machine::Now();
   JsonObject json;
-  json.Set("command", absl::StrJoin(args, " ")).Set("machine", machine);
+  json.Set("command", absl::StrJoin(args, " "))
+      .Set("machine", machine.ToJson());
   JsonObject scenarios;
-  const auto& m = machine.proto().fields();
-  std::string markdown =
-      "## warm_bench\n\n" + m.at("cpu_model").string_value() + ", " +
-      std::to_string(int(m.at("cpus").number_value())) + " CPUs, " +
-      m.at("os").string_value() + ", gRPC " + m.at("grpc").string_value() +
-      ", " + m.at("date").string_value() + ".\n";
+  std::string markdown = "## warm_bench\n\n" + machine.ToMarkdown();
   std::cout << markdown << std::flush;
   int exit_code = 0;
   for (const std::string& name : flags.scenarios) {
