@@ -1,0 +1,72 @@
+// BenchBackend: an in-process gRPC backend for benchmarks, on a loopback
+// address.
+//
+// Serves warm.testing.EchoTest/Echo (the reply names the backend) with
+// gRPC's callback API, so no thread is held per call, even while a call waits
+// out the backend's added delay; and the standard grpc.health.v1 service,
+// SERVING, so that warm's health checks and gRPC's client health checking
+// (round_robin with healthCheckConfig) both see a healthy backend. The other
+// EchoTest methods answer UNIMPLEMENTED: benchmarks send unary calls only.
+//
+// Tests' TestBackend records every call under a lock and serves on gRPC's
+// synchronous thread pool; that suits assertions, not throughput figures.
+//
+// Thread safety: address() may be called from any thread.
+
+#ifndef WARM_BENCH_BENCH_BACKEND_H_
+#define WARM_BENCH_BENCH_BACKEND_H_
+
+#include <grpcpp/server.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace warm {
+namespace bench {
+
+class BenchBackend {
+ public:
+  // Starts a server on `host` ("127.0.0.2") and `port` (0: a free one) that
+  // answers each Echo call after `delay` (0: at once).
+  static absl::StatusOr<std::unique_ptr<BenchBackend>> Start(
+      const std::string& host, int port = 0,
+      std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+  // Shuts the server down; calls still waiting out the delay are cancelled.
+  ~BenchBackend();
+
+  BenchBackend(const BenchBackend&) = delete;
+  BenchBackend& operator=(const BenchBackend&) = delete;
+
+  // "127.0.0.2:41234".
+  const std::string& address() const { return address_; }
+  int port() const { return port_; }
+
+ private:
+  class Service;
+  BenchBackend() = default;
+
+  std::string address_;
+  int port_ = 0;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+// `count` backends on 127.0.0.1, 127.0.0.2, ... (each its own free port);
+// backend i answers after delays[i] (missing entries: no delay).
+absl::StatusOr<std::vector<std::unique_ptr<BenchBackend>>> StartBackends(
+    int count, const std::vector<std::chrono::milliseconds>& delays = {});
+
+// "ipv4:ADDR:PORT,ADDR:PORT,..." for the given addresses.
+std::string Ipv4Target(const std::vector<std::string>& addresses);
+// The addresses of `backends`.
+std::vector<std::string> AddressesOf(
+    const std::vector<std::unique_ptr<BenchBackend>>& backends);
+
+}  // namespace bench
+}  // namespace warm
+
+#endif  // WARM_BENCH_BENCH_BACKEND_H_
