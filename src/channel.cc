@@ -2,10 +2,14 @@
 
 #include <grpcpp/impl/call.h>
 
+#include <chrono>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "src/dns_resolver.h"
 #include "src/options.h"
 #include "src/pool.h"
+#include "src/worker.h"
 #include "src/target.h"
 #include "src/tls.h"
 
@@ -87,7 +91,21 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
 Channel::Channel(std::shared_ptr<internal::Pool> pool)
     : pool_(std::move(pool)) {}
 
-Channel::~Channel() { pool_->Shutdown(); }
+Channel::~Channel() {
+  pool_->Shutdown();
+  // After Shutdown() only warm's own handlers (the worker's, a diagnostics
+  // snapshot) hold the pool, each for as long as it runs. Wait for them, so
+  // that the pool, and the user's callbacks in its options, are gone when
+  // this returns rather than later on another thread (at process exit, say)
+  // -- unless this runs in such a handler. Bounded: should anything else
+  // hold the pool, it is left to go with its last reference.
+  if (internal::Worker::Get().OnWorkerThread()) return;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (pool_.use_count() > 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+}
 
 grpc_connectivity_state Channel::GetState(bool try_to_connect) {
   return pool_->GetState(try_to_connect);

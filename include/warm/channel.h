@@ -453,7 +453,10 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
 //
 // This class is thread-safe. Destroying it (dropping the last shared_ptr,
 // which generated stubs also hold) while calls are in flight is safe: each call
-// keeps its member connection alive until it finishes.
+// keeps its member connection alive until it finishes. The destructor returns
+// once warm's background work for the channel has stopped and its options
+// (callbacks, interceptors) are destroyed -- except when it runs on warm's
+// thread (from on_health_change), where that happens right after.
 class Channel final : public grpc::ChannelInterface {
  public:
   ~Channel() override;
