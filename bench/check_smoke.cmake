@@ -14,7 +14,10 @@ endforeach()
 # Per scenario: JSON paths below scenarios.<SCENARIO> that must be > 0.
 set(positive_overhead
   "variants 0 qps_summary median" "variants 1 qps_summary median"
-  "variants 2 qps_summary median" "ratio_warm_round_robin_summary median")
+  "variants 2 qps_summary median" "ratio_warm_round_robin_summary median"
+  "scrapes")
+# Extra flags per scenario: overhead also runs its diagnostics scraper.
+set(extra_overhead --scrape-ms 50)
 set(positive_slow_backend
   "runs 0 variants 0 p50_ms median" "runs 0 variants 1 p50_ms median"
   "runs 0 variants 0 calls" "runs 0 variants 1 calls")
@@ -35,6 +38,7 @@ endif()
 file(REMOVE "${JSON}")
 execute_process(
   COMMAND "${BENCH}" --scenario "${SCENARIO}" --smoke --json "${JSON}"
+          ${extra_${SCENARIO}}
   RESULT_VARIABLE result)
 if(NOT result EQUAL 0)
   message(FATAL_ERROR "warm_bench --scenario ${SCENARIO} --smoke: ${result}")

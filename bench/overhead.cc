@@ -3,6 +3,14 @@
 // closed-loop callers, repetitions interleaved; the figure is the median of
 // the per-repetition ratios (goal: warm / round_robin >= 0.98).
 
+#include <httplib.h>
+#include <warm/diagnostics.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include "bench/bench_backend.h"
 #include "bench/channels.h"
 #include "bench/load.h"
@@ -10,6 +18,54 @@
 
 namespace warm {
 namespace bench {
+namespace {
+
+// A Prometheus-like scraper of a warm::DiagnosticsServer in this process:
+// /metrics and /channels.json every `interval`, until destroyed.
+class Scraper {
+ public:
+  static absl::StatusOr<std::unique_ptr<Scraper>> Start(
+      std::chrono::milliseconds interval) {
+    auto server = DiagnosticsServer::Start("127.0.0.1:0");
+    if (!server.ok()) return server.status();
+    return std::unique_ptr<Scraper>(new Scraper(*std::move(server), interval));
+  }
+  ~Scraper() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  int scrapes() const { return scrapes_; }
+  int failures() const { return failures_; }
+
+ private:
+  Scraper(std::unique_ptr<DiagnosticsServer> server,
+          std::chrono::milliseconds interval)
+      : server_(std::move(server)), thread_([this, interval] {
+          httplib::Client client("127.0.0.1", server_->port());
+          std::unique_lock<std::mutex> lock(mu_);
+          while (!wake_.wait_for(lock, interval, [&] { return stop_; })) {
+            lock.unlock();
+            for (const char* path : {"/metrics", "/channels.json"}) {
+              httplib::Result result = client.Get(path);
+              (result && result->status == 200 ? scrapes_ : failures_)++;
+            }
+            lock.lock();
+          }
+        }) {}
+
+  std::unique_ptr<DiagnosticsServer> server_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;  // guarded by mu_
+  std::atomic<int> scrapes_{0}, failures_{0};
+  std::thread thread_;  // last: starts once the rest is ready
+};
+
+}  // namespace
 
 absl::StatusOr<ScenarioReport> RunOverhead(const BenchConfig& config) {
   const int reps = config.reps > 0 ? config.reps : config.smoke ? 1 : 10;
@@ -49,6 +105,13 @@ absl::StatusOr<ScenarioReport> RunOverhead(const BenchConfig& config) {
                 std::chrono::duration<double>(std::min(seconds, 0.5))));
   }
 
+  std::unique_ptr<Scraper> scraper;
+  if (config.scrape_ms > 0) {
+    auto started =
+        Scraper::Start(std::chrono::milliseconds(config.scrape_ms));
+    if (!started.ok()) return started.status();
+    scraper = *std::move(started);
+  }
   const auto duration = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(seconds));
   std::vector<double> ratio_rr, ratio_pf;
@@ -63,6 +126,12 @@ absl::StatusOr<ScenarioReport> RunOverhead(const BenchConfig& config) {
     ratio_pf.push_back(variants[0].qps.back() / variants[2].qps.back());
   }
 
+  int scrapes = 0, scrape_failures = 0;
+  if (scraper != nullptr) {
+    scrapes = scraper->scrapes();
+    scrape_failures = scraper->failures();
+    scraper.reset();
+  }
   const Summary rr = Summarize(ratio_rr), pf = Summarize(ratio_pf);
   const bool met = rr.median >= kGoal;
   ScenarioReport report;
@@ -92,6 +161,9 @@ absl::StatusOr<ScenarioReport> RunOverhead(const BenchConfig& config) {
       .Set("ratio_warm_round_robin_summary", rr)
       .Set("ratio_warm_pick_first", ratio_pf)
       .Set("ratio_warm_pick_first_summary", pf)
+      .Set("scrape_ms", double(config.scrape_ms))
+      .Set("scrapes", double(scrapes))
+      .Set("scrape_failures", double(scrape_failures))
       .Set("goal", "warm / round_robin >= 0.98")
       .Set("goal_met", met);
   report.markdown =
@@ -101,7 +173,15 @@ absl::StatusOr<ScenarioReport> RunOverhead(const BenchConfig& config) {
       " s per measurement, " + std::to_string(reps) +
       " repetitions with the channel order rotated. warm: default options "
       "(pool 3, health checks every 5 s). round_robin with client health "
-      "checking; pick_first uses one backend.\n\n" +
+      "checking; pick_first uses one backend." +
+      (config.scrape_ms > 0
+           ? " Meanwhile warm's diagnostics server was scraped (/metrics and "
+             "/channels.json) every " +
+                 std::to_string(config.scrape_ms) + " ms: " +
+                 std::to_string(scrapes) + " fetches, " +
+                 std::to_string(scrape_failures) + " failed."
+           : std::string()) +
+      "\n\n" +
       table.ToString() + "\nGoal warm / round_robin >= 0.98: **" +
       GoalWord(met) + "** (median " + Fixed(rr.median, 3) + ").\n";
   return report;

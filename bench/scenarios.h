@@ -32,6 +32,10 @@ struct BenchConfig {
   double dns_bound = 0;        // seconds to wait for traffic to move
   int channels = 0;            // scale: idle channels in one process
   double cpu_window = 0;       // scale: seconds CPU is measured over
+  // overhead: while measuring, fetch /metrics and /channels.json from a
+  // warm::DiagnosticsServer every this many ms, as a scraper would (0: no
+  // diagnostics server).
+  int scrape_ms = 0;
   // slow_backend: where to write the latency percentiles for the plot.
   std::string slow_plot_data;
   // scale: this program, run again to measure each variant on its own.

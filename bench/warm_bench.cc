@@ -46,7 +46,7 @@ constexpr char kUsage[] =
                   [--reps N]
                   [--seconds S] [--threads N[,N...]] [--failover-window S]
                   [--dns-bound S] [--channels N] [--cpu-window S]
-                  [--json FILE] [--markdown FILE] [--slow-plot-data FILE]
+                  [--scrape-ms N] [--json FILE] [--markdown FILE] [--slow-plot-data FILE]
 
   --scenario         overhead, slow_backend, failover, dns_move, warm_start,
                      scale, or all (default: all)
@@ -62,6 +62,9 @@ constexpr char kUsage[] =
   --dns-bound S      longest wait for traffic to move (30)
   --channels N       scale: idle channels in one process, 1..20000 (1000)
   --cpu-window S     scale: CPU measured over S seconds (5)
+  --scrape-ms N      overhead: serve warm's diagnostics and fetch /metrics
+                     and /channels.json every N ms while measuring, 1..60000
+                     (default: no diagnostics server)
   --json FILE        write every figure as JSON
   --markdown FILE    also write the Markdown report (always on stdout)
   --slow-plot-data FILE  slow_backend latency percentiles (TSV) for
@@ -91,6 +94,7 @@ constexpr absl::string_view kValueFlags[] = {"--scenario",
                                              "--dns-bound",
                                              "--channels",
                                              "--cpu-window",
+                                             "--scrape-ms",
                                              "--json",
                                              "--markdown",
                                              "--slow-plot-data",
@@ -190,6 +194,8 @@ Flags ParseFlags(int argc, char** argv) {
       c.channels = ParseInt(name, value, 1, 20000);
     } else if (name == "--cpu-window") {
       c.cpu_window = ParseSeconds(name, value);
+    } else if (name == "--scrape-ms") {
+      c.scrape_ms = ParseInt(name, value, 1, 60000);
     } else if (name == "--json") {
       flags.json = value;
     } else if (name == "--markdown") {
