@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "src/events.h"
 #include "src/tsan.h"
 #include "src/worker.h"
 #include "warm/internal/health.pb.h"
@@ -28,26 +29,10 @@ const grpc::internal::RpcMethod& HealthCheckMethod() {
 }
 
 std::string StatusDetail(const grpc::Status& status) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
   const int code = status.error_code();
-  std::string name =
-      code >= 0 && code < 17 ? kNames[code] : absl::StrCat("code ", code);
+  std::string name = code >= 0 && code < 17
+                         ? std::string(StatusCodeName(code))
+                         : absl::StrCat("code ", code);
   if (status.error_message().empty()) return name;
   return absl::StrCat(name, ": ", status.error_message());
 }
