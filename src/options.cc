@@ -147,6 +147,14 @@ PoolPolicy PolicyFromOptions(const ChannelOptions& options) {
   policy.uneject_on_health_check =
       options.outlier_ejection.uneject_on_health_check;
   policy.event_log_size = static_cast<size_t>(options.event_log_size);
+  // Three checks' worth (interval + timeout each), at least 1 s; without
+  // checks, 30 s to connect.
+  policy.replacement_timeout =
+      options.health_check.enabled
+          ? std::max<Nanos>(std::chrono::seconds(1),
+                            3 * (options.health_check.interval +
+                                 options.health_check.timeout))
+          : Nanos(std::chrono::seconds(30));
   return policy;
 }
 

@@ -334,6 +334,7 @@ void Pool::ArmTlsTimerLocked() {
 void Pool::OnTlsTimer() {
   // The files are read without the pool's lock (they are small and local).
   const std::vector<FileStamp> stamps = StampTlsFiles(*config_.tls);
+  bool must_chain_to_ca = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
@@ -341,15 +342,31 @@ void Pool::OnTlsTimer() {
       ArmTlsTimerLocked();
       return;
     }
+    must_chain_to_ca = tls_material_->chains_to_ca;
   }
   const auto now = std::chrono::system_clock::now();
-  absl::StatusOr<TlsMaterial> loaded = LoadTlsMaterial(*config_.tls, now);
+  absl::StatusOr<TlsMaterial> loaded =
+      LoadTlsMaterial(*config_.tls, now, must_chain_to_ca);
   Handle([&]() -> std::optional<PoolState::Actions> {
     ArmTlsTimerLocked();
     const SteadyTime steady_now = std::chrono::steady_clock::now();
     if (!loaded.ok()) {
-      // Not retried until the files change again; the old material stays.
-      tls_seen_ = stamps;
+      // Files caught mid-rotation (a certificate renamed in before its key,
+      // a chain written block by block) look bad for a moment: only files
+      // that stayed as they are for a whole interval and are still bad are
+      // reported, once. The old material stays in use meanwhile.
+      if (stamps != tls_failing_) {
+        tls_failing_ = stamps;
+        tls_failure_reported_ = false;
+        return std::nullopt;  // look again next interval
+      }
+      // Malformed files wait for a change; files unusable for now (a
+      // certificate not valid yet) are tried again every interval.
+      if (loaded.status().code() == absl::StatusCode::kInvalidArgument) {
+        tls_seen_ = stamps;
+      }
+      if (tls_failure_reported_) return std::nullopt;
+      tls_failure_reported_ = true;
       ++tls_reloads_failed_;
       tls_last_error_ = std::string(loaded.status().message());
       tls_last_error_at_ = now;
@@ -360,6 +377,9 @@ void Pool::OnTlsTimer() {
           steady_now);
     }
     tls_seen_ = loaded->stamps;
+    tls_failing_.clear();
+    tls_failure_reported_ = false;
+    tls_last_error_.clear();
     tls_material_ = *std::move(loaded);
     credentials_ = MakeTlsCredentials(*tls_material_);
     ++tls_generation_;
@@ -371,12 +391,12 @@ void Pool::OnTlsTimer() {
     }
     PoolState::Actions actions = decisions_.Note(
         PoolEvent::Kind::kTlsReloaded, LogSeverity::kInfo,
-        absl::StrCat(
-            "new TLS files in use",
-            tls_material_->subject.empty()
-                ? std::string()
-                : absl::StrCat(" (certificate ", tls_material_->subject, ")"),
-            "; recycling ", old.size(), " members one at a time"),
+        absl::StrCat("new TLS files in use",
+                     tls_material_->subject.empty()
+                         ? std::string()
+                         : absl::StrCat(" (certificate ",
+                                        tls_material_->subject, ")"),
+                     "; recycling ", old.size(), " members one at a time"),
         steady_now);
     actions.Append(decisions_.Recycle(old, steady_now));
     return actions;

@@ -267,11 +267,13 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // TLS from files (config_.tls): the material in use (its facts, no key is
   // shown), the files as last seen, and how reloads went.
   std::optional<TlsMaterial> tls_material_;
-  std::vector<FileStamp> tls_seen_;
+  std::vector<FileStamp> tls_seen_;     // no need to read these again
+  std::vector<FileStamp> tls_failing_;  // bad when last read
+  bool tls_failure_reported_ = false;   // ... and reported
   std::unique_ptr<grpc::Alarm> tls_timer_;
   uint64_t tls_reloads_ok_ = 0;
   uint64_t tls_reloads_failed_ = 0;
-  std::string tls_last_error_;
+  std::string tls_last_error_;  // since the last good reload
   std::chrono::system_clock::time_point tls_last_error_at_;
   std::chrono::system_clock::time_point tls_last_reload_at_;
   DnsRefresh dns_;

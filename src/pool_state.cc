@@ -239,6 +239,9 @@ SteadyTime PoolState::NextDeadline() const {
   SteadyTime next = SteadyTime::max();
   for (const auto& [id, member] : members_) {
     if (member.ejected) next = std::min(next, member.ejected_until);
+    if (member.replaces != 0 && !Healthy(member)) {
+      next = std::min(next, member.opened_at + policy_.replacement_timeout);
+    }
   }
   for (const AddressRecord& address : addresses_) {
     // A backoff that has run out needs no timer (it may stay recorded until
@@ -323,6 +326,26 @@ void PoolState::Update(SteadyTime now, Actions& actions) {
     Evict(members_.at(id), now, actions);
   }
 
+  // A replacement (recycling) that is not healthy in time goes, its address
+  // backing off; the member it was to replace keeps serving and is
+  // replaced later. Without this a replacement that never connects (checks
+  // off, or degraded) would hold recycling up for good.
+  std::vector<uint64_t> late;
+  for (const auto& [id, member] : members_) {
+    if (member.replaces != 0 && !Healthy(member) &&
+        now - member.opened_at >= policy_.replacement_timeout) {
+      late.push_back(id);
+    }
+  }
+  for (uint64_t id : late) {
+    MemberRecord& member = members_.at(id);
+    Evict(member, now, actions,
+          absl::StrCat("replacement for #", member.replaces,
+                       " not healthy within ",
+                       FormatDuration(policy_.replacement_timeout),
+                       "; #", member.replaces, " keeps serving"));
+  }
+
   DrainStale(now, actions);
 
   // Replace what is missing (members on stale addresses are on their way out).
@@ -351,14 +374,17 @@ void PoolState::Update(SteadyTime now, Actions& actions) {
   const bool replacing =
       std::any_of(members_.begin(), members_.end(),
                   [](const auto& entry) { return entry.second.replaces != 0; });
+  bool surplus_now = surplus_open;
   if (!surplus_open && !replacing && crowded &&
       wanted_present() >= policy_.pool_size) {
     const int address = ChooseAddress(now, /*only_free=*/true);
     if (address >= 0) {
       Open(static_cast<size_t>(address), /*surplus=*/true, now, actions);
+      surplus_now = true;
     }
   }
-  if (!replacing) RecycleOne(now, actions);
+  // One extra member at a time: a surplus or a replacement.
+  if (!replacing && !surplus_now) RecycleOne(now, actions);
   RecomputeHealth(now, actions);
 }
 
@@ -475,7 +501,9 @@ void PoolState::Close(uint64_t id, EvictionReason reason, LogSeverity severity,
   members_.erase(it);
 }
 
-void PoolState::Evict(MemberRecord& member, SteadyTime now, Actions& actions) {
+void PoolState::Evict(MemberRecord& member, SteadyTime now, Actions& actions,
+                      std::string why) {
+  if (why.empty()) why = absl::StrCat("unhealthy; last check: ", member.last_check);
   AddressRecord& address = addresses_[member.address];
   // Members evicted together (e.g. all on one dead backend) count as one
   // failure of the address, and a running backoff is never shortened.
@@ -485,8 +513,7 @@ void PoolState::Evict(MemberRecord& member, SteadyTime now, Actions& actions) {
   address.retry_at = std::max(address.retry_at, now + backoff);
   const uint64_t id = member.id;
   Close(id, EvictionReason::kUnhealthy, LogSeverity::kWarning,
-        absl::StrCat("unhealthy; last check: ", member.last_check), now,
-        actions);
+        std::move(why), now, actions);
   Record(now, PoolEvent::Kind::kAddressBackoff, LogSeverity::kInfo, 0,
          address.address.display,
          absl::StrCat("no new member for ", FormatDuration(backoff), " (",

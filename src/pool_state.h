@@ -35,7 +35,10 @@
 //     addresses; stale addresses never count as crowded.
 //   - Recycling (Recycle(), for TLS rotation): one member at a time is
 //     replaced by a new member on the same address, and closed once the new
-//     one is healthy, so healthy members never drop.
+//     one is healthy, so healthy members never drop. A replacement not
+//     healthy within replacement_timeout is evicted and tried again after
+//     its address's backoff. At most one extra member (a surplus or a
+//     replacement) exists at a time.
 //   - Outlier ejection: OnCallFailures() ejects a member for base x times
 //     ejected (capped), unless that would leave fewer than critical_min
 //     pickable members; when other members fail later, ejections end early
@@ -90,6 +93,9 @@ struct PoolPolicy {
   double backoff_multiplier = 1.5;
   double backoff_jitter = 0.5;
   Nanos backoff_max = std::chrono::seconds(60);
+  // Recycling: a replacement not healthy this long after it opened is
+  // closed (its address backs off) and tried again later.
+  Nanos replacement_timeout = std::chrono::seconds(30);
   size_t event_log_size = 128;
 };
 
@@ -226,7 +232,10 @@ class PoolState {
   // Closes a member (an eviction, counted by reason).
   void Close(uint64_t id, EvictionReason reason, LogSeverity severity,
              std::string detail, SteadyTime now, Actions& actions);
-  void Evict(MemberRecord& member, SteadyTime now, Actions& actions);
+  // Closes an unhealthy member and backs its address off; `why` for the
+  // event ("" : its last check).
+  void Evict(MemberRecord& member, SteadyTime now, Actions& actions,
+             std::string why = "");
   void MemberBecameHealthy(MemberRecord& member, SteadyTime now,
                            Actions& actions);
   // Whether a member was retired (false: no current address is crowded).

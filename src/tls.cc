@@ -51,16 +51,27 @@ std::string OpenSslError() {
   return reason;
 }
 
-// Reads a whole file; a problem ("cannot read ...: No such file") otherwise.
+// Reads a whole regular file of at most 1 MiB; a problem ("cannot read:
+// No such file or directory") otherwise. A FIFO or a device (a mistake, or
+// /dev/zero) is refused rather than waited on or read forever.
 bool ReadFile(const std::string& path, std::string& out, std::string& error) {
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0) {
+    error = absl::StrCat("cannot read: ", std::strerror(errno));
+    return false;
+  }
+  if (!S_ISREG(info.st_mode)) {
+    error = "is not a regular file";
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = absl::StrCat("cannot read: ", std::strerror(errno));
     return false;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  out = text.str();
+  out.assign(kMaxFileBytes + 1, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(in.gcount()));
   if (out.size() > kMaxFileBytes) {
     error = "larger than 1 MiB: not a PEM file";
     return false;
@@ -120,14 +131,22 @@ PkeyPtr ParseKey(const std::string& pem, std::string& error) {
   return nullptr;
 }
 
-SystemTime ToSystemTime(const ASN1_TIME* time) {
+// Seconds since the epoch; certificates may say 9999-12-31 ("no expiry",
+// RFC 5280), beyond what system_clock's nanoseconds hold (2262), so times
+// are compared as seconds and clamped only for display.
+int64_t ToUnixSeconds(const ASN1_TIME* time) {
   std::tm tm{};
-  if (ASN1_TIME_to_tm(time, &tm) != 1) return {};
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  if (ASN1_TIME_to_tm(time, &tm) != 1) return 0;
+  return static_cast<int64_t>(timegm(&tm));
 }
 
-std::string FormatTime(SystemTime t) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+SystemTime ClampedTime(int64_t unix_seconds) {
+  constexpr int64_t kMax = 9'000'000'000;  // year 2255: fits in nanoseconds
+  return SystemTime(std::chrono::seconds(std::min(unix_seconds, kMax)));
+}
+
+std::string FormatTime(int64_t unix_seconds) {
+  const auto seconds = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
   gmtime_r(&seconds, &tm);
   char text[32];
@@ -163,7 +182,7 @@ struct Problems {
 bool FileStamp::operator==(const FileStamp& other) const {
   return exists == other.exists && device == other.device &&
          inode == other.inode && size == other.size &&
-         mtime_ns == other.mtime_ns;
+         mtime_ns == other.mtime_ns && ctime_ns == other.ctime_ns;
 }
 
 std::vector<FileStamp> StampTlsFiles(const TlsOptions& options) {
@@ -179,6 +198,9 @@ std::vector<FileStamp> StampTlsFiles(const TlsOptions& options) {
       stamp.size = info.st_size;
       stamp.mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 +
                        info.st_mtim.tv_nsec;
+      // A rewrite in place keeping size and mtime (cp -p) changes ctime.
+      stamp.ctime_ns = static_cast<int64_t>(info.st_ctim.tv_sec) * 1000000000 +
+                       info.st_ctim.tv_nsec;
     }
     stamps.push_back(stamp);
   }
@@ -186,7 +208,8 @@ std::vector<FileStamp> StampTlsFiles(const TlsOptions& options) {
 }
 
 absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsOptions& options,
-                                            SystemTime now) {
+                                            SystemTime now,
+                                            bool must_chain_to_ca) {
   TlsMaterial material;
   // Stamped before reading: a file replaced while it is read differs from
   // its stamp, and is read again at the next check.
@@ -228,8 +251,13 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsOptions& options,
     X509* leaf = chain.front().get();
     material.subject = NameText(X509_get_subject_name(leaf));
     material.issuer = NameText(X509_get_issuer_name(leaf));
-    material.not_before = ToSystemTime(X509_get0_notBefore(leaf));
-    material.not_after = ToSystemTime(X509_get0_notAfter(leaf));
+    const int64_t not_before = ToUnixSeconds(X509_get0_notBefore(leaf));
+    const int64_t not_after = ToUnixSeconds(X509_get0_notAfter(leaf));
+    const int64_t now_seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch())
+            .count();
+    material.not_before = ClampedTime(not_before);
+    material.not_after = ClampedTime(not_after);
     if (key != nullptr && X509_check_private_key(leaf, key.get()) != 1) {
       ERR_clear_error();
       problems.Malformed(
@@ -237,27 +265,28 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsOptions& options,
           absl::StrCat("does not match the certificate in cert_file \"",
                        options.cert_file, "\""));
     }
-    if (now < material.not_before) {
-      problems.Unusable("cert_file", options.cert_file,
-                        absl::StrCat("is not valid yet (from ",
-                                     FormatTime(material.not_before), ")"));
-    }
-    if (now > material.not_after) {
+    if (now_seconds < not_before) {
       problems.Unusable(
           "cert_file", options.cert_file,
-          absl::StrCat("expired at ", FormatTime(material.not_after)));
+          absl::StrCat("is not valid yet (from ", FormatTime(not_before), ")"));
     }
-    // When ca_file holds the CA that issued the certificate (both are
-    // "ours"), the chain must verify, for client authentication (time is
-    // checked above). A client certificate from another CA than the one that
-    // verifies servers is not checked here: the server judges it.
-    const X509_NAME* top_issuer = X509_get_issuer_name(chain.back().get());
-    const bool our_ca =
-        std::any_of(roots.begin(), roots.end(), [&](const X509Ptr& root) {
-          return X509_NAME_cmp(X509_get_subject_name(root.get()), top_issuer) ==
-                 0;
-        });
-    if (our_ca) {
+    if (now_seconds > not_after) {
+      problems.Unusable("cert_file", options.cert_file,
+                        absl::StrCat("expired at ", FormatTime(not_after)));
+    }
+    // The chain is verified against ca_file (time is checked above). It
+    // must verify when ca_file holds the CA named as its issuer (both are
+    // "ours"), or when the files in use did (`must_chain_to_ca`: a chain
+    // file caught half-written, leaf without its intermediate, is not
+    // taken). A client certificate from another CA than the one that
+    // verifies servers is otherwise not judged here: the server judges it.
+    if (!roots.empty()) {
+      const X509_NAME* top_issuer = X509_get_issuer_name(chain.back().get());
+      const bool our_ca =
+          std::any_of(roots.begin(), roots.end(), [&](const X509Ptr& root) {
+            return X509_NAME_cmp(X509_get_subject_name(root.get()),
+                                 top_issuer) == 0;
+          });
       X509_STORE* store = X509_STORE_new();
       for (const X509Ptr& root : roots) X509_STORE_add_cert(store, root.get());
       STACK_OF(X509)* untrusted = sk_X509_new_null();
@@ -268,11 +297,13 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsOptions& options,
       X509_STORE_CTX_init(context, store, leaf, untrusted);
       X509_STORE_CTX_set_flags(context, X509_V_FLAG_NO_CHECK_TIME);
       X509_STORE_CTX_set_purpose(context, X509_PURPOSE_SSL_CLIENT);
-      if (X509_verify_cert(context) != 1) {
+      material.chains_to_ca = X509_verify_cert(context) == 1;
+      if (!material.chains_to_ca && (our_ca || must_chain_to_ca)) {
         problems.Unusable(
             "cert_file", options.cert_file,
             absl::StrCat("does not chain to ca_file \"", options.ca_file,
-                         "\" for client authentication: ",
+                         "\" for client authentication",
+                         our_ca ? "" : " (the files in use did)", ": ",
                          X509_verify_cert_error_string(
                              X509_STORE_CTX_get_error(context))));
       }

@@ -32,13 +32,15 @@ namespace warm {
 namespace internal {
 
 // What identifies one version of a file on disk (a rename, a rewrite in
-// place or a touch all change it).
+// place, a touch or a chmod all change it). stat() follows symlinks, so a
+// Kubernetes secret's "..data" swap shows too.
 struct FileStamp {
   bool exists = false;
   uint64_t device = 0;
   uint64_t inode = 0;
   int64_t size = 0;
   int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
   bool operator==(const FileStamp& other) const;
   bool operator!=(const FileStamp& other) const { return !(*this == other); }
 };
@@ -54,7 +56,9 @@ struct TlsMaterial {
   std::string subject;
   std::string issuer;
   std::chrono::system_clock::time_point not_before;
-  std::chrono::system_clock::time_point not_after;
+  std::chrono::system_clock::time_point not_after;  // clamped to 2255
+  // The certificate chain verifies against ca_file.
+  bool chains_to_ca = false;
   std::vector<FileStamp> stamps;  // of the files as read
 };
 
@@ -62,9 +66,12 @@ struct TlsMaterial {
 // reported at once, each naming its file: InvalidArgument when a file cannot
 // be read or parsed or the key does not match the certificate,
 // FailedPrecondition when the files are well-formed but unusable now (a
-// certificate expired or not yet valid, or not chaining to the CA).
+// certificate expired or not yet valid, or not chaining to the CA). With
+// `must_chain_to_ca` (the files in use did) the chain must verify against
+// ca_file even when it names another issuer.
 absl::StatusOr<TlsMaterial> LoadTlsMaterial(
-    const TlsOptions& options, std::chrono::system_clock::time_point now);
+    const TlsOptions& options, std::chrono::system_clock::time_point now,
+    bool must_chain_to_ca = false);
 
 std::shared_ptr<grpc::ChannelCredentials> MakeTlsCredentials(
     const TlsMaterial& material);

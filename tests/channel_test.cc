@@ -477,6 +477,10 @@ TEST_F(ChannelTest, MembersRecordLatency) {
 
 TEST_F(ChannelTest, NewCallsAvoidABackendHoldingCalls) {
   TestBackend& slow = *backends_[0];
+  // Every member pickable first: with only the slow backend's member
+  // pickable (WaitForConnected needs one), calls would have nowhere else to
+  // go (seen once on a loaded machine).
+  ASSERT_TRUE(WaitFor([&] { return channel_->Health().healthy_members == 3; }));
   slow.set_hold_all(true);
   // Sequential calls: a call that lands on a fast backend finishes before the
   // next starts, so once one call is held on `slow`, that member has one call

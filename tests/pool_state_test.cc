@@ -1334,6 +1334,44 @@ TEST(PoolStateRecycleTest, OldMemberEvictedMeanwhileLeavesNoExtraMember) {
   EXPECT_EQ(pool.state.members().size(), 2u);
 }
 
+TEST(PoolStateRecycleTest, NeverMoreThanOneExtraMember) {
+  // Two members on one address and a free one: a surplus opens to spread
+  // them; recycling meanwhile waits for it.
+  Harness pool(Policy(2), 1);
+  pool.Start();
+  for (uint64_t id : pool.Ids()) pool.MakeHealthy(id);
+  const std::vector<uint64_t> old = pool.Ids();
+  Actions actions = pool.state.SetAddresses(Addresses(2), pool.now);
+  ASSERT_THAT(actions.open, SizeIs(1));  // the surplus
+  actions = pool.state.Recycle(old, pool.now);
+  EXPECT_THAT(actions.open, IsEmpty());
+  EXPECT_EQ(pool.state.members().size(), 3u);
+}
+
+TEST(PoolStateRecycleTest, AReplacementNeverHealthyIsEvictedInTime) {
+  PoolPolicy policy = Policy(1);
+  policy.replacement_timeout = seconds(10);
+  Harness pool(policy, 1);
+  pool.Start();
+  const uint64_t old = pool.Ids()[0];
+  pool.MakeHealthy(old);
+  Actions actions = pool.state.Recycle({old}, pool.now);
+  ASSERT_THAT(actions.open, SizeIs(1));
+  const uint64_t replacement = actions.open[0].first;
+  pool.Disconnect(replacement);  // never connects; no check ever fails
+  EXPECT_EQ(pool.state.NextDeadline(), pool.now + seconds(10));
+  pool.now += seconds(10);
+  actions = pool.Timer();
+  EXPECT_THAT(actions.close, ElementsAre(replacement));
+  EXPECT_TRUE(pool.Has(old));
+  EXPECT_EQ(pool.TierOf(old), Tier::kPickable);
+  // Tried again once the address's backoff is over.
+  pool.now += seconds(61);
+  actions = pool.Timer();
+  ASSERT_THAT(actions.open, SizeIs(1));
+  EXPECT_EQ(pool.Member(actions.open[0].first).replaces, old);
+}
+
 }  // namespace
 }  // namespace internal
 }  // namespace warm

@@ -166,7 +166,7 @@ TEST_F(TlsTest, WrongCaFailsWithTheHandshakeError) {
     checks += member.last_check + "\n";
   }
   std::printf("[measured] wrong CA, member check: %s", checks.c_str());
-  EXPECT_THAT(checks, HasSubstr("UNAVAILABLE"));
+  EXPECT_THAT(checks, HasSubstr("certificate verify failed"));
   EXPECT_EQ(backend->calls().size(), 0u);
 }
 
@@ -364,6 +364,10 @@ TEST_F(TlsTest, RotationRecyclesEveryMemberWithoutFailedCalls) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
+  // The call in flight when the last old member closed may still arrive
+  // with the old certificate; every call after it goes to new members.
+  const int ok_rotated = ok;
+  ASSERT_TRUE(WaitFor([&] { return ok >= ok_rotated + 2; }));
   for (auto& backend : backends) backend->ResetCounts();
   const int ok_before = ok;
   ASSERT_TRUE(WaitFor([&] { return ok > ok_before + 30; }));
@@ -460,6 +464,76 @@ TEST_F(TlsTest, DiagnosticsShowCertificateFactsButNoKeys) {
   EXPECT_THAT(
       HandleDiagnosticsRequest(absl::StrCat("/channel/", snapshot.id())).body,
       HasSubstr("CN=client-v1"));
+}
+
+// A renewed certificate whose validity starts a little later (the issuer's
+// clock ahead of ours) is used once it is valid, not dropped for good.
+TEST_F(TlsTest, CertificateNotValidYetIsUsedOnceValid) {
+  std::unique_ptr<TlsBackend> backend = StartBackend("127.0.0.1");
+  ChannelOptions options;
+  options.name = "not-yet-valid";
+  options.pool_size = 1;
+  std::shared_ptr<Channel> channel = Must(
+      Create("ipv4:" + backend->address(), MutualTls(), std::move(options)));
+  ASSERT_TRUE(WaitFor([&] { return channel->Health().healthy_members == 1; }));
+  ASSERT_TRUE(files_
+                  .WritePem("client", Must(warm::testing::MakeClientCert(
+                                          ca_, "client-v2",
+                                          std::chrono::seconds(3))))
+                  .ok());
+  ASSERT_TRUE(WaitFor(
+      [&] { return Snapshot("not-yet-valid").tls().reloads_failed() == 1; }));
+  EXPECT_THAT(Snapshot("not-yet-valid").tls().last_error(),
+              HasSubstr("is not valid yet"));
+  EXPECT_EQ(Snapshot("not-yet-valid").tls().subject(), "CN=client-v1");
+  ASSERT_TRUE(WaitFor(
+      [&] { return Snapshot("not-yet-valid").tls().subject() == "CN=client-v2"; }));
+  EXPECT_EQ(Snapshot("not-yet-valid").tls().reloads_failed(), 1u);  // once
+  EXPECT_TRUE(Echo(channel).ok());
+}
+
+// A chain file caught between its leaf and its intermediate is not taken.
+TEST_F(TlsTest, ChainWithoutItsIntermediateIsNotTaken) {
+  const Pem intermediate =
+      Must(warm::testing::MakeIntermediateCa(ca_, "warm intermediate"));
+  auto client = [&](const std::string& name, bool with_chain) {
+    return Must(warm::testing::MakeLeaf(
+        intermediate, name, {}, {}, warm::testing::kDefaultNotBefore,
+        warm::testing::kDefaultNotAfter, warm::testing::Usage::kClient,
+        warm::testing::KeyType::kEcP256, with_chain));
+  };
+  client_ = Must(files_.WritePem("client", client("chained-v1", true)));
+  std::unique_ptr<TlsBackend> backend = StartBackend("127.0.0.1");
+  ChannelOptions options;
+  options.name = "half-chain";
+  options.pool_size = 1;
+  std::shared_ptr<Channel> channel = Must(
+      Create("ipv4:" + backend->address(), MutualTls(), std::move(options)));
+  ASSERT_TRUE(Echo(channel).ok());
+  ASSERT_TRUE(files_.WritePem("client", client("chained-v2", false)).ok());
+  ASSERT_TRUE(WaitFor(
+      [&] { return Snapshot("half-chain").tls().reloads_failed() == 1; }));
+  EXPECT_THAT(Snapshot("half-chain").tls().last_error(),
+              HasSubstr("(the files in use did)"));
+  EXPECT_EQ(Snapshot("half-chain").tls().subject(), "CN=chained-v1");
+  backend->ResetCounts();
+  ASSERT_TRUE(Echo(channel).ok());
+  EXPECT_EQ(backend->calls_by_client_cn()["chained-v1"], 1);
+}
+
+// RFC 5280's "no expiry" (9999-12-31) and other dates past 2262 are valid.
+TEST_F(TlsTest, FarFutureExpiryIsValid) {
+  const PemFiles forever = Must(files_.WritePem(
+      "forever",
+      Must(warm::testing::MakeClientCert(ca_, "forever",
+                                         warm::testing::kDefaultNotBefore,
+                                         std::chrono::hours(24 * 365 * 300)))));
+  TlsOptions tls = MutualTls();
+  tls.cert_file = forever.cert;
+  tls.key_file = forever.key;
+  absl::StatusOr<std::shared_ptr<Channel>> channel =
+      Create("ipv4:127.0.0.1:1", tls);
+  EXPECT_TRUE(channel.ok()) << channel.status();
 }
 
 }  // namespace

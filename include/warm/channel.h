@@ -141,20 +141,27 @@ struct OutlierEjectionOptions {
 // the CA in `ca_file` that does not verify against it (FailedPrecondition).
 //
 // Rotation: every `reload_interval` warm looks at the files (inode, size,
-// modification time) and, when one changed, reads and checks them again. A
-// good new set is used by every member opened from then on, and the existing
-// members are recycled one at a time: a member with the new material opens on
-// the same address, and once it passed its health check the old member is
-// closed (its calls in flight finish), so the number of healthy members never
-// drops. A bad new set (half-written, mismatched key, expired) is reported
-// (event kTlsReloadFailed, metrics) and the working material stays in use.
-// Replace files atomically (write, then rename) where you can.
+// modification and change times) and, when one changed, reads and checks
+// them again. A good new set is used by every member opened from then on,
+// and the existing members are recycled one at a time: a member with the new
+// material opens on the same address, and once it passed its health check
+// the old member is closed (its calls in flight finish), so the number of
+// healthy members never drops; a replacement not healthy within three
+// checks' time is closed and tried again later. A bad new set (half-written,
+// a mismatched key, a chain missing the intermediate the files in use had,
+// expired) leaves the working material in use; once the files stayed that
+// way for a whole interval it is reported (event kTlsReloadFailed, metrics),
+// once. A certificate not valid yet is tried again every interval and used
+// once valid. Replace files atomically (write, then rename) where you can.
+// Long-lived streams keep their connection, and so the old certificate, until
+// they end.
 //
 // Key material never appears in errors, events, the diagnostics page or logs;
 // the certificate's subject, issuer and expiry do.
 struct TlsOptions {
   // PEM root certificates that verify the servers. Empty: gRPC's default
-  // roots (on Debian /usr/share/grpc/roots.pem, the system's CA bundle).
+  // roots (on Debian /usr/share/grpc/roots.pem, the bundle shipped with
+  // libgrpc, not /etc/ssl: give ca_file for CAs of your own).
   std::string ca_file;
   // The client's certificate (leaf first, then intermediates) and its
   // unencrypted private key, for mutual TLS: both or neither.
