@@ -26,6 +26,7 @@ namespace bench {
 
 // How reports name the channels.
 inline constexpr char kWarm[] = "warm";
+inline constexpr char kWarmPeakEwma[] = "warm, peak-EWMA";
 inline constexpr char kRoundRobin[] = "round_robin";
 inline constexpr char kPickFirst[] = "pick_first";
 

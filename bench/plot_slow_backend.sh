@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Plots warm_bench's slow_backend latency percentiles (warm vs plain gRPC
-# round_robin, one backend of five 50 ms slow) as an SVG with gnuplot.
+# Plots warm_bench's slow_backend latency percentiles (warm, warm with
+# peak-EWMA, plain gRPC round_robin; one backend of five 50 ms slow) as an
+# SVG with gnuplot.
 #
 #   bash bench/plot_slow_backend.sh [DATA.tsv] [OUT.svg]
 #
@@ -35,11 +36,13 @@ set key bottom right box opaque
 nines(p) = -log10(1 - p / 100.0)
 set xtics ("50" nines(50), "90" nines(90), "99" nines(99), "99.9" nines(99.9), "99.99" nines(99.99))
 set xrange [nines(50):nines(99.99)]
-# Colour by caller count, solid for warm and dashed for round_robin
-# (columns come in pairs: warm, round_robin).
-plot for [i=2:$columns:2] "$data" using (nines(\$1)):i with linespoints \
-       title columnheader(i) lw 2 pt 7 ps 0.5 lc i / 2 dt 1, \
-     for [i=3:$columns:2] "$data" using (nines(\$1)):i with linespoints \
-       title columnheader(i) lw 2 pt 6 ps 0.5 lc (i - 1) / 2 dt 2
+# Colour by caller count; solid for warm, dashed for round_robin, dotted
+# for warm with peak-EWMA (columns come in threes in that order).
+plot for [i=2:$columns:3] "$data" using (nines(\$1)):i with linespoints \
+       title columnheader(i) lw 2 pt 7 ps 0.5 lc (i + 1) / 3 dt 1, \
+     for [i=3:$columns:3] "$data" using (nines(\$1)):i with linespoints \
+       title columnheader(i) lw 2 pt 6 ps 0.5 lc i / 3 dt 2, \
+     for [i=4:$columns:3] "$data" using (nines(\$1)):i with linespoints \
+       title columnheader(i) lw 2 pt 5 ps 0.5 lc (i - 1) / 3 dt 3
 GNUPLOT
 echo "plot_slow_backend.sh: wrote $out"

@@ -55,6 +55,7 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
   config.target = std::string(target);
   config.addresses = std::move(parsed->addresses);
   config.pool_size = options.pool_size;
+  config.peak_ewma = options.pick == PickPolicy::kPeakEwma;
   config.channel_args = options.channel_args;
   config.credentials = std::move(credentials);
   config.interceptors =

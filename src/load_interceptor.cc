@@ -1,6 +1,7 @@
 #include "src/load_interceptor.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "src/health_check.h"
 #include "src/tsan.h"
@@ -32,10 +33,14 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
     if (!finished_ && methods->QueryInterceptionHookPoint(
                           InterceptionHookPoints::POST_RECV_STATUS)) {
       finished_ = true;
-      load_->RecordLatency(
-          std::chrono::duration_cast<std::chrono::microseconds>(
-              std::chrono::steady_clock::now() - start_)
-              .count());
+      const auto now = std::chrono::steady_clock::now();
+      const int64_t latency_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(now - start_)
+              .count();
+      load_->RecordLatency(latency_us);
+      if (load_->peak_ewma) {
+        load_->RecordPeakEwma(latency_us, SteadyMicros(now));
+      }
       load_->CallFinished(methods->GetRecvStatus()->error_code());
     }
     methods->Proceed();
@@ -49,6 +54,31 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
 };
 
 }  // namespace
+
+void MemberLoad::RecordPeakEwma(int64_t us, int64_t now_us) {
+  // Lossy like the plain EWMA: concurrent updates may lose a step.
+  const int64_t last = peak_stamp_us.load(std::memory_order_relaxed);
+  const double cost =
+      static_cast<double>(peak_ewma_us.load(std::memory_order_relaxed));
+  double next = static_cast<double>(us);
+  if (next < cost) {
+    const double weight =
+        std::exp(-static_cast<double>(std::max<int64_t>(0, now_us - last)) /
+                 kPeakEwmaTauUs);
+    next = cost * weight + next * (1 - weight);
+  }
+  peak_ewma_us.store(static_cast<int64_t>(next), std::memory_order_relaxed);
+  peak_stamp_us.store(now_us, std::memory_order_relaxed);
+}
+
+double MemberLoad::PeakEwmaAt(int64_t now_us) const {
+  const int64_t last = peak_stamp_us.load(std::memory_order_relaxed);
+  const double cost =
+      static_cast<double>(peak_ewma_us.load(std::memory_order_relaxed));
+  return cost *
+         std::exp(-static_cast<double>(std::max<int64_t>(0, now_us - last)) /
+                  kPeakEwmaTauUs);
+}
 
 MemberLoad::MemberLoad(std::shared_ptr<CallStats> stats)
     : stats_(std::move(stats)) {

@@ -19,6 +19,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -61,6 +62,8 @@ struct MemberLoad {
   alignas(64) uint32_t failure_codes = 0;
   int failures_to_report = 0;
   std::function<void()> report_outlier;
+  // Keep the peak-EWMA latency (set before the first call).
+  bool peak_ewma = false;
   // Calls that failed in a row; reset by any other code and by the pool.
   alignas(64) std::atomic<int> consecutive_failures{0};
 
@@ -77,6 +80,19 @@ struct MemberLoad {
       64) std::array<std::atomic<uint64_t>, kLatencyBuckets> latency_buckets{};
   std::atomic<uint64_t> latency_sum_us{0};
   std::atomic<int64_t> latency_ewma_us{-1};  // -1: no call yet
+
+  // Peak-EWMA latency (PickPolicy::kPeakEwma), as Finagle's: a slower call
+  // raises it at once, faster ones pull it down with weight 1 - e^(-dt/tau)
+  // over the time dt since the last update, and at pick time it decays
+  // towards 0 over the time since (so a member that got slow and then no
+  // calls is tried again). Microseconds; stamp: steady clock, microseconds.
+  static constexpr double kPeakEwmaTauUs = 10e6;  // 10 s, Finagle's default
+  std::atomic<int64_t> peak_ewma_us{0};
+  std::atomic<int64_t> peak_stamp_us{0};
+
+  void RecordPeakEwma(int64_t us, int64_t now_us);
+  // The peak-EWMA latency decayed to `now_us`.
+  double PeakEwmaAt(int64_t now_us) const;
 
   void RecordLatency(int64_t us) {
     int bucket = 0;
@@ -115,6 +131,13 @@ struct MemberLoad {
  private:
   const std::shared_ptr<CallStats> stats_;
 };
+
+// Microseconds on the steady clock (peak-EWMA stamps).
+inline int64_t SteadyMicros(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             t.time_since_epoch())
+      .count();
+}
 
 // Plain copies of MemberLoad's counters, or sums of several.
 struct CallCounts {

@@ -36,6 +36,11 @@ absl::Status ValidateOptions(
         "credentials is null (use grpc::InsecureChannelCredentials() for "
         "plaintext, or set tls)");
   }
+  if (options.pick != PickPolicy::kInFlight &&
+      options.pick != PickPolicy::kPeakEwma) {
+    problems.push_back(absl::StrCat("pick is ", static_cast<int>(options.pick),
+                                    "; it must be a warm::PickPolicy"));
+  }
   if (options.pool_size < 1) {
     problems.push_back(absl::StrCat("pool_size is ", options.pool_size,
                                     "; it must be at least 1"));

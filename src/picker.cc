@@ -1,5 +1,7 @@
 #include "src/picker.h"
 
+#include <algorithm>
+#include <chrono>
 #include <random>
 
 namespace warm {
@@ -10,6 +12,23 @@ Member* Pick(const PickerSnapshot& snapshot, uint64_t random) {
       !snapshot.ready.empty()    ? snapshot.ready
       : !snapshot.trying.empty() ? snapshot.trying
                                  : snapshot.all;
+  if (snapshot.peak_ewma) {
+    const int64_t now_us = SteadyMicros(std::chrono::steady_clock::now());
+    return candidates[PickOfTwo(candidates.size(), random,
+                                [&](size_t i) {
+                                  const MemberLoad& load =
+                                      candidates[i]->load();
+                                  // A member without calls yet costs 1 us per
+                                  // call in flight: tried soon, not flooded.
+                                  return std::max(1.0,
+                                                  load.PeakEwmaAt(now_us)) *
+                                         static_cast<double>(
+                                             load.in_flight.load(
+                                                 std::memory_order_relaxed) +
+                                             1);
+                                })]
+        .get();
+  }
   return candidates[PickOfTwo(candidates.size(), random,
                               [&](size_t i) {
                                 return candidates[i]->load().in_flight.load(

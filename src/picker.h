@@ -43,11 +43,15 @@ struct PickerSnapshot {
   // May become pickable: IDLE, CONNECTING, or READY but not checked yet.
   std::vector<std::shared_ptr<Member>> trying;
   std::vector<std::shared_ptr<Member>> all;  // every member
+  // PickPolicy::kPeakEwma: the load is peak-EWMA latency x (in flight + 1).
+  bool peak_ewma = false;
 };
 
-// The member a new call goes to: P2C by calls in flight over the pickable
-// members; when none is, over the members that may become pickable; when
-// none is, over all of them. Requires `snapshot.all` to be non-empty (the
+// The member a new call goes to: P2C by calls in flight (or, with
+// snapshot.peak_ewma, by peak-EWMA latency x (calls in flight + 1), which
+// costs a clock read and two exp() per pick) over the pickable members;
+// when none is, over the members that may become pickable; when none is,
+// over all of them. Requires `snapshot.all` to be non-empty (the
 // pool handles an empty one before picking).
 Member* Pick(const PickerSnapshot& snapshot, uint64_t random);
 

@@ -180,6 +180,7 @@ void Pool::RunDeferred(const Deferred& deferred) {
 
 void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   auto load = std::make_shared<MemberLoad>(call_stats_);
+  load->peak_ewma = config_.peak_ewma;
   if (config_.consecutive_failures > 0) {
     load->failure_codes = config_.failure_codes;
     load->failures_to_report = config_.consecutive_failures;
@@ -457,6 +458,7 @@ void Pool::OnDnsAnswer(DnsAnswer answer) {
 
 void Pool::RefreshLocked() {
   auto next = std::make_unique<PickerSnapshot>();
+  next->peak_ewma = config_.peak_ewma;
   std::vector<std::pair<uint64_t, PoolState::Tier>> key;
   for (const auto& [id, slot] : slots_) {
     const PoolState::MemberRecord& record = decisions_.members().at(id);

@@ -100,6 +100,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
     std::string target;
     std::vector<Address> addresses;
     int pool_size = 3;
+    bool peak_ewma = false;  // PickPolicy::kPeakEwma
     grpc::ChannelArguments channel_args;
     std::shared_ptr<grpc::ChannelCredentials> credentials;
     std::shared_ptr<const SharedInterceptorFactory::Factories> interceptors;

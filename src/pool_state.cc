@@ -342,8 +342,8 @@ void PoolState::Update(SteadyTime now, Actions& actions) {
     Evict(member, now, actions,
           absl::StrCat("replacement for #", member.replaces,
                        " not healthy within ",
-                       FormatDuration(policy_.replacement_timeout),
-                       "; #", member.replaces, " keeps serving"));
+                       FormatDuration(policy_.replacement_timeout), "; #",
+                       member.replaces, " keeps serving"));
   }
 
   DrainStale(now, actions);
@@ -503,7 +503,8 @@ void PoolState::Close(uint64_t id, EvictionReason reason, LogSeverity severity,
 
 void PoolState::Evict(MemberRecord& member, SteadyTime now, Actions& actions,
                       std::string why) {
-  if (why.empty()) why = absl::StrCat("unhealthy; last check: ", member.last_check);
+  if (why.empty())
+    why = absl::StrCat("unhealthy; last check: ", member.last_check);
   AddressRecord& address = addresses_[member.address];
   // Members evicted together (e.g. all on one dead backend) count as one
   // failure of the address, and a running backoff is never shortened.
@@ -512,8 +513,8 @@ void PoolState::Evict(MemberRecord& member, SteadyTime now, Actions& actions,
   const Nanos backoff = Backoff(address.failures);
   address.retry_at = std::max(address.retry_at, now + backoff);
   const uint64_t id = member.id;
-  Close(id, EvictionReason::kUnhealthy, LogSeverity::kWarning,
-        std::move(why), now, actions);
+  Close(id, EvictionReason::kUnhealthy, LogSeverity::kWarning, std::move(why),
+        now, actions);
   Record(now, PoolEvent::Kind::kAddressBackoff, LogSeverity::kInfo, 0,
          address.address.display,
          absl::StrCat("no new member for ", FormatDuration(backoff), " (",

@@ -3,6 +3,8 @@
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cmath>
 #include <map>
 #include <set>
 #include <vector>
@@ -112,6 +114,42 @@ TEST(PickTest, AllFailedStillPicksTheLeastLoaded) {
   for (int i = 0; i < 100; ++i) {
     EXPECT_EQ(Pick(snapshot, ThreadRandom()), idle.get());
   }
+}
+
+// Peak-EWMA: a member answering slowly is avoided although it holds fewer
+// calls in flight.
+TEST(PickTest, PeakEwmaAvoidsASlowMemberWithFewerCallsInFlight) {
+  PickerSnapshot snapshot;
+  snapshot.peak_ewma = true;
+  auto fast = FakeMember(1, GRPC_CHANNEL_READY, /*in_flight=*/5);
+  auto slow = FakeMember(2, GRPC_CHANNEL_READY, /*in_flight=*/0);
+  snapshot.ready = {fast, slow};
+  snapshot.all = snapshot.ready;
+  const int64_t now = SteadyMicros(std::chrono::steady_clock::now());
+  auto& fast_load = const_cast<MemberLoad&>(fast->load());
+  auto& slow_load = const_cast<MemberLoad&>(slow->load());
+  fast_load.RecordPeakEwma(300, now);    // 0.3 ms x 6 = 1.8 ms
+  slow_load.RecordPeakEwma(50000, now);  // 50 ms x 1
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(Pick(snapshot, ThreadRandom()), fast.get());
+  }
+  // By calls in flight alone, the slow member would win.
+  snapshot.peak_ewma = false;
+  EXPECT_EQ(Pick(snapshot, ThreadRandom()), slow.get());
+}
+
+TEST(PickTest, PeakEwmaRisesAtOnceAndDecaysWithTime) {
+  MemberLoad load;
+  load.RecordPeakEwma(1000, 0);
+  load.RecordPeakEwma(50000, 1);  // a slower call: the peak at once
+  EXPECT_EQ(load.PeakEwmaAt(1), 50000);
+  // Faster calls pull it down by 1 - e^(-dt/10 s).
+  load.RecordPeakEwma(1000, 1 + 10'000'000);
+  EXPECT_NEAR(load.PeakEwmaAt(1 + 10'000'000),
+              50000 * std::exp(-1.0) + 1000 * (1 - std::exp(-1.0)), 1);
+  // Without calls it decays towards 0 (the member is tried again): by
+  // e^-5 after 50 s more.
+  EXPECT_LT(load.PeakEwmaAt(1 + 60'000'000), 200);
 }
 
 }  // namespace

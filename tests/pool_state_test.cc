@@ -1246,7 +1246,8 @@ TEST(PoolStateAddressesTest, UnchangedAnswerChangesNothing) {
   EXPECT_FALSE(HasEvent(actions, Kind::kAddressesChanged));
 }
 
-// --- Recycling (TLS rotation) -------------------------------------------------
+// --- Recycling (TLS rotation)
+// -------------------------------------------------
 
 // Healthy members counted in the state.
 int HealthyCount(const Harness& pool) {
@@ -1290,8 +1291,8 @@ TEST(PoolStateRecycleTest, ReplacesOneAtATimeWithoutLosingHealthyMembers) {
   EXPECT_THAT(actions.open, IsEmpty());  // every old member is gone
   EXPECT_EQ(closed, std::set<uint64_t>(old.begin(), old.end()));
   EXPECT_THAT(pool.MembersPerAddress(), ElementsAre(1, 1, 1));
-  EXPECT_EQ(pool.state.counters().evictions[static_cast<size_t>(
-                EvictionReason::kRecycled)],
+  EXPECT_EQ(pool.state.counters()
+                .evictions[static_cast<size_t>(EvictionReason::kRecycled)],
             3u);
 }
 

@@ -476,18 +476,19 @@ TEST_F(TlsTest, CertificateNotValidYetIsUsedOnceValid) {
   std::shared_ptr<Channel> channel = Must(
       Create("ipv4:" + backend->address(), MutualTls(), std::move(options)));
   ASSERT_TRUE(WaitFor([&] { return channel->Health().healthy_members == 1; }));
-  ASSERT_TRUE(files_
-                  .WritePem("client", Must(warm::testing::MakeClientCert(
-                                          ca_, "client-v2",
-                                          std::chrono::seconds(3))))
-                  .ok());
+  ASSERT_TRUE(
+      files_
+          .WritePem("client", Must(warm::testing::MakeClientCert(
+                                  ca_, "client-v2", std::chrono::seconds(3))))
+          .ok());
   ASSERT_TRUE(WaitFor(
       [&] { return Snapshot("not-yet-valid").tls().reloads_failed() == 1; }));
   EXPECT_THAT(Snapshot("not-yet-valid").tls().last_error(),
               HasSubstr("is not valid yet"));
   EXPECT_EQ(Snapshot("not-yet-valid").tls().subject(), "CN=client-v1");
-  ASSERT_TRUE(WaitFor(
-      [&] { return Snapshot("not-yet-valid").tls().subject() == "CN=client-v2"; }));
+  ASSERT_TRUE(WaitFor([&] {
+    return Snapshot("not-yet-valid").tls().subject() == "CN=client-v2";
+  }));
   EXPECT_EQ(Snapshot("not-yet-valid").tls().reloads_failed(), 1u);  // once
   EXPECT_TRUE(Echo(channel).ok());
 }
@@ -524,10 +525,9 @@ TEST_F(TlsTest, ChainWithoutItsIntermediateIsNotTaken) {
 // RFC 5280's "no expiry" (9999-12-31) and other dates past 2262 are valid.
 TEST_F(TlsTest, FarFutureExpiryIsValid) {
   const PemFiles forever = Must(files_.WritePem(
-      "forever",
-      Must(warm::testing::MakeClientCert(ca_, "forever",
-                                         warm::testing::kDefaultNotBefore,
-                                         std::chrono::hours(24 * 365 * 300)))));
+      "forever", Must(warm::testing::MakeClientCert(
+                     ca_, "forever", warm::testing::kDefaultNotBefore,
+                     std::chrono::hours(24 * 365 * 300)))));
   TlsOptions tls = MutualTls();
   tls.cert_file = forever.cert;
   tls.key_file = forever.key;
