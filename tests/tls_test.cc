@@ -104,6 +104,19 @@ class TlsTest : public ::testing::Test {
     return tls;
   }
 
+  // A one-member mutual-TLS channel named `name` to `backend`, healthy.
+  std::shared_ptr<Channel> OneMemberChannel(const TlsBackend& backend,
+                                            const std::string& name) {
+    ChannelOptions options;
+    options.name = name;
+    options.pool_size = 1;
+    std::shared_ptr<Channel> channel = Must(
+        Create("ipv4:" + backend.address(), MutualTls(), std::move(options)));
+    EXPECT_TRUE(
+        WaitFor([&] { return channel->Health().healthy_members == 1; }));
+    return channel;
+  }
+
   Pem ca_;
   CertDir files_ = Must(CertDir::Create("tls-test"));
   std::string ca_file_;
@@ -395,12 +408,8 @@ TEST_F(TlsTest, RotationRecyclesEveryMemberWithoutFailedCalls) {
 // Bad new files are reported and the working ones stay in use.
 TEST_F(TlsTest, BrokenNewFilesKeepTheOldCertificate) {
   std::unique_ptr<TlsBackend> backend = StartBackend("127.0.0.1");
-  ChannelOptions options;
-  options.name = "broken-rotation";
-  options.pool_size = 1;
-  std::shared_ptr<Channel> channel = Must(
-      Create("ipv4:" + backend->address(), MutualTls(), std::move(options)));
-  ASSERT_TRUE(WaitFor([&] { return channel->Health().healthy_members == 1; }));
+  std::shared_ptr<Channel> channel =
+      OneMemberChannel(*backend, "broken-rotation");
 
   // Half-written: the certificate file cut short mid-write.
   const Pem next = Must(warm::testing::MakeClientCert(ca_, "client-v2"));
@@ -470,12 +479,8 @@ TEST_F(TlsTest, DiagnosticsShowCertificateFactsButNoKeys) {
 // clock ahead of ours) is used once it is valid, not dropped for good.
 TEST_F(TlsTest, CertificateNotValidYetIsUsedOnceValid) {
   std::unique_ptr<TlsBackend> backend = StartBackend("127.0.0.1");
-  ChannelOptions options;
-  options.name = "not-yet-valid";
-  options.pool_size = 1;
-  std::shared_ptr<Channel> channel = Must(
-      Create("ipv4:" + backend->address(), MutualTls(), std::move(options)));
-  ASSERT_TRUE(WaitFor([&] { return channel->Health().healthy_members == 1; }));
+  std::shared_ptr<Channel> channel =
+      OneMemberChannel(*backend, "not-yet-valid");
   ASSERT_TRUE(
       files_
           .WritePem("client", Must(warm::testing::MakeClientCert(
@@ -505,11 +510,8 @@ TEST_F(TlsTest, ChainWithoutItsIntermediateIsNotTaken) {
   };
   client_ = Must(files_.WritePem("client", client("chained-v1", true)));
   std::unique_ptr<TlsBackend> backend = StartBackend("127.0.0.1");
-  ChannelOptions options;
-  options.name = "half-chain";
-  options.pool_size = 1;
-  std::shared_ptr<Channel> channel = Must(
-      Create("ipv4:" + backend->address(), MutualTls(), std::move(options)));
+  std::shared_ptr<Channel> channel =
+      OneMemberChannel(*backend, "half-chain");
   ASSERT_TRUE(Echo(channel).ok());
   ASSERT_TRUE(files_.WritePem("client", client("chained-v2", false)).ok());
   ASSERT_TRUE(WaitFor(
