@@ -96,7 +96,9 @@ class DiagnosticsServer::Impl {
  public:
   httplib::Server server;
   std::thread thread;
-  std::shared_ptr<std::atomic<bool>> stopping;
+  std::atomic<bool> serving{false};     // Start() succeeded
+  std::atomic<bool> stopping{false};    // the destructor runs
+  std::atomic<bool> loop_ended{false};  // listen_after_bind() returned
   int port = 0;
   std::string url;
 };
@@ -105,7 +107,7 @@ DiagnosticsServer::DiagnosticsServer(std::unique_ptr<Impl> impl)
     : impl_(std::move(impl)) {}
 
 DiagnosticsServer::~DiagnosticsServer() {
-  impl_->stopping->store(true);
+  impl_->stopping = true;
   impl_->server.stop();
   impl_->thread.join();
 }
@@ -186,32 +188,32 @@ absl::StatusOr<std::unique_ptr<DiagnosticsServer>> DiagnosticsServer::Start(
       "http://",
       parsed->ipv6 ? absl::StrCat("[", parsed->host, "]") : parsed->host, ":",
       port, "/");
-  auto loop_ended = std::make_shared<std::atomic<bool>>(false);
-  auto stopping = std::make_shared<std::atomic<bool>>(false);
-  impl->stopping = stopping;
-  impl->thread =
-      std::thread([&server, loop_ended, stopping, address = impl->url] {
-        server.listen_after_bind();
-        loop_ended->store(true);
-        // cpp-httplib gives up on some accept() errors (ENFILE, ENOMEM, ...):
-        // say so rather than go silent.
-        if (!stopping->load()) {
-          internal::Log(LogSeverity::kWarning,
-                        absl::StrCat("warm diagnostics server ", address,
-                                     " stopped: accepting connections failed"));
-        }
-      });
+  // The thread uses only `impl`, which the destructor (or the failure
+  // below) outlives it with a join.
+  Impl* self = impl.get();
+  self->thread = std::thread([self] {
+    self->server.listen_after_bind();
+    self->loop_ended = true;
+    // cpp-httplib gives up on some accept() errors (ENFILE, ENOMEM, ...):
+    // say so rather than go silent.
+    if (self->serving && !self->stopping) {
+      internal::Log(LogSeverity::kWarning,
+                    absl::StrCat("warm diagnostics server ", self->url,
+                                 " stopped: accepting connections failed"));
+    }
+  });
   // The socket already accepts connections; wait until the loop runs, as
   // stop() does nothing before (the destructor would then never return).
   // The loop either starts at once or fails at once.
-  while (!server.is_running() && !loop_ended->load()) {
+  while (!server.is_running() && !self->loop_ended) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   if (!server.is_running()) {
-    impl->thread.join();
+    self->thread.join();
     return absl::UnavailableError(absl::StrCat("diagnostics server on \"",
                                                address, "\" stopped at once"));
   }
+  self->serving = true;
   return std::unique_ptr<DiagnosticsServer>(
       new DiagnosticsServer(std::move(impl)));
 }
