@@ -1,15 +1,15 @@
 // The cost of choosing a member for one call: entering the picker snapshot's
 // read section, two random choices and two in-flight loads. This is exactly
 // what warm::Channel runs per call before handing the call to the member
-// (src/pool.cc, Pool::CreateCall), measured at 3, 64 and 1024 members, on one
+// (src/pool/pool.cc, Pool::CreateCall), measured at 3, 64 and 1024 members, on one
 // thread and on two threads picking at once.
 
 #include <benchmark/benchmark.h>
 #include <grpcpp/create_channel.h>
 
-#include "src/member.h"
-#include "src/picker.h"
-#include "src/snapshot_cell.h"
+#include "src/call/member.h"
+#include "src/call/picker.h"
+#include "src/common/snapshot_cell.h"
 
 namespace warm {
 namespace internal {

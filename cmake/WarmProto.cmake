@@ -35,7 +35,7 @@ endfunction()
 # "grpc/health/v1/health.proto" in protobuf's descriptor pool or defines
 # grpc::health::v1 classes, so an application that generates health.proto
 # itself links and starts without conflicts. The RPC path,
-# /grpc.health.v1.Health/Check, is set in src/health_check.cc.
+# /grpc.health.v1.Health/Check, is set in src/health/health_check.cc.
 find_file(WARM_HEALTH_PROTO health.proto
           PATHS /usr/share/grpc-proto/grpc/health/v1 NO_DEFAULT_PATH
           DOC "grpc.health.v1 health.proto (Debian package grpc-proto)")

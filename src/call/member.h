@@ -1,0 +1,75 @@
+// Member: one gRPC channel to one backend address, with its own connection.
+//
+// A member owns a grpc::Channel created on a literal address with a local
+// subchannel pool (so two members on one address are two TCP connections),
+// the counters its calls update (MemberLoad), and a cache of its registered
+// methods.
+//
+// Thread safety: everything but construction may be called from any thread.
+
+#ifndef WARM_SRC_CALL_MEMBER_H_
+#define WARM_SRC_CALL_MEMBER_H_
+
+#include <grpcpp/channel.h>
+#include <grpcpp/impl/rpc_method.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "src/call/load_interceptor.h"
+#include "src/call/method_cache.h"
+#include "src/common/target.h"
+
+namespace warm {
+namespace internal {
+
+class Member {
+ public:
+  Member(uint64_t id, Address address, std::shared_ptr<grpc::Channel> channel,
+         std::shared_ptr<MemberLoad> load,
+         std::shared_ptr<MethodCache> methods);
+  Member(const Member&) = delete;
+  Member& operator=(const Member&) = delete;
+
+  uint64_t id() const { return id_; }
+  const Address& address() const { return address_; }
+  grpc::Channel& channel() const { return *channel_; }
+  const MemberLoad& load() const { return *load_; }
+  // Restarts the count of calls failed in a row (outlier ejection).
+  void ResetFailures() const {
+    load_->consecutive_failures.store(0, std::memory_order_relaxed);
+  }
+  std::chrono::system_clock::time_point opened_at() const { return opened_at_; }
+
+  // The last connectivity state the pool saw; READY members are pickable.
+  grpc_connectivity_state state() const {
+    return state_.load(std::memory_order_acquire);
+  }
+  void set_state(grpc_connectivity_state state) {
+    state_.store(state, std::memory_order_release);
+  }
+
+  // The RpcMethod for `method` on this member; `registered_methods` is how
+  // many ids the warm channel has handed out (a tag beyond is not ours).
+  grpc::internal::RpcMethod MethodFor(const grpc::internal::RpcMethod& method,
+                                      size_t registered_methods);
+
+ private:
+  const uint64_t id_;
+  const Address address_;
+  const std::shared_ptr<grpc::Channel> channel_;
+  const std::shared_ptr<grpc::ChannelInterface> channel_interface_;
+  const std::shared_ptr<MemberLoad> load_;
+  const std::shared_ptr<MethodCache> methods_;
+  const std::chrono::system_clock::time_point opened_at_;
+  std::atomic<grpc_connectivity_state> state_{GRPC_CHANNEL_IDLE};
+};
+
+}  // namespace internal
+}  // namespace warm
+
+#endif  // WARM_SRC_CALL_MEMBER_H_

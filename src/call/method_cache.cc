@@ -1,0 +1,88 @@
+#include "src/call/method_cache.h"
+
+#include <cstring>
+#include <string>
+
+namespace warm {
+namespace internal {
+
+// A method registered on one member channel. The strings are copies: the
+// caller's RpcMethod may point into memory that dies before the member.
+struct MethodCache::Entry {
+  Entry(const grpc::internal::RpcMethod& method,
+        const std::shared_ptr<grpc::ChannelInterface>& channel)
+      : name(method.name()),
+        suffix(method.suffix_for_stats() ? method.suffix_for_stats() : ""),
+        has_suffix(method.suffix_for_stats() != nullptr),
+        registered(name.c_str(), has_suffix ? suffix.c_str() : nullptr,
+                   method.method_type(), channel) {}
+
+  bool SameSuffix(const char* other) const {
+    if (other == nullptr) return !has_suffix;
+    return has_suffix && std::strcmp(other, suffix.c_str()) == 0;
+  }
+
+  const std::string name;
+  const std::string suffix;
+  const bool has_suffix;
+  const grpc::internal::RpcMethod registered;
+};
+
+MethodCache::~MethodCache() {
+  for (std::atomic<Chunk*>& slot : chunks_) {
+    Chunk* chunk = slot.load(std::memory_order_acquire);
+    if (chunk == nullptr) continue;
+    for (std::atomic<const Entry*>& entry : *chunk) {
+      delete entry.load(std::memory_order_acquire);
+    }
+    delete chunk;
+  }
+}
+
+grpc::internal::RpcMethod MethodCache::Get(
+    const grpc::internal::RpcMethod& method, size_t registered_methods,
+    const std::shared_ptr<grpc::ChannelInterface>& channel) {
+  const uintptr_t tag = reinterpret_cast<uintptr_t>(method.channel_tag());
+  if (tag == 0 || tag > registered_methods || tag > kMaxMethods) {
+    return grpc::internal::RpcMethod(method.name(), method.suffix_for_stats(),
+                                     method.method_type());
+  }
+  const size_t id = tag - 1;
+  std::atomic<Chunk*>& chunk_slot = chunks_[id / kChunkSize];
+  Chunk* chunk = chunk_slot.load(std::memory_order_acquire);
+  if (chunk == nullptr) {
+    auto* fresh = new Chunk();
+    if (chunk_slot.compare_exchange_strong(chunk, fresh,
+                                           std::memory_order_acq_rel)) {
+      chunk = fresh;
+    } else {
+      delete fresh;  // another thread won; `chunk` now holds its chunk
+    }
+  }
+  std::atomic<const Entry*>& entry_slot = (*chunk)[id % kChunkSize];
+  const Entry* entry = entry_slot.load(std::memory_order_acquire);
+  if (entry == nullptr) {
+    // Registration is idempotent in gRPC core, so a lost race only costs a
+    // duplicate Entry, deleted here.
+    auto* fresh = new Entry(method, channel);
+    if (entry_slot.compare_exchange_strong(entry, fresh,
+                                           std::memory_order_acq_rel)) {
+      entry = fresh;
+    } else {
+      delete fresh;
+    }
+  }
+  // The tag is a small integer, so a method registered on another warm
+  // channel can carry the same id for another method: check the name too.
+  if (std::strcmp(method.name(), entry->name.c_str()) != 0 ||
+      !entry->SameSuffix(method.suffix_for_stats())) {
+    return grpc::internal::RpcMethod(method.name(), method.suffix_for_stats(),
+                                     method.method_type());
+  }
+  grpc::internal::RpcMethod result = entry->registered;
+  result.SetMethodType(method.method_type());
+  return result;
+}
+
+}  // namespace internal
+}  // namespace warm

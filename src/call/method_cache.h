@@ -1,0 +1,70 @@
+// MethodCache: a member channel's registered methods, by warm method id.
+//
+// A generated stub registers each method with the channel it was built on (the
+// warm channel) and passes the returned tag on every call. gRPC core accepts
+// only a tag registered on the same core channel, so the warm channel hands out
+// small method ids as tags (id + 1; nullptr keeps meaning "unregistered") and
+// each member channel keeps, per id, an RpcMethod registered on itself. The
+// cache fills on a member's first call of a method; later lookups are two
+// atomic loads and no lock.
+//
+// Lifetime: a call's ClientRpcInfo points at the cached method name for as
+// long as the call lives, so the cache is co-owned by the member channel's
+// interceptor factory and lives as long as that grpc::Channel.
+//
+// Thread safety: Get() may be called from any thread.
+
+#ifndef WARM_SRC_CALL_METHOD_CACHE_H_
+#define WARM_SRC_CALL_METHOD_CACHE_H_
+
+#include <grpcpp/impl/channel_interface.h>
+#include <grpcpp/impl/rpc_method.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+namespace warm {
+namespace internal {
+
+// The channel tag a warm channel returns for method id `id`.
+inline void* MethodIdToTag(size_t id) {
+  // An integer by design: never dereferenced, only decoded by MethodCache.
+  return reinterpret_cast<void*>(  // NOLINT(performance-no-int-to-ptr)
+      static_cast<uintptr_t>(id) + 1);
+}
+
+// MethodCache: see the file comment.
+class MethodCache {
+ public:
+  // Method ids the cache can hold; calls of methods beyond it go unregistered
+  // (correct, slightly slower).
+  static constexpr size_t kChunkSize = 64;
+  static constexpr size_t kChunks = 64;
+  static constexpr size_t kMaxMethods = kChunkSize * kChunks;
+
+  MethodCache() = default;
+  ~MethodCache();
+  MethodCache(const MethodCache&) = delete;
+  MethodCache& operator=(const MethodCache&) = delete;
+
+  // The RpcMethod to create a call of `method` with on `channel`.
+  // `registered_methods` is how many ids the warm channel has handed out: a tag
+  // beyond that is not one of ours and the call goes unregistered, as do calls
+  // with no tag (grpc::GenericStub). Registers the method on `channel` on
+  // first use.
+  grpc::internal::RpcMethod Get(
+      const grpc::internal::RpcMethod& method, size_t registered_methods,
+      const std::shared_ptr<grpc::ChannelInterface>& channel);
+
+ private:
+  struct Entry;
+  using Chunk = std::array<std::atomic<const Entry*>, kChunkSize>;
+  std::array<std::atomic<Chunk*>, kChunks> chunks_{};
+};
+
+}  // namespace internal
+}  // namespace warm
+
+#endif  // WARM_SRC_CALL_METHOD_CACHE_H_

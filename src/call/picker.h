@@ -1,0 +1,65 @@
+// The data plane's choice: power of two choices over a snapshot.
+//
+// Pick() is what every call runs. PickOfTwo() picks two *distinct* entries
+// uniformly at random and returns the one with the smaller load (the first on a
+// tie). It reads only what it is given, so the pool's tests drive it with fake
+// loads and fixed random values.
+//
+// ThreadRandom() is the randomness used on the call path: a per-thread
+// generator, so concurrent callers share no state.
+
+#ifndef WARM_SRC_CALL_PICKER_H_
+#define WARM_SRC_CALL_PICKER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "src/call/member.h"
+
+namespace warm {
+namespace internal {
+
+// Index of the less loaded of two distinct entries in [0, n), chosen by the
+// two 32-bit halves of `random`. `load_of(i)` returns entry i's load.
+// Requires n >= 1; with n == 1 returns 0.
+template <typename LoadOf>
+size_t PickOfTwo(size_t n, uint64_t random, const LoadOf& load_of) {
+  if (n <= 1) return 0;
+  // Multiply-shift maps a 32-bit value to [0, n) without a division.
+  const size_t first = static_cast<size_t>(
+      (static_cast<uint64_t>(static_cast<uint32_t>(random)) * n) >> 32);
+  size_t second = static_cast<size_t>(((random >> 32) * (n - 1)) >> 32);
+  if (second >= first) ++second;  // distinct from `first`, still uniform
+  return load_of(second) < load_of(first) ? second : first;
+}
+
+// The picker snapshot a pool publishes: immutable once published.
+// The pool decides who is in which list (PoolState::TierOf).
+struct PickerSnapshot {
+  // Pickable: READY, healthy (or degraded), not ejected.
+  std::vector<std::shared_ptr<Member>> ready;
+  // May become pickable: IDLE, CONNECTING, or READY but not checked yet.
+  std::vector<std::shared_ptr<Member>> trying;
+  std::vector<std::shared_ptr<Member>> all;  // every member
+  // PickPolicy::kPeakEwma: the load is peak-EWMA latency x (in flight + 1).
+  bool peak_ewma = false;
+};
+
+// The member a new call goes to: P2C by calls in flight (or, with
+// snapshot.peak_ewma, by peak-EWMA latency x (calls in flight + 1), which
+// costs a clock read and two exp() per pick) over the pickable members;
+// when none is, over the members that may become pickable; when none is,
+// over all of them. Requires `snapshot.all` to be non-empty (the
+// pool handles an empty one before picking).
+Member* Pick(const PickerSnapshot& snapshot, uint64_t random);
+
+// A fast per-thread pseudo-random 64-bit value (xorshift64*, seeded per
+// thread from std::random_device). Not for cryptography.
+uint64_t ThreadRandom();
+
+}  // namespace internal
+}  // namespace warm
+
+#endif  // WARM_SRC_CALL_PICKER_H_

@@ -1,0 +1,167 @@
+#include "src/common/options.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace warm {
+namespace internal {
+
+absl::Status ValidateOptions(
+    const ChannelOptions& options,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
+  std::vector<std::string> problems;
+  if (options.tls.has_value()) {
+    const TlsOptions& tls = *options.tls;
+    if (credentials != nullptr) {
+      problems.push_back(
+          "credentials and tls are both set (with tls, warm builds the "
+          "credentials: pass nullptr)");
+    }
+    if (tls.cert_file.empty() != tls.key_file.empty()) {
+      problems.push_back(absl::StrCat("tls.cert_file is \"", tls.cert_file,
+                                      "\" and tls.key_file is \"", tls.key_file,
+                                      "\"; give both (mutual TLS) or neither"));
+    }
+    if (tls.reload_interval < std::chrono::milliseconds(100)) {
+      problems.push_back(absl::StrCat("tls.reload_interval is ",
+                                      tls.reload_interval.count(),
+                                      " ms; it must be at least 100 ms"));
+    }
+  } else if (credentials == nullptr) {
+    problems.push_back(
+        "credentials is null (use grpc::InsecureChannelCredentials() for "
+        "plaintext, or set tls)");
+  }
+  if (options.pick != PickPolicy::kInFlight &&
+      options.pick != PickPolicy::kPeakEwma) {
+    problems.push_back(absl::StrCat("pick is ", static_cast<int>(options.pick),
+                                    "; it must be a warm::PickPolicy"));
+  }
+  if (options.pool_size < 1) {
+    problems.push_back(absl::StrCat("pool_size is ", options.pool_size,
+                                    "; it must be at least 1"));
+  }
+  for (size_t i = 0; i < options.interceptors.size(); ++i) {
+    if (options.interceptors[i] == nullptr) {
+      problems.push_back(absl::StrCat("interceptors[", i, "] is null"));
+    }
+  }
+  const HealthCheckOptions& health = options.health_check;
+  if (health.interval.count() <= 0) {
+    problems.push_back(absl::StrCat("health_check.interval is ",
+                                    health.interval.count(),
+                                    " ms; it must be > 0"));
+  }
+  if (health.timeout.count() <= 0) {
+    problems.push_back(absl::StrCat("health_check.timeout is ",
+                                    health.timeout.count(),
+                                    " ms; it must be > 0"));
+  }
+  if (health.unhealthy_threshold < 1) {
+    problems.push_back(absl::StrCat("health_check.unhealthy_threshold is ",
+                                    health.unhealthy_threshold,
+                                    "; it must be at least 1"));
+  }
+  if (health.healthy_threshold < 1) {
+    problems.push_back(absl::StrCat("health_check.healthy_threshold is ",
+                                    health.healthy_threshold,
+                                    "; it must be at least 1"));
+  }
+  if (options.critical_min < 0) {
+    problems.push_back(absl::StrCat("critical_min is ", options.critical_min,
+                                    "; it must be at least 0"));
+  }
+  if (options.healthy_min < options.critical_min) {
+    problems.push_back(absl::StrCat("healthy_min is ", options.healthy_min,
+                                    "; it must be at least critical_min (",
+                                    options.critical_min, ")"));
+  }
+  const OutlierEjectionOptions& outlier = options.outlier_ejection;
+  if (outlier.consecutive_failures < 1) {
+    problems.push_back(absl::StrCat("outlier_ejection.consecutive_failures is ",
+                                    outlier.consecutive_failures,
+                                    "; it must be at least 1"));
+  }
+  if (outlier.base_ejection_time.count() <= 0) {
+    problems.push_back(absl::StrCat("outlier_ejection.base_ejection_time is ",
+                                    outlier.base_ejection_time.count(),
+                                    " ms; it must be > 0"));
+  }
+  if (outlier.max_ejection_time < outlier.base_ejection_time) {
+    problems.push_back(
+        absl::StrCat("outlier_ejection.max_ejection_time is ",
+                     outlier.max_ejection_time.count(),
+                     " ms; it must be at least base_ejection_time (",
+                     outlier.base_ejection_time.count(), " ms)"));
+  }
+  for (size_t i = 0; i < outlier.failure_codes.size(); ++i) {
+    const int code = outlier.failure_codes[i];
+    if (code < 0 || code > 16) {
+      problems.push_back(absl::StrCat("outlier_ejection.failure_codes[", i,
+                                      "] is ", code,
+                                      "; it must be a grpc::StatusCode"));
+    }
+  }
+  if (options.dns_min_refresh.count() <= 0) {
+    problems.push_back(absl::StrCat("dns_min_refresh is ",
+                                    options.dns_min_refresh.count(),
+                                    " ms; it must be > 0"));
+  }
+  if (options.dns_max_refresh < options.dns_min_refresh) {
+    problems.push_back(
+        absl::StrCat("dns_max_refresh is ", options.dns_max_refresh.count(),
+                     " ms; it must be at least dns_min_refresh (",
+                     options.dns_min_refresh.count(), " ms)"));
+  }
+  if (options.dns_max_refresh > std::chrono::hours(24)) {
+    problems.push_back(absl::StrCat("dns_max_refresh is ",
+                                    options.dns_max_refresh.count(),
+                                    " ms; it must be at most 24 h"));
+  }
+  if (options.dns_query_timeout.count() <= 0 ||
+      options.dns_query_timeout > std::chrono::minutes(1)) {
+    problems.push_back(absl::StrCat("dns_query_timeout is ",
+                                    options.dns_query_timeout.count(),
+                                    " ms; it must be > 0 and at most 60 s"));
+  }
+  if (options.event_log_size < 0) {
+    problems.push_back(absl::StrCat("event_log_size is ",
+                                    options.event_log_size,
+                                    "; it must be at least 0"));
+  }
+  if (problems.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "invalid warm::ChannelOptions: ", absl::StrJoin(problems, "; ")));
+}
+
+PoolPolicy PolicyFromOptions(const ChannelOptions& options) {
+  PoolPolicy policy;
+  policy.pool_size = options.pool_size;
+  policy.health_checks = options.health_check.enabled;
+  policy.unhealthy_threshold = options.health_check.unhealthy_threshold;
+  policy.healthy_threshold = options.health_check.healthy_threshold;
+  policy.healthy_min = std::min(options.healthy_min, options.pool_size);
+  policy.critical_min = std::min(options.critical_min, options.pool_size);
+  policy.ejection = options.outlier_ejection.enabled;
+  policy.base_ejection = options.outlier_ejection.base_ejection_time;
+  policy.max_ejection = options.outlier_ejection.max_ejection_time;
+  policy.uneject_on_health_check =
+      options.outlier_ejection.uneject_on_health_check;
+  policy.event_log_size = static_cast<size_t>(options.event_log_size);
+  // Three checks' worth (interval + timeout each), at least 1 s; without
+  // checks, 30 s to connect.
+  policy.replacement_timeout =
+      options.health_check.enabled
+          ? std::max<Nanos>(std::chrono::seconds(1),
+                            3 * (options.health_check.interval +
+                                 options.health_check.timeout))
+          : Nanos(std::chrono::seconds(30));
+  return policy;
+}
+
+}  // namespace internal
+}  // namespace warm

@@ -1,0 +1,691 @@
+#include "src/pool/pool_state.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace warm {
+namespace internal {
+
+std::string FormatDuration(Nanos d) {
+  const double seconds = std::chrono::duration<double>(d).count();
+  return absl::StrCat(std::round(seconds * 1000) / 1000, " s");
+}
+
+void PoolState::Actions::Append(Actions other) {
+  for (auto& entry : other.open) open.push_back(entry);
+  for (uint64_t id : other.close) close.push_back(id);
+  for (uint64_t id : other.reset_failures) reset_failures.push_back(id);
+  for (Event& event : other.events) events.push_back(std::move(event));
+  health_changed |= other.health_changed;
+}
+
+namespace {
+
+bool HealthOk(MemberHealth health) {
+  return health == MemberHealth::kHealthy ||
+         health == MemberHealth::kNoHealthService ||
+         health == MemberHealth::kNotChecked;
+}
+
+}  // namespace
+
+PoolState::PoolState(PoolPolicy policy, std::vector<Address> addresses,
+                     uint64_t seed)
+    : policy_(policy), random_(seed) {
+  for (Address& address : addresses) {
+    AddressRecord record;
+    record.address = std::move(address);
+    addresses_.push_back(std::move(record));
+  }
+  // Start at a random address so that many clients of one fleet do not all
+  // put their first members on its first backends.
+  if (!addresses_.empty()) next_address_ = random_() % addresses_.size();
+  health_.healthy_min = policy_.healthy_min;
+  health_.critical_min = policy_.critical_min;
+}
+
+PoolState::Actions PoolState::Start(SteadyTime now) {
+  Actions actions;
+  Update(now, actions);
+  return actions;
+}
+
+PoolState::Actions PoolState::OnConnectivity(uint64_t id,
+                                             grpc_connectivity_state state,
+                                             SteadyTime now) {
+  Actions actions;
+  auto it = members_.find(id);
+  if (it == members_.end()) return actions;
+  MemberRecord& member = it->second;
+  const bool was_healthy = Healthy(member);
+  member.connectivity = state;
+  if (!was_healthy && Healthy(member))
+    MemberBecameHealthy(member, now, actions);
+  Update(now, actions);
+  return actions;
+}
+
+PoolState::Actions PoolState::OnCheck(uint64_t id, CheckOutcome outcome,
+                                      std::string detail, SteadyTime now) {
+  Actions actions;
+  auto it = members_.find(id);
+  if (it == members_.end() || !policy_.health_checks) return actions;
+  MemberRecord& member = it->second;
+  const bool was_healthy = Healthy(member);
+  ++counters_.checks[static_cast<size_t>(outcome)];
+  member.last_check = detail;
+  member.last_check_at = now;
+  if (outcome == CheckOutcome::kServing ||
+      outcome == CheckOutcome::kUnimplemented) {
+    member.failures = 0;
+    ++member.successes;
+    const MemberHealth ok = outcome == CheckOutcome::kServing
+                                ? MemberHealth::kHealthy
+                                : MemberHealth::kNoHealthService;
+    if (member.health == MemberHealth::kUnknown ||
+        (member.health == MemberHealth::kUnhealthy &&
+         member.successes >= policy_.healthy_threshold)) {
+      member.health = ok;
+    } else if (HealthOk(member.health)) {
+      member.health = ok;  // a backend may add or drop its health service
+    }
+    if (member.ejected && policy_.uneject_on_health_check &&
+        member.successes >= policy_.healthy_threshold) {
+      member.ejected = false;
+      actions.reset_failures.push_back(member.id);
+      Record(now, PoolEvent::Kind::kMemberReturned, LogSeverity::kInfo, member,
+             absl::StrCat(member.successes, " health checks passed"), actions);
+    }
+  } else {
+    member.successes = 0;
+    ++member.failures;
+    AddressRecord& address = addresses_[member.address];
+    address.last_error = detail;
+    address.last_error_at = now;
+    if (member.failures >= policy_.unhealthy_threshold &&
+        member.health != MemberHealth::kUnhealthy) {
+      const bool never_healthy = member.health == MemberHealth::kUnknown;
+      member.health = MemberHealth::kUnhealthy;
+      any_member_failed_ = true;
+      Record(now, PoolEvent::Kind::kMemberUnhealthy, LogSeverity::kWarning,
+             member,
+             absl::StrCat(member.failures, " checks failed in a row",
+                          never_healthy ? " (never healthy)" : "",
+                          "; last: ", detail),
+             actions);
+    }
+  }
+  if (!was_healthy && Healthy(member))
+    MemberBecameHealthy(member, now, actions);
+  Update(now, actions);
+  return actions;
+}
+
+PoolState::Actions PoolState::OnCallFailures(uint64_t id, SteadyTime now) {
+  Actions actions;
+  auto it = members_.find(id);
+  if (it == members_.end()) return actions;
+  MemberRecord& member = it->second;
+  actions.reset_failures.push_back(id);
+  if (!policy_.ejection || member.ejected) return actions;
+  int pickable_others = 0;
+  for (const auto& [other_id, other] : members_) {
+    if (other_id != id && TierOf(other) == Tier::kPickable) ++pickable_others;
+  }
+  if (pickable_others < policy_.critical_min) {
+    // Reported every `consecutive_failures` failed calls; recorded at most
+    // once per base ejection time, so a failing member cannot flood the log.
+    if (member.last_skip_event == SteadyTime{} ||
+        now - member.last_skip_event >= policy_.base_ejection) {
+      member.last_skip_event = now;
+      Record(now, PoolEvent::Kind::kEjectionSkipped, LogSeverity::kWarning,
+             member,
+             absl::StrCat("calls failing, but only ", pickable_others,
+                          " other pickable members (critical_min ",
+                          policy_.critical_min, ")"),
+             actions);
+    }
+    return actions;
+  }
+  ++member.times_ejected;
+  ++counters_.ejections;
+  const Nanos duration = std::min<Nanos>(
+      policy_.base_ejection * member.times_ejected, policy_.max_ejection);
+  member.ejected = true;
+  member.ejected_until = now + duration;
+  // Only checks passed from now on may end the ejection early.
+  member.successes = 0;
+  Record(now, PoolEvent::Kind::kMemberEjected, LogSeverity::kWarning, member,
+         absl::StrCat("calls failed in a row; ejected for ",
+                      FormatDuration(duration), " (ejection ",
+                      member.times_ejected, ")"),
+         actions);
+  Update(now, actions);
+  return actions;
+}
+
+PoolState::Actions PoolState::OnTimer(SteadyTime now) {
+  Actions actions;
+  Update(now, actions);
+  return actions;
+}
+
+PoolState::Actions PoolState::OnResolutionFailed(SteadyTime now,
+                                                 std::string detail,
+                                                 bool addresses_kept) {
+  Actions actions;
+  Record(now, PoolEvent::Kind::kDnsFailed, LogSeverity::kWarning, 0, "",
+         std::move(detail), actions);
+  // No address at all is a failure, not a slow start.
+  if (!addresses_kept) any_member_failed_ = true;
+  Update(now, actions);
+  return actions;
+}
+
+PoolState::Actions PoolState::SetAddresses(std::vector<Address> addresses,
+                                           SteadyTime now) {
+  Actions actions;
+  for (AddressRecord& record : addresses_) record.stale = true;
+  std::vector<std::string> added;
+  for (Address& address : addresses) {
+    auto it = std::find_if(
+        addresses_.begin(), addresses_.end(),
+        [&](const AddressRecord& r) { return r.address == address; });
+    if (it != addresses_.end()) {
+      it->stale = false;
+      continue;
+    }
+    added.push_back(address.display);
+    AddressRecord record;
+    record.address = std::move(address);
+    addresses_.push_back(std::move(record));
+  }
+  std::vector<std::string> removed;
+  for (const AddressRecord& record : addresses_) {
+    if (record.stale) removed.push_back(record.address.display);
+  }
+  if (!added.empty() || !removed.empty()) {
+    std::string detail;
+    for (const std::string& a : added) absl::StrAppend(&detail, " +", a);
+    for (const std::string& r : removed) absl::StrAppend(&detail, " -", r);
+    Record(now, PoolEvent::Kind::kAddressesChanged, LogSeverity::kInfo, 0, "",
+           detail.substr(1), actions);
+  }
+  Update(now, actions);
+  return actions;
+}
+
+PoolState::Actions PoolState::Note(PoolEvent::Kind kind, LogSeverity severity,
+                                   std::string detail, SteadyTime now) {
+  Actions actions;
+  Record(now, kind, severity, 0, "", std::move(detail), actions);
+  return actions;
+}
+
+PoolState::Actions PoolState::Recycle(const std::vector<uint64_t>& ids,
+                                      SteadyTime now) {
+  Actions actions;
+  for (uint64_t id : ids) {
+    auto it = members_.find(id);
+    if (it != members_.end()) it->second.recycle = true;
+  }
+  Update(now, actions);
+  return actions;
+}
+
+SteadyTime PoolState::NextDeadline() const {
+  SteadyTime next = SteadyTime::max();
+  for (const auto& [id, member] : members_) {
+    if (member.ejected) next = std::min(next, member.ejected_until);
+    if (member.replaces != 0 && !Healthy(member)) {
+      next = std::min(next, member.opened_at + policy_.replacement_timeout);
+    }
+  }
+  for (const AddressRecord& address : addresses_) {
+    // A backoff that has run out needs no timer (it may stay recorded until
+    // a member there is healthy).
+    if (address.failures > 0 && address.retry_at > last_update_) {
+      next = std::min(next, address.retry_at);
+    }
+  }
+  return next;
+}
+
+bool PoolState::Healthy(const MemberRecord& member) const {
+  return member.connectivity == GRPC_CHANNEL_READY && HealthOk(member.health);
+}
+
+PoolState::Tier PoolState::TierOf(const MemberRecord& member) const {
+  if (member.ejected) return Tier::kOther;
+  if (member.connectivity == GRPC_CHANNEL_READY) {
+    if (HealthOk(member.health) || degraded_) return Tier::kPickable;
+    if (member.health == MemberHealth::kUnknown) return Tier::kTrying;
+    return Tier::kOther;
+  }
+  if (member.connectivity == GRPC_CHANNEL_IDLE ||
+      member.connectivity == GRPC_CHANNEL_CONNECTING) {
+    return Tier::kTrying;
+  }
+  return Tier::kOther;
+}
+
+void PoolState::Update(SteadyTime now, Actions& actions) {
+  last_update_ = now;
+  for (auto& [id, member] : members_) {
+    if (member.ejected && now >= member.ejected_until) {
+      member.ejected = false;
+      actions.reset_failures.push_back(id);
+      Record(now, PoolEvent::Kind::kMemberReturned, LogSeverity::kInfo, member,
+             "ejection time over", actions);
+    }
+  }
+  RecomputeHealth(now, actions);
+  // Ejection must not leave fewer than critical_min pickable members (other
+  // members may have failed since): end the ejections that end soonest.
+  for (;;) {
+    int pickable = 0;
+    MemberRecord* soonest = nullptr;
+    for (auto& [id, member] : members_) {
+      pickable += TierOf(member) == Tier::kPickable;
+      if (member.ejected && (soonest == nullptr ||
+                             member.ejected_until < soonest->ejected_until)) {
+        soonest = &member;
+      }
+    }
+    if (pickable >= policy_.critical_min || soonest == nullptr) break;
+    soonest->ejected = false;
+    actions.reset_failures.push_back(soonest->id);
+    Record(now, PoolEvent::Kind::kMemberReturned, LogSeverity::kWarning,
+           *soonest,
+           absl::StrCat("early: only ", pickable,
+                        " pickable members (critical_min ",
+                        policy_.critical_min, ")"),
+           actions);
+    RecomputeHealth(now, actions);
+  }
+
+  // Evict unhealthy members. While degraded, those still connected or
+  // reconnecting stay; only members whose connection failed go.
+  std::vector<uint64_t> evict;
+  for (const auto& [id, member] : members_) {
+    if (member.health == MemberHealth::kUnhealthy &&
+        !(degraded_ && member.connectivity != GRPC_CHANNEL_TRANSIENT_FAILURE)) {
+      evict.push_back(id);
+    }
+  }
+  for (uint64_t id : evict) {
+    // Never leave the pool empty: calls need a member to go to. The last
+    // member stays (its connection keeps retrying) until a replacement can
+    // be opened, i.e. until some address is out of backoff.
+    if (members_.size() == 1 &&
+        !CanOpenOtherThan(members_.at(id).address, now)) {
+      break;
+    }
+    Evict(members_.at(id), now, actions);
+  }
+
+  // A replacement (recycling) that is not healthy in time goes, its address
+  // backing off; the member it was to replace keeps serving and is
+  // replaced later. Without this a replacement that never connects (checks
+  // off, or degraded) would hold recycling up for good.
+  std::vector<uint64_t> late;
+  for (const auto& [id, member] : members_) {
+    if (member.replaces != 0 && !Healthy(member) &&
+        now - member.opened_at >= policy_.replacement_timeout) {
+      late.push_back(id);
+    }
+  }
+  for (uint64_t id : late) {
+    MemberRecord& member = members_.at(id);
+    Evict(member, now, actions,
+          absl::StrCat("replacement for #", member.replaces,
+                       " not healthy within ",
+                       FormatDuration(policy_.replacement_timeout), "; #",
+                       member.replaces, " keeps serving"));
+  }
+
+  DrainStale(now, actions);
+
+  // Replace what is missing (members on stale addresses are on their way out).
+  auto wanted_present = [&] {
+    int present = 0;
+    for (const auto& [id, member] : members_) {
+      present += !member.surplus && member.replaces == 0 &&
+                 !addresses_[member.address].stale;
+    }
+    return present;
+  };
+  while (wanted_present() < policy_.pool_size) {
+    const int address = ChooseAddress(now, /*only_free=*/false);
+    if (address < 0) break;
+    Open(static_cast<size_t>(address), /*surplus=*/false, now, actions);
+  }
+
+  // Rebalance: one surplus member at a time, onto an address with none, when
+  // another address has two or more.
+  const bool surplus_open =
+      std::any_of(members_.begin(), members_.end(),
+                  [](const auto& entry) { return entry.second.surplus; });
+  const bool crowded = std::any_of(
+      addresses_.begin(), addresses_.end(),
+      [](const AddressRecord& a) { return !a.stale && a.members >= 2; });
+  const bool replacing =
+      std::any_of(members_.begin(), members_.end(),
+                  [](const auto& entry) { return entry.second.replaces != 0; });
+  bool surplus_now = surplus_open;
+  if (!surplus_open && !replacing && crowded &&
+      wanted_present() >= policy_.pool_size) {
+    const int address = ChooseAddress(now, /*only_free=*/true);
+    if (address >= 0) {
+      Open(static_cast<size_t>(address), /*surplus=*/true, now, actions);
+      surplus_now = true;
+    }
+  }
+  // One extra member at a time: a surplus or a replacement.
+  if (!replacing && !surplus_now) RecycleOne(now, actions);
+  RecomputeHealth(now, actions);
+}
+
+void PoolState::RecycleOne(SteadyTime now, Actions& actions) {
+  // Oldest first; members on stale addresses are being drained anyway, and
+  // an address backing off waits.
+  for (const auto& [id, member] : members_) {
+    const AddressRecord& address = addresses_[member.address];
+    if (!member.recycle || address.stale ||
+        (address.failures > 0 && address.retry_at > now)) {
+      continue;
+    }
+    Open(member.address, /*surplus=*/false, now, actions, /*replaces=*/id);
+    return;
+  }
+}
+
+void PoolState::RecomputeHealth(SteadyTime now, Actions& actions) {
+  int healthy = 0;
+  // Ejected members take no calls, so they do not count as healthy here.
+  for (const auto& [id, member] : members_) {
+    healthy += Healthy(member) && !member.ejected;
+  }
+  if (policy_.critical_min > 0 && healthy >= policy_.critical_min) {
+    reached_critical_ = true;
+  }
+  if (healthy >= policy_.healthy_min) reached_healthy_min_ = true;
+
+  const bool degraded = policy_.critical_min > 0 && reached_critical_ &&
+                        healthy < policy_.critical_min;
+  if (degraded != degraded_) {
+    degraded_ = degraded;
+    if (degraded) {
+      Record(now, PoolEvent::Kind::kDegradedEntered, LogSeverity::kWarning, 0,
+             "",
+             absl::StrCat(healthy, " healthy members, critical_min ",
+                          policy_.critical_min,
+                          "; connected unhealthy members now take calls"),
+             actions);
+    } else {
+      Record(now, PoolEvent::Kind::kDegradedLeft, LogSeverity::kInfo, 0, "",
+             absl::StrCat(healthy, " healthy members, critical_min ",
+                          policy_.critical_min),
+             actions);
+    }
+  }
+
+  ChannelHealth next = health_;
+  next.healthy_members = healthy;
+  next.members = static_cast<int>(members_.size());
+  if (degraded_) {
+    next.status = ChannelStatus::kDegraded;
+  } else if (healthy >= policy_.healthy_min) {
+    next.status = ChannelStatus::kHealthy;
+  } else if (!reached_healthy_min_ && !any_member_failed_) {
+    next.status = ChannelStatus::kStarting;
+  } else {
+    next.status = ChannelStatus::kUnhealthy;
+  }
+  if (next.status != health_.status) {
+    const bool worse = next.status == ChannelStatus::kUnhealthy ||
+                       next.status == ChannelStatus::kDegraded;
+    Record(now, PoolEvent::Kind::kStatusChanged,
+           worse ? LogSeverity::kWarning : LogSeverity::kInfo, 0, "",
+           absl::StrCat(ChannelStatusName(health_.status), " -> ",
+                        ChannelStatusName(next.status), " (", healthy, " of ",
+                        members_.size(), " members healthy, healthy_min ",
+                        policy_.healthy_min, ")"),
+           actions);
+  }
+  if (next.status != health_.status ||
+      next.healthy_members != health_.healthy_members ||
+      next.members != health_.members) {
+    actions.health_changed = true;
+  }
+  health_ = next;
+}
+
+void PoolState::Open(size_t address, bool surplus, SteadyTime now,
+                     Actions& actions, uint64_t replaces) {
+  MemberRecord member;
+  member.id = next_id_++;
+  member.address = address;
+  member.opened_at = now;
+  member.surplus = surplus;
+  member.replaces = replaces;
+  member.health = policy_.health_checks ? MemberHealth::kUnknown
+                                        : MemberHealth::kNotChecked;
+  ++addresses_[address].members;
+  actions.open.emplace_back(member.id, address);
+  std::string why;
+  if (surplus) why = "to spread members over more backends";
+  if (replaces != 0) {
+    why = absl::StrCat("to replace #", replaces, ", on the old TLS material");
+  }
+  Record(now, PoolEvent::Kind::kMemberOpened, LogSeverity::kInfo, member,
+         std::move(why), actions);
+  members_.emplace(member.id, std::move(member));
+}
+
+void PoolState::Close(uint64_t id, EvictionReason reason, LogSeverity severity,
+                      std::string detail, SteadyTime now, Actions& actions) {
+  auto it = members_.find(id);
+  if (it == members_.end()) return;
+  ++counters_.evictions[static_cast<size_t>(reason)];
+  // A member opened to replace this one now stands on its own.
+  for (auto& [other_id, other] : members_) {
+    if (other.replaces == id) other.replaces = 0;
+  }
+  Record(now, PoolEvent::Kind::kMemberEvicted, severity, it->second,
+         std::move(detail), actions);
+  --addresses_[it->second.address].members;
+  actions.close.push_back(id);
+  members_.erase(it);
+}
+
+void PoolState::Evict(MemberRecord& member, SteadyTime now, Actions& actions,
+                      std::string why) {
+  if (why.empty())
+    why = absl::StrCat("unhealthy; last check: ", member.last_check);
+  AddressRecord& address = addresses_[member.address];
+  // Members evicted together (e.g. all on one dead backend) count as one
+  // failure of the address, and a running backoff is never shortened.
+  const bool backing_off = address.failures > 0 && address.retry_at > now;
+  if (!backing_off) ++address.failures;
+  const Nanos backoff = Backoff(address.failures);
+  address.retry_at = std::max(address.retry_at, now + backoff);
+  const uint64_t id = member.id;
+  Close(id, EvictionReason::kUnhealthy, LogSeverity::kWarning, std::move(why),
+        now, actions);
+  Record(now, PoolEvent::Kind::kAddressBackoff, LogSeverity::kInfo, 0,
+         address.address.display,
+         absl::StrCat("no new member for ", FormatDuration(backoff), " (",
+                      address.failures, " evictions in a row)"),
+         actions);
+}
+
+void PoolState::MemberBecameHealthy(MemberRecord& member, SteadyTime now,
+                                    Actions& actions) {
+  AddressRecord& address = addresses_[member.address];
+  address.failures = 0;
+  address.retry_at = SteadyTime{};
+  if (policy_.health_checks) {
+    Record(now, PoolEvent::Kind::kMemberHealthy, LogSeverity::kInfo, member,
+           member.last_check, actions);
+  }
+  if (member.replaces != 0) {
+    const uint64_t old = member.replaces;
+    member.replaces = 0;
+    Close(old, EvictionReason::kRecycled, LogSeverity::kInfo,
+          absl::StrCat("recycled: #", member.id,
+                       " on the new TLS material serves in its place"),
+          now, actions);
+  }
+  if (member.surplus) {
+    member.surplus = false;
+    // Nothing crowded any more (e.g. the addresses changed meanwhile): the
+    // pool would be over pool_size, so the surplus member goes instead.
+    if (!Retire(now, actions)) {
+      Close(member.id, EvictionReason::kRebalanced, LogSeverity::kInfo,
+            "not needed: no address has two members any more", now, actions);
+    }
+  }
+}
+
+void PoolState::DrainStale(SteadyTime now, Actions& actions) {
+  bool current_pickable = false;
+  for (const auto& [id, member] : members_) {
+    current_pickable |=
+        !addresses_[member.address].stale && TierOf(member) == Tier::kPickable;
+  }
+  // Serving wins: members on stale addresses stay while the channel is
+  // degraded, and otherwise hand over one for one: each member on a current
+  // address that is pickable lets one stale member go (those not pickable
+  // first, then the oldest), so capacity does not drop when a fleet moves.
+  if (current_pickable && !degraded_) {
+    int pickable_current = 0;
+    std::vector<uint64_t> stale;
+    for (const auto& [id, member] : members_) {
+      if (addresses_[member.address].stale) {
+        stale.push_back(id);
+      } else {
+        pickable_current += TierOf(member) == Tier::kPickable;
+      }
+    }
+    std::stable_partition(stale.begin(), stale.end(), [&](uint64_t id) {
+      return TierOf(members_.at(id)) != Tier::kPickable;
+    });
+    const int keep = std::max(0, policy_.pool_size - pickable_current);
+    const int close = static_cast<int>(stale.size()) - keep;
+    for (int i = 0; i < close; ++i) {
+      Close(stale[static_cast<size_t>(i)], EvictionReason::kAddressRemoved,
+            LogSeverity::kInfo,
+            "address left DNS; calls in flight finish on its connection", now,
+            actions);
+    }
+  }
+  // Forget stale addresses without members (indices of the rest shift).
+  if (std::none_of(
+          addresses_.begin(), addresses_.end(),
+          [](const AddressRecord& a) { return a.stale && a.members == 0; })) {
+    return;
+  }
+  std::vector<size_t> new_index(addresses_.size());
+  std::vector<AddressRecord> kept;
+  for (size_t i = 0; i < addresses_.size(); ++i) {
+    new_index[i] = kept.size();
+    if (!(addresses_[i].stale && addresses_[i].members == 0)) {
+      kept.push_back(std::move(addresses_[i]));
+    }
+  }
+  addresses_ = std::move(kept);
+  for (auto& [id, member] : members_)
+    member.address = new_index[member.address];
+  if (!addresses_.empty()) next_address_ %= addresses_.size();
+}
+
+bool PoolState::Retire(SteadyTime now, Actions& actions) {
+  // From the most crowded current address, retire a member that is not
+  // healthy if there is one, else the youngest.
+  int most = 1;
+  for (const AddressRecord& address : addresses_) {
+    if (!address.stale) most = std::max(most, address.members);
+  }
+  if (most < 2) return false;
+  const MemberRecord* victim = nullptr;
+  for (const auto& [id, member] : members_) {
+    const AddressRecord& address = addresses_[member.address];
+    if (address.stale || address.members != most) continue;
+    auto serving = [&](const MemberRecord& m) {
+      return Healthy(m) && !m.ejected;
+    };
+    if (victim == nullptr || (serving(*victim) && !serving(member)) ||
+        serving(*victim) == serving(member)) {
+      victim = &member;
+    }
+  }
+  const std::string& address = addresses_[victim->address].address.display;
+  Close(victim->id, EvictionReason::kRebalanced, LogSeverity::kInfo,
+        absl::StrCat("rebalanced: ", most, " members were on ", address), now,
+        actions);
+  return true;
+}
+
+bool PoolState::CanOpenOtherThan(size_t except, SteadyTime now) const {
+  for (size_t i = 0; i < addresses_.size(); ++i) {
+    const AddressRecord& address = addresses_[i];
+    if (i != except && !address.stale &&
+        !(address.failures > 0 && address.retry_at > now)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+int PoolState::ChooseAddress(SteadyTime now, bool only_free) {
+  const size_t n = addresses_.size();
+  int best = -1;
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = (next_address_ + k) % n;
+    const AddressRecord& address = addresses_[i];
+    if (address.stale) continue;
+    if (address.failures > 0 && address.retry_at > now) continue;
+    if (only_free && address.members > 0) continue;
+    if (best < 0 || address.members < addresses_[best].members) {
+      best = static_cast<int>(i);
+    }
+  }
+  if (best >= 0) next_address_ = (static_cast<size_t>(best) + 1) % n;
+  return best;
+}
+
+Nanos PoolState::Backoff(int failures) {
+  double nanos = static_cast<double>(policy_.backoff_initial.count()) *
+                 std::pow(policy_.backoff_multiplier, failures - 1);
+  nanos = std::min(nanos, static_cast<double>(policy_.backoff_max.count()));
+  std::uniform_real_distribution<double> jitter(-policy_.backoff_jitter,
+                                                policy_.backoff_jitter);
+  return Nanos(static_cast<int64_t>(nanos * (1 + jitter(random_))));
+}
+
+void PoolState::Record(SteadyTime now, PoolEvent::Kind kind,
+                       LogSeverity severity, uint64_t member_id,
+                       std::string address, std::string detail,
+                       Actions& actions) {
+  Event event{
+      now, kind, severity, member_id, std::move(address), std::move(detail)};
+  if (policy_.event_log_size > 0) {
+    events_.push_back(event);
+    while (events_.size() > policy_.event_log_size) events_.pop_front();
+  }
+  actions.events.push_back(std::move(event));
+}
+
+void PoolState::Record(SteadyTime now, PoolEvent::Kind kind,
+                       LogSeverity severity, const MemberRecord& member,
+                       std::string detail, Actions& actions) {
+  Record(now, kind, severity, member.id,
+         addresses_[member.address].address.display, std::move(detail),
+         actions);
+}
+
+}  // namespace internal
+}  // namespace warm

@@ -1,0 +1,277 @@
+// PoolState: the decisions of one warm channel's pool, without gRPC.
+//
+// It knows the pool's members (by id, with address, connectivity, health and
+// ejection), the known addresses (with per-address backoff), and whether the
+// channel is degraded. Inputs are events with the time they happen at: a
+// member's connectivity changed, a health check finished, a member's calls
+// failed too often in a row, a timer fired. Each input returns the Actions the
+// pool must carry out (open a member on an address, close a member, reset a
+// member's failure count) plus the events to log. Time is always passed in, so
+// unit tests drive it with a fake clock and no sleeps; randomness (backoff
+// jitter, the first address) comes from a seeded generator.
+//
+// The rules:
+//   - A member is *healthy* when its connection is READY and it passed its
+//     checks (or has no health service, or checking is off).
+//   - A new member is healthy after its first successful check; one that
+//     failed `unhealthy_threshold` checks in a row is unhealthy and needs
+//     `healthy_threshold` successes in a row to be healthy again.
+//   - An unhealthy member is evicted (closed) at once, its address backs off
+//     (exponential with jitter), and a replacement is opened on the address
+//     with the fewest members that is not backing off. Exceptions: while
+//     degraded, unhealthy members whose connection has not failed stay (and
+//     take calls when READY); and the pool is never left empty: the last
+//     member stays until a replacement can be opened.
+//   - Degraded: fewer than critical_min healthy members after at least
+//     critical_min were healthy at once. Left when critical_min are healthy.
+//   - Rebalancing: when every wanted member exists, one address has two or
+//     more members and another known address has none (and is not backing
+//     off), a surplus member is opened on the free address; when it becomes
+//     healthy, one member of the most crowded address is retired.
+//   - Address changes (SetAddresses): members on addresses that left the
+//     answer keep serving, and are closed one for each member on a current
+//     address that becomes pickable (calls in flight finish on their
+//     connections); while degraded they stay. Replacements go to current
+//     addresses; stale addresses never count as crowded.
+//   - Recycling (Recycle(), for TLS rotation): one member at a time is
+//     replaced by a new member on the same address, and closed once the new
+//     one is healthy, so healthy members never drop. A replacement not
+//     healthy within replacement_timeout is evicted and tried again after
+//     its address's backoff. At most one extra member (a surplus or a
+//     replacement) exists at a time.
+//   - Outlier ejection: OnCallFailures() ejects a member for base x times
+//     ejected (capped), unless that would leave fewer than critical_min
+//     pickable members; when other members fail later, ejections end early
+//     (soonest first) to keep critical_min pickable. Ejected members do not
+//     count as healthy.
+//
+// Thread safety: none; the pool calls it under its mutex.
+
+#ifndef WARM_SRC_POOL_POOL_STATE_H_
+#define WARM_SRC_POOL_POOL_STATE_H_
+
+#include <grpc/grpc.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "src/common/target.h"
+#include "warm/channel.h"
+
+namespace warm {
+namespace internal {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+using Nanos = std::chrono::nanoseconds;
+
+// "1.5 s", "0.25 s": a duration for events.
+std::string FormatDuration(Nanos d);
+
+// What the pool's decisions depend on; made from ChannelOptions.
+struct PoolPolicy {
+  int pool_size = 3;
+  bool health_checks = true;
+  int unhealthy_threshold = 2;
+  int healthy_threshold = 2;
+  int healthy_min = 2;   // capped at pool_size
+  int critical_min = 1;  // capped at pool_size; 0 = never degraded
+  bool ejection = true;
+  Nanos base_ejection = std::chrono::seconds(30);
+  Nanos max_ejection = std::chrono::seconds(300);
+  bool uneject_on_health_check = false;
+  // Per-address backoff after a member on it was evicted: initial x
+  // multiplier^(failures-1), at most max, randomised by +-jitter (the
+  // defaults are warm_channels' reconnect backoff).
+  Nanos backoff_initial = std::chrono::milliseconds(500);
+  double backoff_multiplier = 1.5;
+  double backoff_jitter = 0.5;
+  Nanos backoff_max = std::chrono::seconds(60);
+  // Recycling: a replacement not healthy this long after it opened is
+  // closed (its address backs off) and tried again later.
+  Nanos replacement_timeout = std::chrono::seconds(30);
+  size_t event_log_size = 128;
+};
+
+// The outcome of one health check (values index PoolState::Counters).
+enum class CheckOutcome { kServing, kNotServing, kUnimplemented, kFailed };
+inline constexpr size_t kCheckOutcomes = 4;
+
+// Why a member was closed (values index PoolState::Counters).
+enum class EvictionReason {
+  kUnhealthy,
+  kRebalanced,
+  kAddressRemoved,
+  kRecycled,  // replaced by a member on new TLS material
+};
+inline constexpr size_t kEvictionReasons = 4;
+
+class PoolState {
+ public:
+  struct MemberRecord {
+    uint64_t id = 0;
+    size_t address = 0;  // index into addresses()
+    SteadyTime opened_at;
+    grpc_connectivity_state connectivity = GRPC_CHANNEL_IDLE;
+    MemberHealth health = MemberHealth::kUnknown;
+    int successes = 0;  // consecutive
+    int failures = 0;   // consecutive
+    std::string last_check;
+    SteadyTime last_check_at{};
+    bool ejected = false;
+    SteadyTime ejected_until{};
+    int times_ejected = 0;
+    bool surplus = false;  // opened to rebalance; see the header comment
+    // Recycling (TLS rotation): this member is on old material and is to be
+    // replaced; `replaces`: this member was opened to replace that one.
+    bool recycle = false;
+    uint64_t replaces = 0;
+    SteadyTime last_skip_event{};  // last kEjectionSkipped recorded
+  };
+
+  struct AddressRecord {
+    Address address;
+    // No longer in the resolver's answer: gets no new members; its members
+    // are closed once a member on a current address is pickable (unless the
+    // channel is degraded). Forgotten once it has no members.
+    bool stale = false;
+    int members = 0;
+    int failures = 0;       // evictions since a member here was healthy
+    SteadyTime retry_at{};  // no new member here before this
+    // The last failed health check of a member here ("" when none).
+    std::string last_error;
+    SteadyTime last_error_at{};
+  };
+
+  // Counts since the pool started, for metrics; they never go down.
+  struct Counters {
+    std::array<uint64_t, kCheckOutcomes> checks{};       // by CheckOutcome
+    std::array<uint64_t, kEvictionReasons> evictions{};  // by EvictionReason
+    uint64_t ejections = 0;
+  };
+
+  // One event, timed on the steady clock (the pool converts).
+  struct Event {
+    SteadyTime time;
+    PoolEvent::Kind kind;
+    LogSeverity severity;
+    uint64_t member_id;
+    std::string address;
+    std::string detail;
+  };
+
+  struct Actions {
+    std::vector<std::pair<uint64_t, size_t>> open;  // (new id, address index)
+    std::vector<uint64_t> close;
+    std::vector<uint64_t> reset_failures;  // outlier counters to zero
+    std::vector<Event> events;             // new events, oldest first
+    bool health_changed = false;           // health() differs
+    // Adds `other`'s actions after these.
+    void Append(Actions other);
+  };
+
+  // Where a member's calls may go (see picker.h).
+  enum class Tier { kPickable, kTrying, kOther };
+
+  PoolState(PoolPolicy policy, std::vector<Address> addresses, uint64_t seed);
+
+  // Opens the first pool_size members.
+  Actions Start(SteadyTime now);
+  Actions OnConnectivity(uint64_t id, grpc_connectivity_state state,
+                         SteadyTime now);
+  Actions OnCheck(uint64_t id, CheckOutcome outcome, std::string detail,
+                  SteadyTime now);
+  // The member's calls failed `consecutive_failures` times in a row.
+  Actions OnCallFailures(uint64_t id, SteadyTime now);
+  Actions OnTimer(SteadyTime now);
+  // The resolver's new answer (DNS targets). Addresses not in it become
+  // stale; new ones get members (distinct addresses first, rebalancing).
+  Actions SetAddresses(std::vector<Address> addresses, SteadyTime now);
+  // The members `ids` are on old TLS material: replace them one at a time,
+  // each by a new member on the same address that must become healthy
+  // before the old one is closed.
+  Actions Recycle(const std::vector<uint64_t>& ids, SteadyTime now);
+  // Records an event about the channel as a whole (e.g. a TLS reload).
+  Actions Note(PoolEvent::Kind kind, LogSeverity severity, std::string detail,
+               SteadyTime now);
+  // A DNS resolution failed; `addresses_kept`: an earlier answer is still
+  // in use. Without one the status is kUnhealthy rather than kStarting.
+  Actions OnResolutionFailed(SteadyTime now, std::string detail,
+                             bool addresses_kept);
+
+  // When OnTimer() next has something to do (an ejection ending, an address
+  // backoff running out); SteadyTime::max() when nothing is pending.
+  SteadyTime NextDeadline() const;
+
+  Tier TierOf(const MemberRecord& member) const;
+  bool Healthy(const MemberRecord& member) const;
+
+  const std::map<uint64_t, MemberRecord>& members() const { return members_; }
+  const std::vector<AddressRecord>& addresses() const { return addresses_; }
+  const std::deque<Event>& events() const { return events_; }
+  ChannelHealth health() const { return health_; }
+  bool degraded() const { return degraded_; }
+  const PoolPolicy& policy() const { return policy_; }
+  const Counters& counters() const { return counters_; }
+
+ private:
+  // Re-evaluates everything after an input: ejections ending, health and
+  // degraded mode, evictions, replacements, rebalancing.
+  void Update(SteadyTime now, Actions& actions);
+  void RecomputeHealth(SteadyTime now, Actions& actions);
+  void Open(size_t address, bool surplus, SteadyTime now, Actions& actions,
+            uint64_t replaces = 0);
+  // Opens a replacement for the oldest member still to be recycled.
+  void RecycleOne(SteadyTime now, Actions& actions);
+  // Closes a member (an eviction, counted by reason).
+  void Close(uint64_t id, EvictionReason reason, LogSeverity severity,
+             std::string detail, SteadyTime now, Actions& actions);
+  // Closes an unhealthy member and backs its address off; `why` for the
+  // event ("" : its last check).
+  void Evict(MemberRecord& member, SteadyTime now, Actions& actions,
+             std::string why = "");
+  void MemberBecameHealthy(MemberRecord& member, SteadyTime now,
+                           Actions& actions);
+  // Whether a member was retired (false: no current address is crowded).
+  bool Retire(SteadyTime now, Actions& actions);
+  // Closes members on stale addresses when they are no longer needed, and
+  // forgets stale addresses without members.
+  void DrainStale(SteadyTime now, Actions& actions);
+  // The address a new member should go to, or -1 when every address is
+  // backing off.
+  int ChooseAddress(SteadyTime now, bool only_free);
+  // Whether some address other than `except` is out of backoff.
+  bool CanOpenOtherThan(size_t except, SteadyTime now) const;
+  Nanos Backoff(int failures);
+  void Record(SteadyTime now, PoolEvent::Kind kind, LogSeverity severity,
+              uint64_t member_id, std::string address, std::string detail,
+              Actions& actions);
+  void Record(SteadyTime now, PoolEvent::Kind kind, LogSeverity severity,
+              const MemberRecord& member, std::string detail, Actions& actions);
+
+  const PoolPolicy policy_;
+  std::vector<AddressRecord> addresses_;
+  std::map<uint64_t, MemberRecord> members_;  // by id = opening order
+  std::deque<Event> events_;
+  std::mt19937_64 random_;
+  uint64_t next_id_ = 1;
+  size_t next_address_ = 0;   // round-robin cursor for ties
+  SteadyTime last_update_{};  // the latest `now` seen
+  bool reached_critical_ = false;
+  bool reached_healthy_min_ = false;
+  bool any_member_failed_ = false;
+  bool degraded_ = false;
+  ChannelHealth health_;
+  Counters counters_;
+};
+
+}  // namespace internal
+}  // namespace warm
+
+#endif  // WARM_SRC_POOL_POOL_STATE_H_
