@@ -28,7 +28,6 @@ std::unique_ptr<PickerSnapshot> MakeSnapshot(int n) {
         grpc::CreateCustomChannel(address.grpc_target,
                                   grpc::InsecureChannelCredentials(), args),
         std::make_shared<MemberLoad>(), std::make_shared<MethodCache>());
-    member->set_state(GRPC_CHANNEL_READY);
     snapshot->ready.push_back(member);
     snapshot->all.push_back(member);
   }

@@ -535,7 +535,7 @@ class Channel final : public grpc::ChannelInterface {
                               gpr_timespec deadline) override;
   grpc::CompletionQueue* CallbackCQ() override;
 
-  const std::shared_ptr<internal::Pool> pool_;
+  std::shared_ptr<internal::Pool> pool_;  // null once destroyed
 };
 }  // namespace warm
 

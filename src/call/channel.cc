@@ -3,13 +3,11 @@
 #include <grpcpp/impl/call.h>
 
 #include <chrono>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "src/dns/resolver.h"
 #include "src/common/options.h"
 #include "src/pool/pool.h"
-#include "src/common/worker.h"
 #include "src/common/target.h"
 #include "src/tls/tls.h"
 
@@ -51,38 +49,12 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
   }
 
   internal::Pool::Config config;
-  config.name = options.name.empty() ? std::string(target) : options.name;
   config.target = std::string(target);
-  config.addresses = std::move(parsed->addresses);
-  config.pool_size = options.pool_size;
-  config.peak_ewma = options.pick == PickPolicy::kPeakEwma;
-  config.channel_args = options.channel_args;
+  config.parsed = *std::move(parsed);
+  config.options = std::move(options);
   config.credentials = std::move(credentials);
-  config.interceptors =
-      std::make_shared<const internal::SharedInterceptorFactory::Factories>(
-          std::move(options.interceptors));
-  config.policy = internal::PolicyFromOptions(options);
-  config.health_service = options.health_check.service;
-  config.check_interval = options.health_check.interval;
-  config.check_timeout = options.health_check.timeout;
-  if (options.outlier_ejection.enabled) {
-    config.consecutive_failures = options.outlier_ejection.consecutive_failures;
-    config.failure_codes = 1u << grpc::StatusCode::UNAVAILABLE;
-    for (grpc::StatusCode code : options.outlier_ejection.failure_codes) {
-      if (code != grpc::StatusCode::OK) config.failure_codes |= 1u << code;
-    }
-  }
-  config.on_health_change = std::move(options.on_health_change);
-  config.tls = std::move(options.tls);
   config.tls_material = std::move(tls_material);
-  if (resolver != nullptr) {
-    config.resolver = std::move(resolver);
-    config.dns_server = parsed->dns_server;
-    config.dns_host = parsed->host;
-    config.dns_port = parsed->port;
-    config.dns_policy.min_refresh = options.dns_min_refresh;
-    config.dns_policy.max_refresh = options.dns_max_refresh;
-  }
+  config.resolver = std::move(resolver);
   absl::StatusOr<std::shared_ptr<internal::Pool>> pool =
       internal::Pool::Start(std::move(config));
   if (!pool.ok()) return pool.status();
@@ -94,18 +66,11 @@ Channel::Channel(std::shared_ptr<internal::Pool> pool)
 
 Channel::~Channel() {
   pool_->Shutdown();
-  // After Shutdown() only warm's own handlers (the worker's, a diagnostics
-  // snapshot) hold the pool, each for as long as it runs. Wait for them, so
-  // that the pool, and the user's callbacks in its options, are gone when
-  // this returns rather than later on another thread (at process exit, say)
-  // -- unless this runs in such a handler. Bounded: should anything else
-  // hold the pool, it is left to go with its last reference.
-  if (internal::Worker::Get().OnWorkerThread()) return;
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (pool_.use_count() > 1 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-  }
+  // After Shutdown() only warm's own handlers (the scheduler's, a
+  // diagnostics snapshot) hold the pool, each for as long as it runs.
+  // Release() waits for them, so that the pool, and the user's callbacks in
+  // its options, are gone when this returns (see Pool::Release()).
+  internal::Pool::Release(std::move(pool_));
 }
 
 grpc_connectivity_state Channel::GetState(bool try_to_connect) {

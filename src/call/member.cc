@@ -12,8 +12,7 @@ Member::Member(uint64_t id, Address address,
       channel_(std::move(channel)),
       channel_interface_(channel_),
       load_(std::move(load)),
-      methods_(std::move(methods)),
-      opened_at_(std::chrono::system_clock::now()) {}
+      methods_(std::move(methods)) {}
 
 grpc::internal::RpcMethod Member::MethodFor(
     const grpc::internal::RpcMethod& method, size_t registered_methods) {

@@ -3,7 +3,10 @@
 // A member owns a grpc::Channel created on a literal address with a local
 // subchannel pool (so two members on one address are two TCP connections),
 // the counters its calls update (MemberLoad), and a cache of its registered
-// methods.
+// methods. It is the data plane's view of a member: what the pool knows of it
+// (connectivity, health, ejection; whether it is pickable) lives in the
+// pool's decisions (src/pool/pool_decisions.h), which choose the picker
+// snapshot (src/call/picker.h) it appears in.
 //
 // Thread safety: everything but construction may be called from any thread.
 
@@ -13,14 +16,11 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/impl/rpc_method.h>
 
-#include <array>
-#include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 
-#include "src/call/load_interceptor.h"
+#include "src/call/member_load.h"
 #include "src/call/method_cache.h"
 #include "src/common/target.h"
 
@@ -43,15 +43,6 @@ class Member {
   void ResetFailures() const {
     load_->consecutive_failures.store(0, std::memory_order_relaxed);
   }
-  std::chrono::system_clock::time_point opened_at() const { return opened_at_; }
-
-  // The last connectivity state the pool saw; READY members are pickable.
-  grpc_connectivity_state state() const {
-    return state_.load(std::memory_order_acquire);
-  }
-  void set_state(grpc_connectivity_state state) {
-    state_.store(state, std::memory_order_release);
-  }
 
   // The RpcMethod for `method` on this member; `registered_methods` is how
   // many ids the warm channel has handed out (a tag beyond is not ours).
@@ -65,8 +56,6 @@ class Member {
   const std::shared_ptr<grpc::ChannelInterface> channel_interface_;
   const std::shared_ptr<MemberLoad> load_;
   const std::shared_ptr<MethodCache> methods_;
-  const std::chrono::system_clock::time_point opened_at_;
-  std::atomic<grpc_connectivity_state> state_{GRPC_CHANNEL_IDLE};
 };
 
 }  // namespace internal

@@ -36,7 +36,7 @@ size_t PickOfTwo(size_t n, uint64_t random, const LoadOf& load_of) {
 }
 
 // The picker snapshot a pool publishes: immutable once published.
-// The pool decides who is in which list (PoolState::TierOf).
+// The pool decides who is in which list (PoolDecisions::TierOf).
 struct PickerSnapshot {
   // Pickable: READY, healthy (or degraded), not ejected.
   std::vector<std::shared_ptr<Member>> ready;

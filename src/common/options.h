@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
-#include "src/pool/pool_state.h"
+#include "src/pool/pool_decisions.h"
 #include "warm/channel.h"
 
 namespace warm {

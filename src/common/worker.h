@@ -1,4 +1,5 @@
-// Worker: the one process-wide background thread of warm.
+// Worker: the one process-wide background thread of warm, the Scheduler
+// (src/common/scheduler.h) of every channel.
 //
 // Every warm channel's control plane runs here: member connectivity changes,
 // health checks and timers complete on one grpc::CompletionQueue that this
@@ -18,25 +19,35 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <thread>
+
+#include "src/common/scheduler.h"
 
 namespace warm {
 namespace internal {
 
-class Worker {
+class Worker final : public Scheduler {
  public:
   // The process-wide worker, started on first call.
   static Worker& Get();
+  // The same, as a pool's Scheduler (never destroyed).
+  static std::shared_ptr<Scheduler> Shared();
 
-  // Runs `fn()` on the worker thread at `deadline`.
-  void RunAt(gpr_timespec deadline, std::function<void()> fn);
-
-  // Runs `fn()` on the worker thread once `channel`'s connectivity state
-  // differs from `last_observed` (including when the channel shuts down), or
-  // at `deadline`, whichever comes first. Until then gRPC holds a reference to
-  // the core channel, so give a finite deadline and watch again.
+  // Scheduler: steady_clock, gRPC alarms and connectivity watches on cq().
+  SteadyTime Now() const override { return std::chrono::steady_clock::now(); }
+  void Post(std::function<void()> fn) override;
+  std::unique_ptr<Timer> RunAt(SteadyTime at,
+                               std::function<void()> fn) override;
+  grpc_connectivity_state GetState(grpc::Channel& channel,
+                                   bool try_to_connect) override {
+    return channel.GetState(try_to_connect);
+  }
+  // Until the watch completes gRPC holds a reference to the core channel, so
+  // give a finite deadline and watch again.
   void WatchState(grpc::Channel& channel, grpc_connectivity_state last_observed,
-                  gpr_timespec deadline, std::function<void()> fn);
+                  SteadyTime deadline, std::function<void()> fn) override;
+  bool OnControlThread() const override { return OnWorkerThread(); }
 
   // A tag for an operation the caller starts on cq(): when it completes,
   // `fn(ok)` runs on the worker thread. Every tag must be used exactly once.

@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "src/diagnostics/channel_snapshot.h"
 #include "src/pool/pool.h"
 #include "src/diagnostics/registry.h"
 #include "warm/diagnostics.h"
@@ -104,8 +105,10 @@ pb::Snapshot CaptureSnapshot() {
           .count());
   for (const ChannelRegistry::Entry& entry :
        ChannelRegistry::Get().Channels()) {
+    std::optional<PoolView> view = entry.pool->View();
+    if (!view.has_value()) continue;  // being destroyed
     pb::Channel channel;
-    if (!entry.pool->FillSnapshot(channel)) continue;  // being destroyed
+    FillChannel(*view, channel);
     channel.set_id(entry.id);
     channel.set_metrics_label(entry.metrics_label);
     MakeValidUtf8(channel);

@@ -1,6 +1,6 @@
 // DnsRefresh: when a DNS target is resolved next, and what is kept meanwhile.
 //
-// Pure logic, like PoolState: answers and times are passed in, randomness
+// Pure logic, like PoolDecisions: answers and times are passed in, randomness
 // comes from a seeded generator, so unit tests drive it with a fake clock.
 //
 // Rules:
@@ -26,7 +26,7 @@
 
 #include "absl/status/status.h"
 #include "src/dns/resolver.h"
-#include "src/pool/pool_state.h"
+#include "src/pool/pool_decisions.h"
 
 namespace warm {
 namespace internal {

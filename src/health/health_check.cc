@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "src/call/health_method.h"
 #include "src/common/events.h"
 #include "src/common/tsan.h"
 #include "src/common/worker.h"
@@ -15,11 +16,6 @@
 namespace warm {
 namespace internal {
 namespace {
-
-// The one string every health check's RpcMethod points at (so that
-// IsHealthCheck() compares pointers). The message package is warm's private
-// copy (see cmake/WarmProto.cmake); the RPC path is the standard one.
-constexpr char kHealthCheckMethod[] = "/grpc.health.v1.Health/Check";
 
 const grpc::internal::RpcMethod& HealthCheckMethod() {
   static const grpc::internal::RpcMethod* const method =
@@ -37,9 +33,22 @@ std::string StatusDetail(const grpc::Status& status) {
   return absl::StrCat(name, ": ", status.error_message());
 }
 
+class UnaryHealthCheck final : public HealthCheck {
+ public:
+  struct Call;
+  explicit UnaryHealthCheck(std::shared_ptr<Call> call)
+      : call_(std::move(call)) {}
+  void Cancel() override;
+
+ private:
+  const std::shared_ptr<Call> call_;
+};
+
 }  // namespace
 
-struct HealthCheck::Call {
+const char kHealthCheckMethod[] = "/grpc.health.v1.Health/Check";
+
+struct UnaryHealthCheck::Call {
   TsanChannelRef channel;  // src/common/tsan.h; outlives the context
   grpc::ClientContext context;
   health::v1::HealthCheckRequest request;
@@ -51,10 +60,11 @@ struct HealthCheck::Call {
   std::atomic<bool> cancelled{false};
 };
 
-std::shared_ptr<HealthCheck> HealthCheck::Start(
+std::shared_ptr<HealthCheck> StartUnaryHealthCheck(
     grpc::Channel& channel, const std::string& service,
-    std::chrono::milliseconds timeout, std::function<void(Result)> done) {
-  auto call = std::make_shared<Call>();
+    std::chrono::milliseconds timeout,
+    std::function<void(HealthCheck::Result)> done) {
+  auto call = std::make_shared<UnaryHealthCheck::Call>();
   call->channel = TsanRef(&channel);
   call->context.set_deadline(std::chrono::system_clock::now() + timeout);
   // Not wait_for_ready: like any fail-fast call, the check waits while the
@@ -72,7 +82,7 @@ std::shared_ptr<HealthCheck> HealthCheck::Start(
   call->reader->StartCall();
   // The completion holds the call until `done` has run.
   void* tag = worker.Completion([call, done = std::move(done)](bool) {
-    Result result;
+    HealthCheck::Result result;
     if (call->status.ok()) {
       using Response = health::v1::HealthCheckResponse;
       const Response::ServingStatus serving = call->response.status();
@@ -90,15 +100,13 @@ std::shared_ptr<HealthCheck> HealthCheck::Start(
     done(std::move(result));
   });
   call->reader->Finish(&call->response, &call->status, tag);
-  return std::shared_ptr<HealthCheck>(new HealthCheck(std::move(call)));
+  return std::make_shared<UnaryHealthCheck>(std::move(call));
 }
 
-void HealthCheck::Cancel() {
+void UnaryHealthCheck::Cancel() {
   call_->cancelled.store(true, std::memory_order_release);
   call_->context.TryCancel();
 }
-
-bool IsHealthCheck(const char* method) { return method == kHealthCheckMethod; }
 
 }  // namespace internal
 }  // namespace warm

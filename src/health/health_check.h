@@ -8,7 +8,10 @@
 //
 // Health checks are warm's own calls, not the application's: interceptors
 // (warm's load counting and the user's) are not run on them; see
-// IsHealthCheck().
+// src/call/health_method.h.
+//
+// HealthCheck is also the interface a pool starts checks through
+// (StartHealthCheckFn), so that unit tests give results of their own.
 //
 // Thread safety: Start() and Cancel() may be called from any thread; `done`
 // runs on the worker thread.
@@ -24,11 +27,12 @@
 #include <memory>
 #include <string>
 
-#include "src/pool/pool_state.h"
+#include "src/health/check_outcome.h"
 
 namespace warm {
 namespace internal {
 
+// One check in flight.
 class HealthCheck {
  public:
   struct Result {
@@ -39,27 +43,26 @@ class HealthCheck {
     bool cancelled = false;
   };
 
-  // Starts a check. The returned object may be dropped: the call keeps what
-  // it needs until `done` has run.
-  static std::shared_ptr<HealthCheck> Start(grpc::Channel& channel,
-                                            const std::string& service,
-                                            std::chrono::milliseconds timeout,
-                                            std::function<void(Result)> done);
+  virtual ~HealthCheck() = default;
 
   // Ends the check early; `done` then gets a result with `cancelled`.
-  void Cancel();
-
-  struct Call;  // the RPC's state, in health_check.cc
-
- private:
-  explicit HealthCheck(std::shared_ptr<Call> call) : call_(std::move(call)) {}
-  std::shared_ptr<Call> call_;
+  virtual void Cancel() = 0;
 };
 
-// Whether an interceptor factory is being asked about a health check (which
-// it should not intercept). `method` is ClientRpcInfo::method(); the
-// comparison is of the pointer, so it costs nothing on ordinary calls.
-bool IsHealthCheck(const char* method);
+// Starts a check of the backend behind `channel` that asks about `service`
+// and gives up after `timeout`; `done` runs once, on the control thread. The
+// returned object may be dropped: the call keeps what it needs until `done`
+// has run.
+using StartHealthCheckFn = std::function<std::shared_ptr<HealthCheck>(
+    grpc::Channel& channel, const std::string& service,
+    std::chrono::milliseconds timeout,
+    std::function<void(HealthCheck::Result)> done)>;
+
+// The real check: grpc.health.v1.Health/Check on the worker's queue.
+std::shared_ptr<HealthCheck> StartUnaryHealthCheck(
+    grpc::Channel& channel, const std::string& service,
+    std::chrono::milliseconds timeout,
+    std::function<void(HealthCheck::Result)> done);
 
 }  // namespace internal
 }  // namespace warm

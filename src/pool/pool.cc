@@ -1,38 +1,33 @@
 #include "src/pool/pool.h"
 
-#include <grpc/support/time.h>
 #include <grpcpp/create_channel.h>
-#include <grpcpp/support/time.h>
 
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <random>
 
 #include "absl/strings/str_cat.h"
-#include "src/common/events.h"
-#include "src/call/picker.h"
+#include "src/call/load_interceptor.h"
 #include "src/call/private_access.h"
-#include "src/diagnostics/registry.h"
+#include "src/common/events.h"
+#include "src/common/options.h"
 #include "src/common/worker.h"
+#include "src/diagnostics/registry.h"
 
 namespace warm {
 namespace internal {
 namespace {
 
 // How soon to retry freeing retired picker snapshots that a reader still held.
-constexpr int kReclaimRetryMs = 20;
+constexpr auto kReclaimRetry = std::chrono::milliseconds(20);
 
 // Member state watches are renewed this often even when nothing changes, so
 // that a watch never pins a channel gRPC could not shut down for long.
-constexpr int kMemberWatchRenewMs = 5 * 60 * 1000;
+constexpr auto kMemberWatchRenew = std::chrono::minutes(5);
 
-// The signal channel's target: a valid address nothing ever connects to (the
-// channel is never asked to connect, so it stays IDLE).
-constexpr char kSignalTarget[] = "unix:/nonexistent/warm-state-signal";
-
-// Where calls go while a DNS target has no address yet: nothing listens
-// there, so fail-fast calls fail with UNAVAILABLE (rewritten to say why).
-constexpr char kUnresolvedTarget[] = "unix:/nonexistent/warm-unresolved";
+// How long Release() waits for the pool's last holder.
+constexpr auto kReleaseWait = std::chrono::seconds(5);
 
 bool HasArg(const grpc::ChannelArguments& args, const char* key) {
   const grpc_channel_args c_args = args.c_channel_args();
@@ -42,12 +37,110 @@ bool HasArg(const grpc::ChannelArguments& args, const char* key) {
   return false;
 }
 
-gpr_timespec FromNowMs(int64_t ms) {
-  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                      gpr_time_from_millis(ms, GPR_TIMESPAN));
+std::shared_ptr<const SharedInterceptorFactory::Factories> TakeInterceptors(
+    ChannelOptions& options) {
+  return std::make_shared<const SharedInterceptorFactory::Factories>(
+      std::move(options.interceptors));
+}
+
+grpc::ChannelArguments MemberArgs(const Pool::Config& config) {
+  grpc::ChannelArguments args = config.options.channel_args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // Members connect to addresses, but a DNS target's calls carry its name
+  // as :authority, as a plain gRPC channel's do, and TLS checks the servers'
+  // certificates against it (unless the user set an authority).
+  if (config.resolver != nullptr &&
+      !HasArg(args, GRPC_ARG_DEFAULT_AUTHORITY)) {
+    args.SetString(GRPC_ARG_DEFAULT_AUTHORITY,
+                   absl::StrCat(config.parsed.host, ":", config.parsed.port));
+  }
+  if (config.tls_material.has_value() &&
+      !config.options.tls->server_name_override.empty()) {
+    args.SetSslTargetNameOverride(config.options.tls->server_name_override);
+  }
+  return args;
+}
+
+Pool::Config WithDefaults(Pool::Config config) {
+  if (config.scheduler == nullptr) config.scheduler = Worker::Shared();
+  if (!config.create_channel) {
+    config.create_channel = [](const std::string& target,
+                               const std::shared_ptr<grpc::ChannelCredentials>&
+                                   credentials,
+                               const grpc::ChannelArguments& args,
+                               auto interceptors) {
+      return grpc::experimental::CreateCustomChannelWithInterceptors(
+          target, credentials, args, std::move(interceptors));
+    };
+  }
+  if (!config.start_health_check) {
+    config.start_health_check = StartUnaryHealthCheck;
+  }
+  if (config.seed == 0) config.seed = std::random_device()() | 1;
+  return config;
+}
+
+DnsRefreshPolicy DnsPolicy(const ChannelOptions& options) {
+  DnsRefreshPolicy policy;
+  policy.min_refresh = options.dns_min_refresh;
+  policy.max_refresh = options.dns_max_refresh;
+  return policy;
+}
+
+MemberChecks::Options CheckOptions(const ChannelOptions& options) {
+  MemberChecks::Options out;
+  out.service = options.health_check.service;
+  out.interval = options.health_check.interval;
+  out.timeout = options.health_check.timeout;
+  return out;
+}
+
+// Outlier reports: status codes that count (bit per code).
+uint32_t FailureCodes(const OutlierEjectionOptions& options) {
+  uint32_t codes = 1u << grpc::StatusCode::UNAVAILABLE;
+  for (grpc::StatusCode code : options.failure_codes) {
+    if (code != grpc::StatusCode::OK) codes |= 1u << code;
+  }
+  return codes;
 }
 
 }  // namespace
+
+// The pool's lock for handling one input: taken when the Section begins;
+// when it ends the lock is released, and then the work that must run without
+// it (log lines, the user's health callback) runs.
+class ABSL_SCOPED_LOCKABLE Pool::Section {
+ public:
+  explicit Section(Pool* pool) ABSL_EXCLUSIVE_LOCK_FUNCTION(pool->mu_)
+      : pool_(*pool) {
+    pool_.mu_.Lock();
+  }
+  ~Section() ABSL_UNLOCK_FUNCTION() {
+    std::vector<std::pair<LogSeverity, std::string>> log;
+    log.swap(pool_.pending_log_);
+    std::optional<ChannelHealth> health;
+    health.swap(pool_.pending_health_);
+    const bool work = !log.empty() || health.has_value();
+    if (work) ++pool_.sections_running_;
+    pool_.mu_.Unlock();
+    if (!work) return;
+    for (const auto& [severity, line] : log) Log(severity, line);
+    // No health report once Shutdown() began: the user may be destroying
+    // what the callback uses. Shutdown() waits for a report already running.
+    const auto& report = pool_.config_.options.on_health_change;
+    if (health.has_value() && report &&
+        !pool_.shutting_down_.load(std::memory_order_acquire)) {
+      report(*health);
+    }
+    MutexLock lock(&pool_.mu_);
+    if (--pool_.sections_running_ == 0) pool_.sections_done_.NotifyAll();
+  }
+  Section(const Section&) = delete;
+  Section& operator=(const Section&) = delete;
+
+ private:
+  Pool& pool_;
+};
 
 template <typename Fn>
 auto Pool::Weakly(Fn fn) {
@@ -58,66 +151,56 @@ auto Pool::Weakly(Fn fn) {
   };
 }
 
-template <typename Decide>
-void Pool::Handle(Decide decide) {
-  Deferred deferred;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shutdown_) return;
-    std::optional<PoolState::Actions> actions = decide();
-    if (!actions.has_value()) return;
-    ApplyLocked(*std::move(actions), deferred);
-  }
-  RunDeferred(deferred);
-}
-
 Pool::Pool(Config config)
-    : config_(std::move(config)),
-      created_at_(std::chrono::system_clock::now()),
+    : interceptors_(TakeInterceptors(config.options)),
+      config_(WithDefaults(std::move(config))),
+      name_(config_.options.name.empty() ? config_.target
+                                         : config_.options.name),
+      scheduler_(config_.scheduler),
+      created_at_(scheduler_->Now()),
       call_stats_(std::make_shared<CallStats>()),
+      member_args_(MemberArgs(config_)),
+      gone_(std::make_shared<Gone>()),
+      unresolved_("resolving " + config_.parsed.host, call_stats_,
+                  interceptors_),
       picker_(std::make_unique<PickerSnapshot>()),
-      decisions_(config_.policy, config_.addresses, ThreadRandom()),
-      dns_(config_.dns_policy, ThreadRandom()),
-      unresolved_reason_(std::make_shared<UnresolvedReason>()) {
-  unresolved_reason_->text = "resolving " + config_.dns_host;
-  member_args_ = config_.channel_args;
-  member_args_.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  // Members connect to addresses, but a DNS target's calls carry its name
-  // as :authority, as a plain gRPC channel's do, and TLS checks the servers'
-  // certificates against it (unless the user set an authority).
-  if (config_.resolver != nullptr &&
-      !HasArg(member_args_, GRPC_ARG_DEFAULT_AUTHORITY)) {
-    member_args_.SetString(
-        GRPC_ARG_DEFAULT_AUTHORITY,
-        absl::StrCat(config_.dns_host, ":", config_.dns_port));
-  }
-  credentials_ = config_.credentials;
+      decisions_(PolicyFromOptions(config_.options), config_.parsed.addresses,
+                 config_.seed),
+      dns_(DnsPolicy(config_.options), config_.seed + 1),
+      credentials_(config_.credentials) {
   if (config_.tls_material.has_value()) {
-    if (!config_.tls->server_name_override.empty()) {
-      member_args_.SetSslTargetNameOverride(config_.tls->server_name_override);
-    }
-    tls_material_ = config_.tls_material;
-    tls_seen_ = tls_material_->stamps;
-    tls_last_reload_at_ = created_at_;
-    credentials_ = MakeTlsCredentials(*tls_material_);
+    tls_.emplace(*config_.tls_material, std::chrono::system_clock::now());
+    credentials_ = MakeTlsCredentials(tls_->material());
   }
 }
 
 absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
-  std::shared_ptr<Pool> pool(new Pool(std::move(config)));
-  Deferred deferred;
+  Pool* raw = new Pool(std::move(config));
+  // The deleter tells Release() that the last holder let go.
+  std::shared_ptr<Pool> pool(raw, [gone = raw->gone_](Pool* p) {
+    delete p;
+    MutexLock lock(&gone->mu);
+    gone->gone = true;
+    gone->done.NotifyAll();
+  });
   std::string rejected;
   {
-    std::lock_guard<std::mutex> lock(pool->mu_);
-    pool->ApplyLocked(pool->decisions_.Start(std::chrono::steady_clock::now()),
-                      deferred);
+    Section section(pool.get());
+    // Its callbacks hold the pool weakly: made once a shared_ptr owns it.
+    pool->checks_.emplace(
+        CheckOptions(pool->config_.options), *pool->scheduler_,
+        pool->config_.start_health_check,
+        pool->Weakly([](Pool& pool, uint64_t id, HealthCheck::Result result) {
+          pool.OnCheckDone(id, std::move(result));
+        }),
+        pool->Weakly([](Pool& pool, uint64_t id) { pool.OnCheckDue(id); }));
+    pool->ApplyLocked(pool->decisions_.Start(pool->scheduler_->Now()));
+    // Health reports are of changes after creation (see on_health_change).
+    pool->pending_health_.reset();
     rejected = pool->rejected_address_;
     if (pool->config_.resolver != nullptr) pool->ResolveLocked();
-    if (pool->config_.tls.has_value()) pool->ArmTlsTimerLocked();
+    if (pool->tls_.has_value()) pool->ArmTlsTimerLocked();
   }
-  // Health reports are of changes after creation (see on_health_change).
-  deferred.health_changed = false;
-  pool->RunDeferred(deferred);
   if (!rejected.empty()) {
     pool->Shutdown();
     return absl::InvalidArgumentError(
@@ -136,11 +219,20 @@ Pool::~Pool() {
   }
 }
 
-void Pool::ApplyLocked(PoolState::Actions actions, Deferred& deferred) {
-  if (!deferred.counted) {
-    deferred.counted = true;
-    ++deferred_running_;  // until RunDeferred() is done with it
-  }
+void Pool::Release(std::shared_ptr<Pool> pool) {
+  const bool on_control_thread = pool->scheduler_->OnControlThread();
+  const std::shared_ptr<Gone> gone = pool->gone_;
+  pool.reset();
+  if (on_control_thread) return;
+  MutexLock lock(&gone->mu);
+  gone->done.WaitUntil(&gone->mu,
+                       std::chrono::steady_clock::now() + kReleaseWait,
+                       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(gone->mu) {
+                         return gone->gone;
+                       });
+}
+
+void Pool::ApplyLocked(PoolDecisions::Actions actions) {
   for (uint64_t id : actions.close) CloseMemberLocked(id);
   for (const auto& [id, address] : actions.open) {
     OpenMemberLocked(id, decisions_.addresses()[address].address);
@@ -149,62 +241,45 @@ void Pool::ApplyLocked(PoolState::Actions actions, Deferred& deferred) {
     auto it = slots_.find(id);
     if (it != slots_.end()) it->second.member->ResetFailures();
   }
-  for (const PoolState::Event& event : actions.events) {
-    std::string line = absl::StrCat("warm channel ", config_.name, ": ",
+  for (const PoolDecisions::Event& event : actions.events) {
+    std::string line = absl::StrCat("warm channel ", name_, ": ",
                                     PoolEventKindName(event.kind));
     if (event.member_id != 0) absl::StrAppend(&line, " #", event.member_id);
     if (!event.address.empty()) absl::StrAppend(&line, " ", event.address);
     if (!event.detail.empty()) absl::StrAppend(&line, ": ", event.detail);
-    deferred.log.emplace_back(event.severity, std::move(line));
+    pending_log_.emplace_back(event.severity, std::move(line));
   }
-  if (actions.health_changed) {
-    deferred.health_changed = true;
-    deferred.health = decisions_.health();
-  }
+  if (actions.health_changed) pending_health_ = decisions_.health();
   RefreshLocked();
   ArmTimerLocked();
 }
 
-void Pool::RunDeferred(const Deferred& deferred) {
-  for (const auto& [severity, line] : deferred.log) Log(severity, line);
-  // No health report once Shutdown() began: the user may be destroying what
-  // the callback uses. Shutdown() waits for a report already running.
-  if (deferred.health_changed && config_.on_health_change &&
-      !shutting_down_.load(std::memory_order_acquire)) {
-    config_.on_health_change(deferred.health);
-  }
-  if (!deferred.counted) return;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (--deferred_running_ == 0) deferred_done_.notify_all();
-}
-
 void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
+  const ChannelOptions& options = config_.options;
   auto load = std::make_shared<MemberLoad>(call_stats_);
-  load->peak_ewma = config_.peak_ewma;
-  if (config_.consecutive_failures > 0) {
-    load->failure_codes = config_.failure_codes;
-    load->failures_to_report = config_.consecutive_failures;
-    // Runs on the thread that saw the call's status: hand over to the worker.
+  load->peak_ewma = options.pick == PickPolicy::kPeakEwma;
+  if (options.outlier_ejection.enabled) {
+    load->failure_codes = FailureCodes(options.outlier_ejection);
+    load->failures_to_report = options.outlier_ejection.consecutive_failures;
+    // Runs on the thread that saw the call's status: hand over to the
+    // control thread.
     load->report_outlier =
-        [on_worker = Weakly([id](Pool& pool) { pool.OnOutlier(id); })] {
-          Worker::Get().RunAt(gpr_now(GPR_CLOCK_MONOTONIC), on_worker);
+        [scheduler = scheduler_,
+         on_control = Weakly([id](Pool& pool) { pool.OnOutlier(id); })] {
+          scheduler->Post(on_control);
         };
   }
   auto methods = std::make_shared<MethodCache>();
   SharedInterceptorFactory::Factories factories;
   factories.push_back(std::make_unique<LoadInterceptorFactory>(load, methods));
-  for (size_t i = 0; i < config_.interceptors->size(); ++i) {
+  for (size_t i = 0; i < interceptors_->size(); ++i) {
     factories.push_back(
-        std::make_unique<SharedInterceptorFactory>(config_.interceptors, i));
+        std::make_unique<SharedInterceptorFactory>(interceptors_, i));
   }
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::experimental::CreateCustomChannelWithInterceptors(
-          address.grpc_target, credentials_, member_args_,
-          std::move(factories));
-  auto member = std::make_shared<Member>(id, address, std::move(channel),
-                                         std::move(load), std::move(methods));
+  std::shared_ptr<grpc::Channel> channel = config_.create_channel(
+      address.grpc_target, credentials_, member_args_, std::move(factories));
   // Connect now: the pool is warm before the first call.
-  const grpc_connectivity_state state = member->channel().GetState(true);
+  const grpc_connectivity_state state = scheduler_->GetState(*channel, true);
   if (state == GRPC_CHANNEL_SHUTDOWN) {
     // gRPC turns a target it cannot parse into a "lame" channel, whose state
     // reads SHUTDOWN from the start and which can never connect. ParseTarget()
@@ -213,260 +288,197 @@ void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
     rejected_address_ = address.grpc_target;
   }
   // Watching from IDLE reports the state at once if it already moved on.
-  Watch(*member, GRPC_CHANNEL_IDLE);
+  WatchLocked(id, *channel, GRPC_CHANNEL_IDLE);
   Slot& slot = slots_[id];
-  slot.member = std::move(member);
-  slot.latency_samples.push_back({std::chrono::steady_clock::now(), {}});
-  slot.tls_generation = tls_generation_;
-  if (config_.policy.health_checks) StartCheckLocked(slot);
+  slot.member = std::make_shared<Member>(id, address, channel, std::move(load),
+                                         std::move(methods));
+  slot.latency_samples.push_back({scheduler_->Now(), {}});
+  slot.tls_generation = tls_.has_value() ? tls_->generation() : 0;
+  if (options.health_check.enabled) checks_->Add(id, std::move(channel));
 }
 
 void Pool::CloseMemberLocked(uint64_t id) {
-  auto it = slots_.find(id);
-  if (it == slots_.end()) return;
   // A member's grpc::Channel lives on in the ClientContexts of its calls in
-  // flight and closes when the last one is destroyed. Destroying the alarm
-  // cancels it.
-  if (it->second.check != nullptr) it->second.check->Cancel();
-  slots_.erase(it);
+  // flight and closes when the last one is destroyed.
+  checks_->Remove(id);
+  slots_.erase(id);
 }
 
-void Pool::Watch(const Member& member, grpc_connectivity_state last_observed) {
-  const uint64_t id = member.id();
-  Worker::Get().WatchState(
-      member.channel(), last_observed, FromNowMs(kMemberWatchRenewMs),
+void Pool::WatchLocked(uint64_t id, grpc::Channel& channel,
+                       grpc_connectivity_state last_observed) {
+  scheduler_->WatchState(
+      channel, last_observed, scheduler_->Now() + kMemberWatchRenew,
       Weakly([id](Pool& pool) { pool.OnMemberStateChange(id); }));
 }
 
-void Pool::OnMemberStateChange(uint64_t member_id) {
-  Handle([&]() -> std::optional<PoolState::Actions> {
-    auto it = slots_.find(member_id);
-    if (it == slots_.end()) return std::nullopt;
-    Member& member = *it->second.member;
-    // try_to_connect: an IDLE member (idle timeout, GOAWAY) reconnects now.
-    const grpc_connectivity_state state = member.channel().GetState(true);
-    member.set_state(state);
-    if (state != GRPC_CHANNEL_SHUTDOWN) Watch(member, state);
-    return decisions_.OnConnectivity(member_id, state,
-                                     std::chrono::steady_clock::now());
-  });
-}
-
-void Pool::StartCheckLocked(Slot& slot) {
-  const uint64_t id = slot.member->id();
-  slot.next_check.reset();
-  slot.check = HealthCheck::Start(
-      slot.member->channel(), config_.health_service, config_.check_timeout,
-      Weakly([id](Pool& pool, HealthCheck::Result result) {
-        pool.OnCheckDone(id, std::move(result));
-      }));
-}
-
-void Pool::OnCheckDone(uint64_t member_id, HealthCheck::Result result) {
-  if (result.cancelled) return;  // the member was closed
-  Handle([&]() -> std::optional<PoolState::Actions> {
-    auto it = slots_.find(member_id);
-    if (it == slots_.end()) return std::nullopt;
-    Slot& slot = it->second;
-    slot.check.reset();
-    // The next check starts `interval` after this one ended. Should the
-    // result close the member, the alarm goes with its slot (cancelled).
-    slot.next_check = std::make_unique<grpc::Alarm>();
-    slot.next_check->Set(
-        Worker::Get().cq(), FromNowMs(config_.check_interval.count()),
-        Worker::Get().Completion(Weakly([member_id](Pool& pool, bool ok) {
-          if (ok) pool.OnNextCheck(member_id);  // !ok: cancelled
-        })));
-    return decisions_.OnCheck(member_id, result.outcome,
-                              std::move(result.detail),
-                              std::chrono::steady_clock::now());
-  });
-}
-
-void Pool::OnNextCheck(uint64_t member_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+void Pool::OnMemberStateChange(uint64_t id) {
+  Section section(this);
   if (shutdown_) return;
-  auto it = slots_.find(member_id);
-  if (it != slots_.end()) StartCheckLocked(it->second);
+  auto it = slots_.find(id);
+  if (it == slots_.end()) return;
+  grpc::Channel& channel = it->second.member->channel();
+  // try_to_connect: an IDLE member (idle timeout, GOAWAY) reconnects now.
+  const grpc_connectivity_state state = scheduler_->GetState(channel, true);
+  if (state != GRPC_CHANNEL_SHUTDOWN) WatchLocked(id, channel, state);
+  ApplyLocked(decisions_.OnConnectivity(id, state, scheduler_->Now()));
 }
 
-void Pool::OnOutlier(uint64_t member_id) {
-  Handle([&] {
-    return std::make_optional(
-        decisions_.OnCallFailures(member_id, std::chrono::steady_clock::now()));
-  });
+void Pool::OnCheckDone(uint64_t id, HealthCheck::Result result) {
+  if (result.cancelled) return;  // the member was closed
+  Section section(this);
+  if (shutdown_) return;
+  // The next check starts `interval` after this one ended. Should the result
+  // close the member, its timer goes with it.
+  if (!checks_->CheckDone(id)) return;
+  ApplyLocked(decisions_.OnCheck(id, result.outcome, std::move(result.detail),
+                                 scheduler_->Now()));
+}
+
+void Pool::OnCheckDue(uint64_t id) {
+  MutexLock lock(&mu_);
+  if (!shutdown_) checks_->StartDue(id);
+}
+
+void Pool::OnOutlier(uint64_t id) {
+  Section section(this);
+  if (shutdown_) return;
+  ApplyLocked(decisions_.OnCallFailures(id, scheduler_->Now()));
 }
 
 void Pool::ArmTimerLocked() {
   if (shutdown_) return;
   const SteadyTime next = decisions_.NextDeadline();
   if (next >= timer_deadline_) return;  // an earlier or equal one is armed
-  // Replacing the alarm cancels the later one (its handler sees ok == false).
+  // Replacing the timer cancels the later one.
   timer_deadline_ = next;
-  const uint64_t generation = ++timer_generation_;
-  const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(
-      next - std::chrono::steady_clock::now());
-  timer_ = std::make_unique<grpc::Alarm>();
-  timer_->Set(
-      Worker::Get().cq(), FromNowMs(std::max<int64_t>(0, delay.count() + 1)),
-      Worker::Get().Completion(Weakly([generation](Pool& pool, bool ok) {
-        if (ok) pool.OnTimer(generation);
-      })));
+  timer_ = scheduler_->RunAt(next, Weakly([](Pool& pool) { pool.OnTimer(); }));
 }
 
-void Pool::OnTimer(uint64_t generation) {
-  Handle([&] {
-    if (generation == timer_generation_) timer_deadline_ = SteadyTime::max();
-    return std::make_optional(
-        decisions_.OnTimer(std::chrono::steady_clock::now()));
-  });
-}
-
-void Pool::ArmTlsTimerLocked() {
+void Pool::OnTimer() {
+  Section section(this);
   if (shutdown_) return;
-  tls_timer_ = std::make_unique<grpc::Alarm>();
-  tls_timer_->Set(Worker::Get().cq(),
-                  FromNowMs(config_.tls->reload_interval.count()),
-                  Worker::Get().Completion(Weakly([](Pool& pool, bool ok) {
-                    if (ok) pool.OnTlsTimer();
-                  })));
-}
-
-void Pool::OnTlsTimer() {
-  // The files are read without the pool's lock (they are small and local).
-  const std::vector<FileStamp> stamps = StampTlsFiles(*config_.tls);
-  bool must_chain_to_ca = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shutdown_) return;
-    if (stamps == tls_seen_) {
-      ArmTlsTimerLocked();
-      return;
-    }
-    must_chain_to_ca = tls_material_->chains_to_ca;
-  }
-  const auto now = std::chrono::system_clock::now();
-  absl::StatusOr<TlsMaterial> loaded =
-      LoadTlsMaterial(*config_.tls, now, must_chain_to_ca);
-  Handle([&]() -> std::optional<PoolState::Actions> {
-    ArmTlsTimerLocked();
-    const SteadyTime steady_now = std::chrono::steady_clock::now();
-    if (!loaded.ok()) {
-      // Files caught mid-rotation (a certificate renamed in before its key,
-      // a chain written block by block) look bad for a moment: only files
-      // that stayed as they are for a whole interval and are still bad are
-      // reported, once. The old material stays in use meanwhile.
-      if (stamps != tls_failing_) {
-        tls_failing_ = stamps;
-        tls_failure_reported_ = false;
-        return std::nullopt;  // look again next interval
-      }
-      // Malformed files wait for a change; files unusable for now (a
-      // certificate not valid yet) are tried again every interval.
-      if (loaded.status().code() == absl::StatusCode::kInvalidArgument) {
-        tls_seen_ = stamps;
-      }
-      if (tls_failure_reported_) return std::nullopt;
-      tls_failure_reported_ = true;
-      ++tls_reloads_failed_;
-      tls_last_error_ = std::string(loaded.status().message());
-      tls_last_error_at_ = now;
-      return decisions_.Note(
-          PoolEvent::Kind::kTlsReloadFailed, LogSeverity::kWarning,
-          absl::StrCat(tls_last_error_, "; still using the files read ",
-                       FormatDuration(now - tls_last_reload_at_), " ago"),
-          steady_now);
-    }
-    tls_seen_ = loaded->stamps;
-    tls_failing_.clear();
-    tls_failure_reported_ = false;
-    tls_last_error_.clear();
-    tls_material_ = *std::move(loaded);
-    credentials_ = MakeTlsCredentials(*tls_material_);
-    ++tls_generation_;
-    ++tls_reloads_ok_;
-    tls_last_reload_at_ = now;
-    std::vector<uint64_t> old;
-    for (const auto& [id, slot] : slots_) {
-      if (slot.tls_generation < tls_generation_) old.push_back(id);
-    }
-    PoolState::Actions actions = decisions_.Note(
-        PoolEvent::Kind::kTlsReloaded, LogSeverity::kInfo,
-        absl::StrCat("new TLS files in use",
-                     tls_material_->subject.empty()
-                         ? std::string()
-                         : absl::StrCat(" (certificate ",
-                                        tls_material_->subject, ")"),
-                     "; recycling ", old.size(), " members one at a time"),
-        steady_now);
-    actions.Append(decisions_.Recycle(old, steady_now));
-    return actions;
-  });
+  timer_deadline_ = SteadyTime::max();
+  ApplyLocked(decisions_.OnTimer(scheduler_->Now()));
 }
 
 void Pool::ResolveLocked() {
   dns_timer_.reset();
-  // The answer arrives on the DNS thread; the pool handles it on the worker.
-  auto on_worker = Weakly([](Pool& pool, DnsAnswer answer) {
-    pool.OnDnsAnswer(std::move(answer));
-  });
+  // The answer arrives on the DNS thread; the pool handles it on the control
+  // thread.
+  auto on_control = Weakly(
+      [](Pool& pool, DnsAnswer answer) { pool.OnDnsAnswer(std::move(answer)); });
   config_.resolver->Resolve(
-      config_.dns_host, config_.dns_port,
-      [on_worker = std::move(on_worker)](DnsAnswer answer) mutable {
-        Worker::Get().RunAt(gpr_now(GPR_CLOCK_MONOTONIC),
-                            [on_worker, answer = std::move(answer)]() mutable {
-                              on_worker(std::move(answer));
-                            });
+      config_.parsed.host, config_.parsed.port,
+      [scheduler = scheduler_,
+       on_control = std::move(on_control)](DnsAnswer answer) mutable {
+        scheduler->Post([on_control, answer = std::move(answer)]() mutable {
+          on_control(std::move(answer));
+        });
       });
 }
 
 void Pool::OnDnsAnswer(DnsAnswer answer) {
-  Handle([&]() -> std::optional<PoolState::Actions> {
-    const SteadyTime now = std::chrono::steady_clock::now();
-    const bool good = dns_.OnAnswer(answer, now);
-    // Resolve again at the refresh time.
-    dns_timer_ = std::make_unique<grpc::Alarm>();
-    dns_timer_->Set(
-        Worker::Get().cq(),
-        FromNowMs(std::max<int64_t>(
-            0, std::chrono::duration_cast<std::chrono::milliseconds>(
-                   dns_.next_refresh() - now)
-                   .count())),
-        Worker::Get().Completion(Weakly([](Pool& pool, bool ok) {
-          if (!ok) return;  // cancelled: shutdown
-          std::lock_guard<std::mutex> lock(pool.mu_);
-          if (!pool.shutdown_) pool.ResolveLocked();
-        })));
-    if (good) return decisions_.SetAddresses(dns_.addresses(), now);
-    {
-      std::lock_guard<std::mutex> lock(unresolved_reason_->mu);
-      unresolved_reason_->text = std::string(dns_.last_error().message());
+  Section section(this);
+  if (shutdown_) return;
+  const SteadyTime now = scheduler_->Now();
+  const bool good = dns_.OnAnswer(answer, now);
+  // Resolve again at the refresh time.
+  dns_timer_ = scheduler_->RunAt(dns_.next_refresh(),
+                                 Weakly([](Pool& pool) { pool.OnDnsTimer(); }));
+  if (good) {
+    ApplyLocked(decisions_.SetAddresses(dns_.addresses(), now));
+    return;
+  }
+  unresolved_.SetReason(std::string(dns_.last_error().message()));
+  const bool kept = dns_.has_answer();
+  ApplyLocked(decisions_.OnResolutionFailed(
+      now,
+      absl::StrCat(dns_.last_error().ToString(),
+                   kept ? "; keeping the last good addresses" : "",
+                   "; retrying in ",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       dns_.next_refresh() - now)
+                       .count(),
+                   " ms"),
+      kept));
+}
+
+void Pool::OnDnsTimer() {
+  MutexLock lock(&mu_);
+  if (!shutdown_) ResolveLocked();
+}
+
+void Pool::ArmTlsTimerLocked() {
+  if (shutdown_) return;
+  tls_timer_ =
+      scheduler_->RunAt(scheduler_->Now() + config_.options.tls->reload_interval,
+                        Weakly([](Pool& pool) { pool.OnTlsTimer(); }));
+}
+
+void Pool::OnTlsTimer() {
+  // The files are read without the pool's lock (they are small and local).
+  const TlsOptions& options = *config_.options.tls;
+  const std::vector<FileStamp> stamps = StampTlsFiles(options);
+  bool must_chain_to_ca = false;
+  {
+    MutexLock lock(&mu_);
+    if (shutdown_) return;
+    if (!tls_->NeedsRead(stamps)) {
+      ArmTlsTimerLocked();
+      return;
     }
-    const bool kept = dns_.has_answer();
-    return decisions_.OnResolutionFailed(
-        now,
-        absl::StrCat(dns_.last_error().ToString(),
-                     kept ? "; keeping the last good addresses" : "",
-                     "; retrying in ",
-                     std::chrono::duration_cast<std::chrono::milliseconds>(
-                         dns_.next_refresh() - now)
-                         .count(),
-                     " ms"),
-        kept);
-  });
+    must_chain_to_ca = tls_->must_chain_to_ca();
+  }
+  const WallTime now = std::chrono::system_clock::now();
+  absl::StatusOr<TlsMaterial> loaded =
+      LoadTlsMaterial(options, now, must_chain_to_ca);
+  Section section(this);
+  if (shutdown_) return;
+  ArmTlsTimerLocked();
+  const TlsRotation::Decision decision =
+      tls_->OnRead(stamps, std::move(loaded), now);
+  const SteadyTime steady_now = scheduler_->Now();
+  switch (decision.kind) {
+    case TlsRotation::Decision::Kind::kNone:
+      return;
+    case TlsRotation::Decision::Kind::kReportFailure:
+      ApplyLocked(decisions_.Note(PoolEvent::Kind::kTlsReloadFailed,
+                                  LogSeverity::kWarning, decision.detail,
+                                  steady_now));
+      return;
+    case TlsRotation::Decision::Kind::kReloaded: {
+      credentials_ = MakeTlsCredentials(tls_->material());
+      std::vector<uint64_t> old;
+      for (const auto& [id, slot] : slots_) {
+        if (slot.tls_generation < tls_->generation()) old.push_back(id);
+      }
+      PoolDecisions::Actions actions = decisions_.Note(
+          PoolEvent::Kind::kTlsReloaded, LogSeverity::kInfo,
+          absl::StrCat(decision.detail, "; recycling ", old.size(),
+                       " members one at a time"),
+          steady_now);
+      actions.Append(decisions_.Recycle(old, steady_now));
+      ApplyLocked(std::move(actions));
+      return;
+    }
+  }
 }
 
 void Pool::RefreshLocked() {
   auto next = std::make_unique<PickerSnapshot>();
-  next->peak_ewma = config_.peak_ewma;
-  std::vector<std::pair<uint64_t, PoolState::Tier>> key;
+  next->peak_ewma = config_.options.pick == PickPolicy::kPeakEwma;
+  std::vector<std::pair<uint64_t, PoolDecisions::Tier>> key;
   for (const auto& [id, slot] : slots_) {
-    const PoolState::MemberRecord& record = decisions_.members().at(id);
-    const PoolState::Tier tier = decisions_.TierOf(record);
+    const PoolDecisions::Tier tier =
+        decisions_.TierOf(decisions_.members().at(id));
     key.emplace_back(id, tier);
     next->all.push_back(slot.member);
-    if (tier == PoolState::Tier::kPickable) next->ready.push_back(slot.member);
-    if (tier == PoolState::Tier::kTrying) next->trying.push_back(slot.member);
+    if (tier == PoolDecisions::Tier::kPickable) {
+      next->ready.push_back(slot.member);
+    }
+    if (tier == PoolDecisions::Tier::kTrying) {
+      next->trying.push_back(slot.member);
+    }
   }
   // READY: a call has a pickable member. CONNECTING: members may become
   // pickable (connecting, idle, or not checked yet). Otherwise every member
@@ -485,24 +497,19 @@ void Pool::RefreshLocked() {
   }
   if (key != published_) {
     published_ = std::move(key);
-    if (picker_.Publish(std::move(next))) ReclaimLater();
+    if (picker_.Publish(std::move(next))) ReclaimLocked();
   }
-
-  if (state == state_.load(std::memory_order_relaxed)) return;
-  state_.store(state, std::memory_order_release);
-  state_changed_.notify_all();
-  // Destroying the signal channel completes every watch of the old state.
-  state_signal_.reset();
+  watchers_.Set(state);
 }
 
-void Pool::ReclaimLater() {
-  if (reclaim_pending_) return;
-  reclaim_pending_ = true;
-  Worker::Get().RunAt(FromNowMs(kReclaimRetryMs), Weakly([](Pool& pool) {
-                        std::lock_guard<std::mutex> lock(pool.mu_);
-                        pool.reclaim_pending_ = false;
-                        if (pool.picker_.Reclaim()) pool.ReclaimLater();
-                      }));
+void Pool::ReclaimLocked() {
+  if (reclaim_timer_ != nullptr || shutdown_) return;
+  reclaim_timer_ = scheduler_->RunAt(
+      scheduler_->Now() + kReclaimRetry, Weakly([](Pool& pool) {
+        MutexLock lock(&pool.mu_);
+        pool.reclaim_timer_.reset();
+        if (pool.picker_.Reclaim()) pool.ReclaimLocked();
+      }));
 }
 
 grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
@@ -513,15 +520,15 @@ grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
   SnapshotCell<PickerSnapshot>::Reader snapshot(picker_);
   if (snapshot->all.empty()) {
     // No member yet (DNS not answered) or any more (shut down).
-    grpc::Channel& channel = UnresolvedChannel();
+    grpc::Channel& channel = unresolved_.channel();
     if (cq == &callback_cq_marker_) cq = ChannelAccess::CallbackCQ(channel);
     return ChannelAccess::CreateCall(
         channel, grpc::internal::RpcMethod(method.name(), method.method_type()),
         context, cq);
   }
   Member* member = Pick(*snapshot, ThreadRandom());
-  const grpc::internal::RpcMethod member_method = member->MethodFor(
-      method, registered_methods_.load(std::memory_order_acquire));
+  const grpc::internal::RpcMethod member_method =
+      member->MethodFor(method, methods_.size());
   if (cq == &callback_cq_marker_) {
     cq = ChannelAccess::CallbackCQ(member->channel());
   }
@@ -529,270 +536,42 @@ grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
                                    cq);
 }
 
-void* Pool::RegisterMethod(const char* method) {
-  std::lock_guard<std::mutex> lock(methods_mu_);
-  auto [it, inserted] = method_ids_.try_emplace(method, method_ids_.size());
-  if (inserted) {
-    registered_methods_.store(method_ids_.size(), std::memory_order_release);
-  }
-  if (it->second >= MethodCache::kMaxMethods) return nullptr;
-  return MethodIdToTag(it->second);
-}
-
 grpc_connectivity_state Pool::GetState(bool try_to_connect) {
   if (try_to_connect) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (const auto& [id, slot] : slots_) {
-      if (slot.member->state() == GRPC_CHANNEL_IDLE) {
-        slot.member->channel().GetState(true);
+      if (decisions_.members().at(id).connectivity == GRPC_CHANNEL_IDLE) {
+        scheduler_->GetState(slot.member->channel(), true);
       }
     }
   }
-  return state_.load(std::memory_order_acquire);
-}
-
-void Pool::NotifyOnStateChange(grpc_connectivity_state last_observed,
-                               gpr_timespec deadline, grpc::CompletionQueue* cq,
-                               void* tag) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (state_signal_ == nullptr) {
-    state_signal_ =
-        grpc::CreateChannel(kSignalTarget, grpc::InsecureChannelCredentials());
-  }
-  // The signal channel is IDLE. Watching it from IDLE waits until it is
-  // destroyed (the aggregate state changed: ok) or the deadline (not ok);
-  // watching it from any other state completes at once with ok, which is
-  // right when the aggregate state already differs from `last_observed`.
-  const bool differs = state_.load(std::memory_order_relaxed) != last_observed;
-  state_signal_->NotifyOnStateChange(
-      differs ? GRPC_CHANNEL_SHUTDOWN : GRPC_CHANNEL_IDLE, deadline, cq, tag);
-}
-
-bool Pool::WaitForStateChange(grpc_connectivity_state last_observed,
-                              gpr_timespec deadline) {
-  std::unique_lock<std::mutex> lock(mu_);
-  auto changed = [&] {
-    return state_.load(std::memory_order_relaxed) != last_observed;
-  };
-  deadline = gpr_convert_clock_type(deadline, GPR_CLOCK_REALTIME);
-  if (gpr_time_cmp(deadline, gpr_inf_future(GPR_CLOCK_REALTIME)) == 0) {
-    state_changed_.wait(lock, changed);
-    return true;
-  }
-  return state_changed_.wait_until(lock, grpc::Timespec2Timepoint(deadline),
-                                   changed);
-}
-
-namespace {
-
-// Rewrites the status of calls on the unresolved channel to say why there
-// was nowhere to send them.
-class UnresolvedInterceptor : public grpc::experimental::Interceptor {
- public:
-  explicit UnresolvedInterceptor(std::shared_ptr<UnresolvedReason> reason)
-      : reason_(std::move(reason)) {}
-  void Intercept(
-      grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::POST_RECV_STATUS)) {
-      grpc::Status* status = methods->GetRecvStatus();
-      if (status->error_code() == grpc::StatusCode::UNAVAILABLE) {
-        std::lock_guard<std::mutex> lock(reason_->mu);
-        *status = grpc::Status(
-            grpc::StatusCode::UNAVAILABLE,
-            absl::StrCat("warm: no backend address yet: ", reason_->text));
-      }
-    }
-    methods->Proceed();
-  }
-
- private:
-  const std::shared_ptr<UnresolvedReason> reason_;
-};
-
-class UnresolvedInterceptorFactory
-    : public grpc::experimental::ClientInterceptorFactoryInterface {
- public:
-  explicit UnresolvedInterceptorFactory(
-      std::shared_ptr<UnresolvedReason> reason)
-      : reason_(std::move(reason)) {}
-  grpc::experimental::Interceptor* CreateClientInterceptor(
-      grpc::experimental::ClientRpcInfo* info) override {
-    // There is nothing to wait for on this channel (it never connects), and
-    // a call made now would not move to the members once they exist: fail
-    // at once, saying why, even with wait_for_ready. The flags are read
-    // when the call starts, after its interceptors are created.
-    info->client_context()->set_wait_for_ready(false);
-    return new UnresolvedInterceptor(reason_);
-  }
-
- private:
-  const std::shared_ptr<UnresolvedReason> reason_;
-};
-
-}  // namespace
-
-grpc::Channel& Pool::UnresolvedChannel() {
-  std::call_once(unresolved_once_, [this] {
-    std::vector<
-        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
-        factories;
-    // Its calls count as the channel's (they fail: exactly what an operator
-    // looks for), on a load of their own, never picked.
-    factories.push_back(std::make_unique<LoadInterceptorFactory>(
-        std::make_shared<MemberLoad>(call_stats_),
-        std::make_shared<MethodCache>()));
-    factories.push_back(
-        std::make_unique<UnresolvedInterceptorFactory>(unresolved_reason_));
-    // The user's interceptors see these calls too.
-    for (size_t i = 0; i < config_.interceptors->size(); ++i) {
-      factories.push_back(
-          std::make_unique<SharedInterceptorFactory>(config_.interceptors, i));
-    }
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    unresolved_channel_ =
-        grpc::experimental::CreateCustomChannelWithInterceptors(
-            kUnresolvedTarget, grpc::InsecureChannelCredentials(), args,
-            std::move(factories));
-  });
-  return *unresolved_channel_;
-}
-
-std::chrono::system_clock::time_point ToSystem(SteadyTime t) {
-  if (t == SteadyTime{}) return {};
-  return std::chrono::system_clock::now() +
-         std::chrono::duration_cast<std::chrono::system_clock::duration>(
-             t - std::chrono::steady_clock::now());
-}
-
-std::vector<MemberInfo> Pool::Members() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<MemberInfo> out;
-  out.reserve(slots_.size());
-  for (const auto& [id, slot] : slots_) {
-    const Member& member = *slot.member;
-    const PoolState::MemberRecord& record = decisions_.members().at(id);
-    const CallCounts counts = member.load().Counts();
-    MemberInfo info;
-    info.id = id;
-    info.address = member.address().display;
-    info.state = record.connectivity;
-    info.pickable = decisions_.TierOf(record) == PoolState::Tier::kPickable;
-    info.in_flight = counts.in_flight;
-    info.calls_started = counts.started;
-    info.calls_finished_by_code.assign(counts.finished.begin(),
-                                       counts.finished.end());
-    info.opened_at = member.opened_at();
-    info.latency_ewma = std::chrono::microseconds(
-        member.load().latency_ewma_us.load(std::memory_order_relaxed));
-    info.latency_buckets.assign(counts.latency_buckets.begin(),
-                                counts.latency_buckets.end());
-    for (int64_t bound : MemberLoad::kLatencyBoundsUs) {
-      info.latency_bucket_bounds.emplace_back(bound);
-    }
-    info.latency_p50 = std::chrono::microseconds(
-        std::max<int64_t>(0, LatencyQuantileUs(counts.latency_buckets, 0.5)));
-    info.latency_p99 = std::chrono::microseconds(
-        std::max<int64_t>(0, LatencyQuantileUs(counts.latency_buckets, 0.99)));
-    info.health = record.health;
-    info.last_check = record.last_check;
-    info.last_check_at = ToSystem(record.last_check_at);
-    info.ejected = record.ejected;
-    info.ejected_until = record.ejected
-                             ? ToSystem(record.ejected_until)
-                             : std::chrono::system_clock::time_point{};
-    info.times_ejected = record.times_ejected;
-    out.push_back(std::move(info));
-  }
-  return out;
-}
-
-ResolutionInfo Pool::Resolution() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return ResolutionLocked();
-}
-
-ResolutionInfo Pool::ResolutionLocked() const {
-  ResolutionInfo info;
-  info.dns = config_.resolver != nullptr;
-  if (!info.dns) {
-    for (const PoolState::AddressRecord& record : decisions_.addresses()) {
-      ResolvedAddressInfo address;
-      address.address = record.address.display;
-      info.addresses.push_back(std::move(address));
-    }
-    return info;
-  }
-  info.dns_server = config_.dns_server;
-  info.host = config_.dns_host;
-  info.port = config_.dns_port;
-  for (const DnsRefresh::Known& known : dns_.known()) {
-    ResolvedAddressInfo address;
-    address.address = known.resolved.address.display;
-    address.ttl = known.resolved.ttl;
-    address.expires_at = ToSystem(known.expires_at);
-    info.addresses.push_back(std::move(address));
-  }
-  for (const PoolState::AddressRecord& record : decisions_.addresses()) {
-    if (!record.stale) continue;
-    ResolvedAddressInfo address;
-    address.address = record.address.display;
-    address.stale = true;
-    info.addresses.push_back(std::move(address));
-  }
-  info.last_answer_at = ToSystem(dns_.last_answer_at());
-  info.last_error =
-      dns_.last_error().ok() ? "" : std::string(dns_.last_error().ToString());
-  info.last_error_at = ToSystem(dns_.last_error_at());
-  info.failures_in_a_row = dns_.failures();
-  info.next_refresh_at = ToSystem(dns_.next_refresh());
-  info.resolutions_ok = dns_.resolutions_ok();
-  info.resolutions_failed = dns_.resolutions_failed();
-  return info;
+  return watchers_.Get();
 }
 
 ChannelHealth Pool::Health() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return decisions_.health();
-}
-
-PoolEvent Pool::ToPublic(const PoolState::Event& event) const {
-  PoolEvent out;
-  out.time = ToSystem(event.time);
-  out.kind = event.kind;
-  out.member_id = event.member_id;
-  out.address = event.address;
-  out.detail = event.detail;
-  return out;
-}
-
-std::vector<PoolEvent> Pool::Events() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<PoolEvent> out;
-  for (const PoolState::Event& event : decisions_.events()) {
-    out.push_back(ToPublic(event));
-  }
-  return out;
 }
 
 void Pool::Shutdown() {
   if (registry_id_ != 0) ChannelRegistry::Get().Remove(registry_id_);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   shutdown_ = true;
   shutting_down_.store(true, std::memory_order_release);
-  // A health report may be running on the worker; wait for it, unless this
-  // is that report (the callback destroyed the channel).
-  if (!Worker::Get().OnWorkerThread()) {
-    deferred_done_.wait(lock, [&] { return deferred_running_ == 0; });
+  // A health report may be running on the control thread; wait for it,
+  // unless this is that report (the callback destroyed the channel).
+  if (!scheduler_->OnControlThread()) {
+    sections_done_.Wait(&mu_, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return sections_running_ == 0;
+    });
   }
   // Members go (see CloseMemberLocked); checks and timers are cancelled.
-  std::vector<uint64_t> ids;
-  for (const auto& [id, slot] : slots_) ids.push_back(id);
-  for (uint64_t id : ids) CloseMemberLocked(id);
+  checks_->Clear();
+  slots_.clear();
   timer_.reset();
   dns_timer_.reset();
   tls_timer_.reset();
+  reclaim_timer_.reset();
   RefreshLocked();  // publishes an empty picker; SHUTDOWN completes watches
   // No reader is left: the warm channel is being destroyed, and a caller
   // inside CreateCall() would be holding it.

@@ -67,8 +67,10 @@ TEST(PickOfTwoTest, NeverPicksTheMostLoadedOfThree) {
 }
 
 // A member whose channel never connects (nothing is asked to): Pick() only
-// reads its state and load.
-std::shared_ptr<Member> FakeMember(uint64_t id, grpc_connectivity_state state,
+// reads its load and the list it is in. `state` says which list a test puts
+// it in (the pool's decisions hold members' states, not Member).
+std::shared_ptr<Member> FakeMember(uint64_t id,
+                                   [[maybe_unused]] grpc_connectivity_state state,
                                    int64_t in_flight = 0) {
   Address address{"unix:/nonexistent/warm-picker-test", "test"};
   auto load = std::make_shared<MemberLoad>();
@@ -78,7 +80,6 @@ std::shared_ptr<Member> FakeMember(uint64_t id, grpc_connectivity_state state,
       grpc::CreateChannel(address.grpc_target,
                           grpc::InsecureChannelCredentials()),
       load, std::make_shared<MethodCache>());
-  member->set_state(state);
   return member;
 }
 

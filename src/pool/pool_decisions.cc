@@ -1,4 +1,4 @@
-#include "src/pool/pool_state.h"
+#include "src/pool/pool_decisions.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,12 +8,7 @@
 namespace warm {
 namespace internal {
 
-std::string FormatDuration(Nanos d) {
-  const double seconds = std::chrono::duration<double>(d).count();
-  return absl::StrCat(std::round(seconds * 1000) / 1000, " s");
-}
-
-void PoolState::Actions::Append(Actions other) {
+void PoolDecisions::Actions::Append(Actions other) {
   for (auto& entry : other.open) open.push_back(entry);
   for (uint64_t id : other.close) close.push_back(id);
   for (uint64_t id : other.reset_failures) reset_failures.push_back(id);
@@ -31,7 +26,7 @@ bool HealthOk(MemberHealth health) {
 
 }  // namespace
 
-PoolState::PoolState(PoolPolicy policy, std::vector<Address> addresses,
+PoolDecisions::PoolDecisions(PoolPolicy policy, std::vector<Address> addresses,
                      uint64_t seed)
     : policy_(policy), random_(seed) {
   for (Address& address : addresses) {
@@ -46,13 +41,13 @@ PoolState::PoolState(PoolPolicy policy, std::vector<Address> addresses,
   health_.critical_min = policy_.critical_min;
 }
 
-PoolState::Actions PoolState::Start(SteadyTime now) {
+PoolDecisions::Actions PoolDecisions::Start(SteadyTime now) {
   Actions actions;
   Update(now, actions);
   return actions;
 }
 
-PoolState::Actions PoolState::OnConnectivity(uint64_t id,
+PoolDecisions::Actions PoolDecisions::OnConnectivity(uint64_t id,
                                              grpc_connectivity_state state,
                                              SteadyTime now) {
   Actions actions;
@@ -67,7 +62,7 @@ PoolState::Actions PoolState::OnConnectivity(uint64_t id,
   return actions;
 }
 
-PoolState::Actions PoolState::OnCheck(uint64_t id, CheckOutcome outcome,
+PoolDecisions::Actions PoolDecisions::OnCheck(uint64_t id, CheckOutcome outcome,
                                       std::string detail, SteadyTime now) {
   Actions actions;
   auto it = members_.find(id);
@@ -123,7 +118,7 @@ PoolState::Actions PoolState::OnCheck(uint64_t id, CheckOutcome outcome,
   return actions;
 }
 
-PoolState::Actions PoolState::OnCallFailures(uint64_t id, SteadyTime now) {
+PoolDecisions::Actions PoolDecisions::OnCallFailures(uint64_t id, SteadyTime now) {
   Actions actions;
   auto it = members_.find(id);
   if (it == members_.end()) return actions;
@@ -166,13 +161,13 @@ PoolState::Actions PoolState::OnCallFailures(uint64_t id, SteadyTime now) {
   return actions;
 }
 
-PoolState::Actions PoolState::OnTimer(SteadyTime now) {
+PoolDecisions::Actions PoolDecisions::OnTimer(SteadyTime now) {
   Actions actions;
   Update(now, actions);
   return actions;
 }
 
-PoolState::Actions PoolState::OnResolutionFailed(SteadyTime now,
+PoolDecisions::Actions PoolDecisions::OnResolutionFailed(SteadyTime now,
                                                  std::string detail,
                                                  bool addresses_kept) {
   Actions actions;
@@ -184,7 +179,7 @@ PoolState::Actions PoolState::OnResolutionFailed(SteadyTime now,
   return actions;
 }
 
-PoolState::Actions PoolState::SetAddresses(std::vector<Address> addresses,
+PoolDecisions::Actions PoolDecisions::SetAddresses(std::vector<Address> addresses,
                                            SteadyTime now) {
   Actions actions;
   for (AddressRecord& record : addresses_) record.stale = true;
@@ -217,14 +212,14 @@ PoolState::Actions PoolState::SetAddresses(std::vector<Address> addresses,
   return actions;
 }
 
-PoolState::Actions PoolState::Note(PoolEvent::Kind kind, LogSeverity severity,
+PoolDecisions::Actions PoolDecisions::Note(PoolEvent::Kind kind, LogSeverity severity,
                                    std::string detail, SteadyTime now) {
   Actions actions;
   Record(now, kind, severity, 0, "", std::move(detail), actions);
   return actions;
 }
 
-PoolState::Actions PoolState::Recycle(const std::vector<uint64_t>& ids,
+PoolDecisions::Actions PoolDecisions::Recycle(const std::vector<uint64_t>& ids,
                                       SteadyTime now) {
   Actions actions;
   for (uint64_t id : ids) {
@@ -235,7 +230,7 @@ PoolState::Actions PoolState::Recycle(const std::vector<uint64_t>& ids,
   return actions;
 }
 
-SteadyTime PoolState::NextDeadline() const {
+SteadyTime PoolDecisions::NextDeadline() const {
   SteadyTime next = SteadyTime::max();
   for (const auto& [id, member] : members_) {
     if (member.ejected) next = std::min(next, member.ejected_until);
@@ -253,11 +248,11 @@ SteadyTime PoolState::NextDeadline() const {
   return next;
 }
 
-bool PoolState::Healthy(const MemberRecord& member) const {
+bool PoolDecisions::Healthy(const MemberRecord& member) const {
   return member.connectivity == GRPC_CHANNEL_READY && HealthOk(member.health);
 }
 
-PoolState::Tier PoolState::TierOf(const MemberRecord& member) const {
+PoolDecisions::Tier PoolDecisions::TierOf(const MemberRecord& member) const {
   if (member.ejected) return Tier::kOther;
   if (member.connectivity == GRPC_CHANNEL_READY) {
     if (HealthOk(member.health) || degraded_) return Tier::kPickable;
@@ -271,7 +266,7 @@ PoolState::Tier PoolState::TierOf(const MemberRecord& member) const {
   return Tier::kOther;
 }
 
-void PoolState::Update(SteadyTime now, Actions& actions) {
+void PoolDecisions::Update(SteadyTime now, Actions& actions) {
   last_update_ = now;
   for (auto& [id, member] : members_) {
     if (member.ejected && now >= member.ejected_until) {
@@ -388,7 +383,7 @@ void PoolState::Update(SteadyTime now, Actions& actions) {
   RecomputeHealth(now, actions);
 }
 
-void PoolState::RecycleOne(SteadyTime now, Actions& actions) {
+void PoolDecisions::RecycleOne(SteadyTime now, Actions& actions) {
   // Oldest first; members on stale addresses are being drained anyway, and
   // an address backing off waits.
   for (const auto& [id, member] : members_) {
@@ -402,7 +397,7 @@ void PoolState::RecycleOne(SteadyTime now, Actions& actions) {
   }
 }
 
-void PoolState::RecomputeHealth(SteadyTime now, Actions& actions) {
+void PoolDecisions::RecomputeHealth(SteadyTime now, Actions& actions) {
   int healthy = 0;
   // Ejected members take no calls, so they do not count as healthy here.
   for (const auto& [id, member] : members_) {
@@ -463,7 +458,7 @@ void PoolState::RecomputeHealth(SteadyTime now, Actions& actions) {
   health_ = next;
 }
 
-void PoolState::Open(size_t address, bool surplus, SteadyTime now,
+void PoolDecisions::Open(size_t address, bool surplus, SteadyTime now,
                      Actions& actions, uint64_t replaces) {
   MemberRecord member;
   member.id = next_id_++;
@@ -485,7 +480,7 @@ void PoolState::Open(size_t address, bool surplus, SteadyTime now,
   members_.emplace(member.id, std::move(member));
 }
 
-void PoolState::Close(uint64_t id, EvictionReason reason, LogSeverity severity,
+void PoolDecisions::Close(uint64_t id, EvictionReason reason, LogSeverity severity,
                       std::string detail, SteadyTime now, Actions& actions) {
   auto it = members_.find(id);
   if (it == members_.end()) return;
@@ -501,7 +496,7 @@ void PoolState::Close(uint64_t id, EvictionReason reason, LogSeverity severity,
   members_.erase(it);
 }
 
-void PoolState::Evict(MemberRecord& member, SteadyTime now, Actions& actions,
+void PoolDecisions::Evict(MemberRecord& member, SteadyTime now, Actions& actions,
                       std::string why) {
   if (why.empty())
     why = absl::StrCat("unhealthy; last check: ", member.last_check);
@@ -522,7 +517,7 @@ void PoolState::Evict(MemberRecord& member, SteadyTime now, Actions& actions,
          actions);
 }
 
-void PoolState::MemberBecameHealthy(MemberRecord& member, SteadyTime now,
+void PoolDecisions::MemberBecameHealthy(MemberRecord& member, SteadyTime now,
                                     Actions& actions) {
   AddressRecord& address = addresses_[member.address];
   address.failures = 0;
@@ -550,7 +545,7 @@ void PoolState::MemberBecameHealthy(MemberRecord& member, SteadyTime now,
   }
 }
 
-void PoolState::DrainStale(SteadyTime now, Actions& actions) {
+void PoolDecisions::DrainStale(SteadyTime now, Actions& actions) {
   bool current_pickable = false;
   for (const auto& [id, member] : members_) {
     current_pickable |=
@@ -602,7 +597,7 @@ void PoolState::DrainStale(SteadyTime now, Actions& actions) {
   if (!addresses_.empty()) next_address_ %= addresses_.size();
 }
 
-bool PoolState::Retire(SteadyTime now, Actions& actions) {
+bool PoolDecisions::Retire(SteadyTime now, Actions& actions) {
   // From the most crowded current address, retire a member that is not
   // healthy if there is one, else the youngest.
   int most = 1;
@@ -629,7 +624,7 @@ bool PoolState::Retire(SteadyTime now, Actions& actions) {
   return true;
 }
 
-bool PoolState::CanOpenOtherThan(size_t except, SteadyTime now) const {
+bool PoolDecisions::CanOpenOtherThan(size_t except, SteadyTime now) const {
   for (size_t i = 0; i < addresses_.size(); ++i) {
     const AddressRecord& address = addresses_[i];
     if (i != except && !address.stale &&
@@ -640,7 +635,7 @@ bool PoolState::CanOpenOtherThan(size_t except, SteadyTime now) const {
   return false;
 }
 
-int PoolState::ChooseAddress(SteadyTime now, bool only_free) {
+int PoolDecisions::ChooseAddress(SteadyTime now, bool only_free) {
   const size_t n = addresses_.size();
   int best = -1;
   for (size_t k = 0; k < n; ++k) {
@@ -657,7 +652,7 @@ int PoolState::ChooseAddress(SteadyTime now, bool only_free) {
   return best;
 }
 
-Nanos PoolState::Backoff(int failures) {
+Nanos PoolDecisions::Backoff(int failures) {
   double nanos = static_cast<double>(policy_.backoff_initial.count()) *
                  std::pow(policy_.backoff_multiplier, failures - 1);
   nanos = std::min(nanos, static_cast<double>(policy_.backoff_max.count()));
@@ -666,7 +661,7 @@ Nanos PoolState::Backoff(int failures) {
   return Nanos(static_cast<int64_t>(nanos * (1 + jitter(random_))));
 }
 
-void PoolState::Record(SteadyTime now, PoolEvent::Kind kind,
+void PoolDecisions::Record(SteadyTime now, PoolEvent::Kind kind,
                        LogSeverity severity, uint64_t member_id,
                        std::string address, std::string detail,
                        Actions& actions) {
@@ -679,7 +674,7 @@ void PoolState::Record(SteadyTime now, PoolEvent::Kind kind,
   actions.events.push_back(std::move(event));
 }
 
-void PoolState::Record(SteadyTime now, PoolEvent::Kind kind,
+void PoolDecisions::Record(SteadyTime now, PoolEvent::Kind kind,
                        LogSeverity severity, const MemberRecord& member,
                        std::string detail, Actions& actions) {
   Record(now, kind, severity, member.id,

@@ -1,7 +1,7 @@
-// Unit tests of PoolState, the pool's decisions without gRPC: a fake steady
+// Unit tests of PoolDecisions, the pool's decisions without gRPC: a fake steady
 // clock advanced by hand, seeded randomness, no sleeps.
 
-#include "src/pool/pool_state.h"
+#include "src/pool/pool_decisions.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -28,10 +28,10 @@ using ::testing::UnorderedElementsAreArray;
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using Actions = PoolState::Actions;
-using Event = PoolState::Event;
+using Actions = PoolDecisions::Actions;
+using Event = PoolDecisions::Event;
 using Kind = PoolEvent::Kind;
-using Tier = PoolState::Tier;
+using Tier = PoolDecisions::Tier;
 
 // "10.0.0.1:1" ... "10.0.0.N:1".
 std::vector<Address> Addresses(int n) {
@@ -79,7 +79,7 @@ std::vector<size_t> OpenedAddresses(const Actions& actions) {
   return addresses;
 }
 
-// A PoolState with a fake clock and short-hands for its inputs.
+// A PoolDecisions with a fake clock and short-hands for its inputs.
 struct Harness {
   Harness(PoolPolicy policy, int addresses, uint64_t seed = 1)
       : state(policy, Addresses(addresses), seed) {}
@@ -115,12 +115,12 @@ struct Harness {
   Actions Timer() { return state.OnTimer(now); }
 
   bool Has(uint64_t id) const { return state.members().count(id) > 0; }
-  const PoolState::MemberRecord& Member(uint64_t id) const {
+  const PoolDecisions::MemberRecord& Member(uint64_t id) const {
     return state.members().at(id);
   }
   Tier TierOf(uint64_t id) const { return state.TierOf(Member(id)); }
   size_t AddressOf(uint64_t id) const { return Member(id).address; }
-  const PoolState::AddressRecord& Addr(size_t index) const {
+  const PoolDecisions::AddressRecord& Addr(size_t index) const {
     return state.addresses().at(index);
   }
   std::vector<uint64_t> Ids() const {
@@ -136,14 +136,14 @@ struct Harness {
     return counts;
   }
 
-  PoolState state;
+  PoolDecisions state;
   // Far from the clock's epoch: SteadyTime{} means "unset" in the records.
   SteadyTime now = SteadyTime{} + std::chrono::hours(1);
 };
 
 // --- 1. Start ---------------------------------------------------------------
 
-TEST(PoolStateStartTest, OpensPoolSizeMembersOnDistinctAddresses) {
+TEST(PoolDecisionsStartTest, OpensPoolSizeMembersOnDistinctAddresses) {
   for (uint64_t seed = 0; seed < 20; ++seed) {
     SCOPED_TRACE(seed);
     Harness pool(Policy(3), 3, seed);
@@ -170,7 +170,7 @@ TEST(PoolStateStartTest, OpensPoolSizeMembersOnDistinctAddresses) {
   }
 }
 
-TEST(PoolStateStartTest, SpreadsFiveMembersThreeAndTwoOverTwoAddresses) {
+TEST(PoolDecisionsStartTest, SpreadsFiveMembersThreeAndTwoOverTwoAddresses) {
   for (uint64_t seed = 0; seed < 20; ++seed) {
     SCOPED_TRACE(seed);
     Harness pool(Policy(5), 2, seed);
@@ -183,7 +183,7 @@ TEST(PoolStateStartTest, SpreadsFiveMembersThreeAndTwoOverTwoAddresses) {
   }
 }
 
-TEST(PoolStateStartTest, PutsEveryMemberOnTheOnlyAddress) {
+TEST(PoolDecisionsStartTest, PutsEveryMemberOnTheOnlyAddress) {
   Harness pool(Policy(2), 1);
   const Actions actions = pool.Start();
   EXPECT_THAT(OpenedAddresses(actions), ElementsAre(0u, 0u));
@@ -193,7 +193,7 @@ TEST(PoolStateStartTest, PutsEveryMemberOnTheOnlyAddress) {
 
 // --- 2. First health check --------------------------------------------------
 
-TEST(PoolStateHealthTest, ReadyMemberIsTryingUntilItsFirstServingCheck) {
+TEST(PoolDecisionsHealthTest, ReadyMemberIsTryingUntilItsFirstServingCheck) {
   Harness pool(Policy(3), 3);
   pool.Start();
   const uint64_t id = pool.Ids()[0];
@@ -217,7 +217,7 @@ TEST(PoolStateHealthTest, ReadyMemberIsTryingUntilItsFirstServingCheck) {
   EXPECT_EQ(pool.state.health().healthy_members, 1);
 }
 
-TEST(PoolStateHealthTest, ServingBeforeReadyMakesTheMemberPickableWhenReady) {
+TEST(PoolDecisionsHealthTest, ServingBeforeReadyMakesTheMemberPickableWhenReady) {
   Harness pool(Policy(3), 3);
   pool.Start();
   const uint64_t id = pool.Ids()[0];
@@ -238,7 +238,7 @@ TEST(PoolStateHealthTest, ServingBeforeReadyMakesTheMemberPickableWhenReady) {
 
 // --- 3. Thresholds ----------------------------------------------------------
 
-TEST(PoolStateHealthTest, UnhealthyAtTheThresholdEvictedAndReplacedElsewhere) {
+TEST(PoolDecisionsHealthTest, UnhealthyAtTheThresholdEvictedAndReplacedElsewhere) {
   PoolPolicy policy = Policy(3);
   policy.unhealthy_threshold = 3;
   Harness pool(policy, 4);  // one address stays free
@@ -282,7 +282,7 @@ TEST(PoolStateHealthTest, UnhealthyAtTheThresholdEvictedAndReplacedElsewhere) {
   EXPECT_THAT(pool.Ids(), SizeIs(3));
 }
 
-TEST(PoolStateHealthTest, ASuccessBetweenFailuresResetsTheCount) {
+TEST(PoolDecisionsHealthTest, ASuccessBetweenFailuresResetsTheCount) {
   PoolPolicy policy = Policy(3);
   policy.unhealthy_threshold = 3;
   Harness pool(policy, 3);
@@ -309,7 +309,7 @@ TEST(PoolStateHealthTest, ASuccessBetweenFailuresResetsTheCount) {
 
 // --- 4. UNIMPLEMENTED -------------------------------------------------------
 
-TEST(PoolStateHealthTest, UnimplementedMeansNoHealthServiceAndPickable) {
+TEST(PoolDecisionsHealthTest, UnimplementedMeansNoHealthServiceAndPickable) {
   Harness pool(Policy(3), 3);
   pool.Start();
   const uint64_t id = pool.Ids()[0];
@@ -325,7 +325,7 @@ TEST(PoolStateHealthTest, UnimplementedMeansNoHealthServiceAndPickable) {
 
 // --- 5. Health checks off ---------------------------------------------------
 
-TEST(PoolStateHealthTest, WithChecksOffReadyIsPickableAndChecksAreIgnored) {
+TEST(PoolDecisionsHealthTest, WithChecksOffReadyIsPickableAndChecksAreIgnored) {
   PoolPolicy policy = Policy(3);
   policy.health_checks = false;
   Harness pool(policy, 3);
@@ -355,7 +355,7 @@ TEST(PoolStateHealthTest, WithChecksOffReadyIsPickableAndChecksAreIgnored) {
 
 // --- 6. Per-address backoff -------------------------------------------------
 
-TEST(PoolStateBackoffTest, EvictionBacksOffTheAddressWithinTheJitter) {
+TEST(PoolDecisionsBackoffTest, EvictionBacksOffTheAddressWithinTheJitter) {
   std::set<SteadyTime> retry_times;
   for (uint64_t seed = 0; seed < 20; ++seed) {
     SCOPED_TRACE(seed);
@@ -369,7 +369,7 @@ TEST(PoolStateBackoffTest, EvictionBacksOffTheAddressWithinTheJitter) {
     EXPECT_THAT(actions.close, ElementsAre(id));
     EXPECT_THAT(actions.open, IsEmpty());  // the only address backs off
     EXPECT_TRUE(HasEvent(actions, Kind::kAddressBackoff));
-    const PoolState::AddressRecord& address = pool.Addr(0);
+    const PoolDecisions::AddressRecord& address = pool.Addr(0);
     EXPECT_EQ(address.failures, 1);
     EXPECT_GE(address.retry_at, pool.now + milliseconds(250));
     EXPECT_LE(address.retry_at, pool.now + milliseconds(750));
@@ -388,7 +388,7 @@ PoolPolicy ExactBackoffPolicy(int pool_size) {
   return policy;
 }
 
-TEST(PoolStateBackoffTest, NoReplacementOnTheOnlyAddressUntilItsBackoffEnds) {
+TEST(PoolDecisionsBackoffTest, NoReplacementOnTheOnlyAddressUntilItsBackoffEnds) {
   Harness pool(ExactBackoffPolicy(2), 1);
   pool.Start();
   const uint64_t id = pool.Ids()[0];
@@ -412,7 +412,7 @@ TEST(PoolStateBackoffTest, NoReplacementOnTheOnlyAddressUntilItsBackoffEnds) {
   EXPECT_THAT(pool.Ids(), ElementsAre(other, actions.open[0].first));
 }
 
-TEST(PoolStateBackoffTest, TheLastMemberStaysWhileItCannotBeReplaced) {
+TEST(PoolDecisionsBackoffTest, TheLastMemberStaysWhileItCannotBeReplaced) {
   Harness pool(ExactBackoffPolicy(1), 1);
   pool.Start();
   const uint64_t id = pool.Ids()[0];
@@ -427,7 +427,7 @@ TEST(PoolStateBackoffTest, TheLastMemberStaysWhileItCannotBeReplaced) {
   EXPECT_EQ(pool.TierOf(id), Tier::kPickable);
 }
 
-TEST(PoolStateBackoffTest, TheLastMemberGoesWhenAnotherAddressIsFree) {
+TEST(PoolDecisionsBackoffTest, TheLastMemberGoesWhenAnotherAddressIsFree) {
   PoolPolicy policy = ExactBackoffPolicy(1);
   policy.critical_min = 0;
   Harness pool(policy, 2);
@@ -441,7 +441,7 @@ TEST(PoolStateBackoffTest, TheLastMemberGoesWhenAnotherAddressIsFree) {
   EXPECT_THAT(pool.Ids(), SizeIs(1));
 }
 
-TEST(PoolStateBackoffTest, MembersEvictedTogetherCountAsOneFailure) {
+TEST(PoolDecisionsBackoffTest, MembersEvictedTogetherCountAsOneFailure) {
   PoolPolicy policy = ExactBackoffPolicy(3);
   policy.critical_min = 0;
   Harness pool(policy, 2);
@@ -462,7 +462,7 @@ TEST(PoolStateBackoffTest, MembersEvictedTogetherCountAsOneFailure) {
   EXPECT_EQ(pool.Addr(address).retry_at, first_retry);  // not shortened
 }
 
-TEST(PoolStateBackoffTest, GrowsByTheMultiplierIsCappedAndResetsWhenHealthy) {
+TEST(PoolDecisionsBackoffTest, GrowsByTheMultiplierIsCappedAndResetsWhenHealthy) {
   // Two members on one address: the second stays while the first is evicted
   // again and again (the last member is never evicted while it cannot be
   // replaced).
@@ -504,7 +504,7 @@ TEST(PoolStateBackoffTest, GrowsByTheMultiplierIsCappedAndResetsWhenHealthy) {
 // nothing left to wait for. A deadline in the past makes the pool re-arm its
 // timer for "now" after every OnTimer(), i.e. spin, until a member on that
 // address becomes healthy (which may never happen).
-TEST(PoolStateBackoffTest, NextDeadlineIsNotInThePastOnceABackoffRanOut) {
+TEST(PoolDecisionsBackoffTest, NextDeadlineIsNotInThePastOnceABackoffRanOut) {
   Harness pool(ExactBackoffPolicy(2), 1);
   pool.Start();
   pool.FailUntilUnhealthy(pool.Ids()[0]);
@@ -532,7 +532,7 @@ TEST(PoolStateBackoffTest, NextDeadlineIsNotInThePastOnceABackoffRanOut) {
 // the evicted member's replacement went to the free address. Its failures
 // stay > 0 for good (no member there will become healthy), so an expired
 // retry_at returned here would keep the pool's timer firing forever.
-TEST(PoolStateBackoffTest, NextDeadlineForgetsAnExpiredBackoffNobodyNeeds) {
+TEST(PoolDecisionsBackoffTest, NextDeadlineForgetsAnExpiredBackoffNobodyNeeds) {
   PoolPolicy policy = ExactBackoffPolicy(3);
   Harness pool(policy, 4);
   pool.Start();
@@ -556,7 +556,7 @@ TEST(PoolStateBackoffTest, NextDeadlineForgetsAnExpiredBackoffNobodyNeeds) {
 
 // --- 7. Degraded mode -------------------------------------------------------
 
-TEST(PoolStateDegradedTest, NeverDegradedDuringStartUp) {
+TEST(PoolDecisionsDegradedTest, NeverDegradedDuringStartUp) {
   Harness pool(Policy(3), 3);  // critical_min 1
   pool.Start();
   for (uint64_t id : pool.Ids()) pool.Disconnect(id);
@@ -577,7 +577,7 @@ TEST(PoolStateDegradedTest, NeverDegradedDuringStartUp) {
   EXPECT_EQ(pool.state.health().status, ChannelStatus::kDegraded);
 }
 
-TEST(PoolStateDegradedTest, ConnectedUnhealthyMembersStayUntilDegradedIsLeft) {
+TEST(PoolDecisionsDegradedTest, ConnectedUnhealthyMembersStayUntilDegradedIsLeft) {
   PoolPolicy policy = Policy(3);
   policy.critical_min = 2;
   policy.healthy_min = 3;
@@ -634,7 +634,7 @@ TEST(PoolStateDegradedTest, ConnectedUnhealthyMembersStayUntilDegradedIsLeft) {
   EXPECT_EQ(pool.state.health().healthy_members, 2);
 }
 
-TEST(PoolStateDegradedTest, UnhealthyMemberThatDisconnectsWhileDegradedGoes) {
+TEST(PoolDecisionsDegradedTest, UnhealthyMemberThatDisconnectsWhileDegradedGoes) {
   Harness pool(Policy(2), 2);  // critical_min 1
   pool.Start();
   const uint64_t m1 = pool.Ids()[0], m2 = pool.Ids()[1];
@@ -652,7 +652,7 @@ TEST(PoolStateDegradedTest, UnhealthyMemberThatDisconnectsWhileDegradedGoes) {
   EXPECT_TRUE(pool.state.degraded());
 }
 
-TEST(PoolStateDegradedTest, UnhealthyMemberNeedsHealthyThresholdSuccesses) {
+TEST(PoolDecisionsDegradedTest, UnhealthyMemberNeedsHealthyThresholdSuccesses) {
   Harness pool(Policy(2), 2);  // healthy_threshold 2, critical_min 1
   pool.Start();
   const uint64_t m1 = pool.Ids()[0], m2 = pool.Ids()[1];
@@ -678,7 +678,7 @@ TEST(PoolStateDegradedTest, UnhealthyMemberNeedsHealthyThresholdSuccesses) {
 
 // --- 8. Status --------------------------------------------------------------
 
-TEST(PoolStateStatusTest, FollowsHealthyMin) {
+TEST(PoolDecisionsStatusTest, FollowsHealthyMin) {
   Harness pool(Policy(3), 3);  // healthy_min 2, critical_min 1
   pool.Start();
   const std::vector<uint64_t> ids = pool.Ids();
@@ -719,7 +719,7 @@ TEST(PoolStateStatusTest, FollowsHealthyMin) {
   EXPECT_EQ(pool.state.health().status, ChannelStatus::kHealthy);
 }
 
-TEST(PoolStateStatusTest, StartingBecomesUnhealthyWhenAMemberFailsFirst) {
+TEST(PoolDecisionsStatusTest, StartingBecomesUnhealthyWhenAMemberFailsFirst) {
   Harness pool(Policy(3), 3);  // healthy_min 2
   pool.Start();
   const std::vector<uint64_t> ids = pool.Ids();
@@ -743,7 +743,7 @@ PoolPolicy EjectionPolicy() {
   return policy;
 }
 
-TEST(PoolStateEjectionTest, EjectsForBaseTimesEjectionsCappedAtMax) {
+TEST(PoolDecisionsEjectionTest, EjectsForBaseTimesEjectionsCappedAtMax) {
   Harness pool(EjectionPolicy(), 3);
   pool.Start();
   for (uint64_t id : pool.Ids()) pool.MakeHealthy(id);
@@ -779,7 +779,7 @@ TEST(PoolStateEjectionTest, EjectsForBaseTimesEjectionsCappedAtMax) {
   }
 }
 
-TEST(PoolStateEjectionTest, NeverEjectsBelowCriticalMinPickable) {
+TEST(PoolDecisionsEjectionTest, NeverEjectsBelowCriticalMinPickable) {
   PoolPolicy policy = EjectionPolicy();
   policy.pool_size = 2;
   policy.critical_min = 2;
@@ -797,7 +797,7 @@ TEST(PoolStateEjectionTest, NeverEjectsBelowCriticalMinPickable) {
   EXPECT_THAT(actions.reset_failures, Contains(id));
 }
 
-TEST(PoolStateEjectionTest, SkippedEjectionsAreRecordedOncePerBaseTime) {
+TEST(PoolDecisionsEjectionTest, SkippedEjectionsAreRecordedOncePerBaseTime) {
   PoolPolicy policy = EjectionPolicy();
   policy.pool_size = 2;
   policy.critical_min = 2;
@@ -815,7 +815,7 @@ TEST(PoolStateEjectionTest, SkippedEjectionsAreRecordedOncePerBaseTime) {
   EXPECT_TRUE(HasEvent(pool.CallFailures(id), Kind::kEjectionSkipped, id));
 }
 
-TEST(PoolStateEjectionTest, EjectedMembersDoNotCountAsHealthy) {
+TEST(PoolDecisionsEjectionTest, EjectedMembersDoNotCountAsHealthy) {
   PoolPolicy policy = EjectionPolicy();
   policy.healthy_min = 3;
   policy.critical_min = 1;
@@ -831,7 +831,7 @@ TEST(PoolStateEjectionTest, EjectedMembersDoNotCountAsHealthy) {
   EXPECT_TRUE(actions.health_changed);
 }
 
-TEST(PoolStateEjectionTest, EjectionsEndEarlyWhenOthersFail) {
+TEST(PoolDecisionsEjectionTest, EjectionsEndEarlyWhenOthersFail) {
   PoolPolicy policy = EjectionPolicy();
   policy.critical_min = 1;
   Harness pool(policy, 3);
@@ -852,7 +852,7 @@ TEST(PoolStateEjectionTest, EjectionsEndEarlyWhenOthersFail) {
   EXPECT_THAT(actions.reset_failures, Contains(ids[0]));
 }
 
-TEST(PoolStateEjectionTest, EjectsWhileEnoughOthersStayPickable) {
+TEST(PoolDecisionsEjectionTest, EjectsWhileEnoughOthersStayPickable) {
   PoolPolicy policy = EjectionPolicy();
   policy.critical_min = 2;
   Harness pool(policy, 3);
@@ -867,7 +867,7 @@ TEST(PoolStateEjectionTest, EjectsWhileEnoughOthersStayPickable) {
   EXPECT_FALSE(pool.Member(ids[1]).ejected);
 }
 
-TEST(PoolStateEjectionTest, HealthChecksEndEjectionEarlyWhenAllowed) {
+TEST(PoolDecisionsEjectionTest, HealthChecksEndEjectionEarlyWhenAllowed) {
   PoolPolicy policy = EjectionPolicy();
   policy.uneject_on_health_check = true;  // healthy_threshold 2
   Harness pool(policy, 3);
@@ -890,7 +890,7 @@ TEST(PoolStateEjectionTest, HealthChecksEndEjectionEarlyWhenAllowed) {
   EXPECT_EQ(pool.state.NextDeadline(), SteadyTime::max());
 }
 
-TEST(PoolStateEjectionTest, HealthChecksDoNotEndEjectionByDefault) {
+TEST(PoolDecisionsEjectionTest, HealthChecksDoNotEndEjectionByDefault) {
   Harness pool(EjectionPolicy(), 3);  // uneject_on_health_check false
   pool.Start();
   for (uint64_t id : pool.Ids()) pool.MakeHealthy(id);
@@ -907,7 +907,7 @@ TEST(PoolStateEjectionTest, HealthChecksDoNotEndEjectionByDefault) {
 // OutlierEjectionOptions: "healthy_threshold successful health checks in a
 // row end an ejection early". Checks that passed before the ejection (when
 // the calls were already failing) must not count towards ending it.
-TEST(PoolStateEjectionTest, ChecksPassedBeforeTheEjectionDoNotEndIt) {
+TEST(PoolDecisionsEjectionTest, ChecksPassedBeforeTheEjectionDoNotEndIt) {
   PoolPolicy policy = EjectionPolicy();
   policy.uneject_on_health_check = true;
   policy.healthy_threshold = 3;
@@ -955,7 +955,7 @@ struct RebalanceSetup {
   size_t a = 0, b = 0;
 };
 
-TEST(PoolStateRebalanceTest, SurplusMemberOnAFreedAddressRetiresACrowdedOne) {
+TEST(PoolDecisionsRebalanceTest, SurplusMemberOnAFreedAddressRetiresACrowdedOne) {
   RebalanceSetup setup;
   Harness& pool = setup.pool;
   ASSERT_NE(setup.a, setup.b);
@@ -1013,7 +1013,7 @@ TEST(PoolStateRebalanceTest, SurplusMemberOnAFreedAddressRetiresACrowdedOne) {
   EXPECT_THAT(actions.close, IsEmpty());
 }
 
-TEST(PoolStateRebalanceTest, RetiresAMemberThatIsNotHealthyBeforeTheYoungest) {
+TEST(PoolDecisionsRebalanceTest, RetiresAMemberThatIsNotHealthyBeforeTheYoungest) {
   RebalanceSetup setup;
   Harness& pool = setup.pool;
   Actions actions = pool.FailUntilUnhealthy(setup.m2);
@@ -1031,7 +1031,7 @@ TEST(PoolStateRebalanceTest, RetiresAMemberThatIsNotHealthyBeforeTheYoungest) {
   EXPECT_THAT(pool.Ids(), UnorderedElementsAre(m3, m4));
 }
 
-TEST(PoolStateRebalanceTest, FailedSurplusMemberIsEvictedAndNothingRetired) {
+TEST(PoolDecisionsRebalanceTest, FailedSurplusMemberIsEvictedAndNothingRetired) {
   RebalanceSetup setup;
   Harness& pool = setup.pool;
   Actions actions = pool.FailUntilUnhealthy(setup.m2);
@@ -1067,7 +1067,7 @@ TEST(PoolStateRebalanceTest, FailedSurplusMemberIsEvictedAndNothingRetired) {
 
 // --- 11. Event log ----------------------------------------------------------
 
-TEST(PoolStateEventsTest, LogKeepsOnlyTheNewestEventLogSizeEvents) {
+TEST(PoolDecisionsEventsTest, LogKeepsOnlyTheNewestEventLogSizeEvents) {
   PoolPolicy policy = Policy(3);
   policy.event_log_size = 4;
   Harness pool(policy, 3);
@@ -1093,7 +1093,7 @@ TEST(PoolStateEventsTest, LogKeepsOnlyTheNewestEventLogSizeEvents) {
   EXPECT_EQ(pool.state.events().back().kind, Kind::kMemberHealthy);
 }
 
-TEST(PoolStateEventsTest, ZeroSizedLogKeepsNothingButActionsStillHaveEvents) {
+TEST(PoolDecisionsEventsTest, ZeroSizedLogKeepsNothingButActionsStillHaveEvents) {
   PoolPolicy policy = Policy(3);
   policy.event_log_size = 0;
   Harness pool(policy, 3);
@@ -1121,7 +1121,7 @@ std::vector<Address> Named(std::initializer_list<int> last_octets) {
   return addresses;
 }
 
-std::set<std::string> MemberAddresses(const PoolState& state) {
+std::set<std::string> MemberAddresses(const PoolDecisions& state) {
   std::set<std::string> out;
   for (const auto& [id, member] : state.members()) {
     out.insert(state.addresses()[member.address].address.display);
@@ -1129,8 +1129,8 @@ std::set<std::string> MemberAddresses(const PoolState& state) {
   return out;
 }
 
-TEST(PoolStateAddressesTest, FirstAnswerOpensMembersOnDistinctAddresses) {
-  PoolState state(Policy(3), {}, 1);
+TEST(PoolDecisionsAddressesTest, FirstAnswerOpensMembersOnDistinctAddresses) {
+  PoolDecisions state(Policy(3), {}, 1);
   const SteadyTime now = SteadyTime{} + std::chrono::hours(1);
   EXPECT_THAT(state.Start(now).open, IsEmpty());  // nothing resolved yet
   EXPECT_THAT(state.members(), IsEmpty());
@@ -1141,7 +1141,7 @@ TEST(PoolStateAddressesTest, FirstAnswerOpensMembersOnDistinctAddresses) {
   EXPECT_TRUE(HasEvent(actions, Kind::kAddressesChanged));
 }
 
-TEST(PoolStateAddressesTest, RemovedAddressIsDrainedOnceItsReplacementServes) {
+TEST(PoolDecisionsAddressesTest, RemovedAddressIsDrainedOnceItsReplacementServes) {
   Harness pool(Policy(3), 3);
   pool.Start();
   for (uint64_t id : pool.Ids()) pool.MakeHealthy(id);
@@ -1167,7 +1167,7 @@ TEST(PoolStateAddressesTest, RemovedAddressIsDrainedOnceItsReplacementServes) {
               UnorderedElementsAre("10.0.0.1:1", "10.0.0.2:1", "10.0.0.4:1"));
 }
 
-TEST(PoolStateAddressesTest, MovedFleetHandsOverOneForOne) {
+TEST(PoolDecisionsAddressesTest, MovedFleetHandsOverOneForOne) {
   Harness pool(Policy(2), 2);
   pool.Start();
   const std::vector<uint64_t> old_ids = pool.Ids();
@@ -1188,7 +1188,7 @@ TEST(PoolStateAddressesTest, MovedFleetHandsOverOneForOne) {
   EXPECT_EQ(pool.state.health().status, ChannelStatus::kHealthy);
 }
 
-TEST(PoolStateAddressesTest, SurplusIsClosedWhenNothingIsCrowdedAnyMore) {
+TEST(PoolDecisionsAddressesTest, SurplusIsClosedWhenNothingIsCrowdedAnyMore) {
   Harness pool(Policy(2), 1);
   pool.Start();
   for (uint64_t id : pool.Ids()) pool.MakeHealthy(id);  // both on 10.0.0.1
@@ -1208,7 +1208,7 @@ TEST(PoolStateAddressesTest, SurplusIsClosedWhenNothingIsCrowdedAnyMore) {
   EXPECT_LE(current, 2) << "more members than pool_size";
 }
 
-TEST(PoolStateAddressesTest, DegradedChannelKeepsMembersOnRemovedAddresses) {
+TEST(PoolDecisionsAddressesTest, DegradedChannelKeepsMembersOnRemovedAddresses) {
   PoolPolicy policy = Policy(2);
   policy.critical_min = 2;  // losing one member degrades: both stay
   Harness pool(policy, 2);
@@ -1223,7 +1223,7 @@ TEST(PoolStateAddressesTest, DegradedChannelKeepsMembersOnRemovedAddresses) {
   for (uint64_t id : ids) EXPECT_TRUE(pool.Has(id));
 }
 
-TEST(PoolStateAddressesTest, NewAddressesTakeMembersFromACrowdedOne) {
+TEST(PoolDecisionsAddressesTest, NewAddressesTakeMembersFromACrowdedOne) {
   Harness pool(Policy(3), 1);
   pool.Start();
   for (uint64_t id : pool.Ids()) pool.MakeHealthy(id);
@@ -1236,7 +1236,7 @@ TEST(PoolStateAddressesTest, NewAddressesTakeMembersFromACrowdedOne) {
   EXPECT_EQ(pool.MembersPerAddress(), (std::vector<int>{2, 1}));
 }
 
-TEST(PoolStateAddressesTest, UnchangedAnswerChangesNothing) {
+TEST(PoolDecisionsAddressesTest, UnchangedAnswerChangesNothing) {
   Harness pool(Policy(3), 3);
   pool.Start();
   std::vector<Address> same = Addresses(3);
@@ -1258,7 +1258,7 @@ int HealthyCount(const Harness& pool) {
   return healthy;
 }
 
-TEST(PoolStateRecycleTest, ReplacesOneAtATimeWithoutLosingHealthyMembers) {
+TEST(PoolDecisionsRecycleTest, ReplacesOneAtATimeWithoutLosingHealthyMembers) {
   Harness pool(Policy(3), 3);
   pool.Start();
   const std::vector<uint64_t> old = pool.Ids();
@@ -1296,7 +1296,7 @@ TEST(PoolStateRecycleTest, ReplacesOneAtATimeWithoutLosingHealthyMembers) {
             3u);
 }
 
-TEST(PoolStateRecycleTest, AFailedReplacementLeavesTheOldMemberServing) {
+TEST(PoolDecisionsRecycleTest, AFailedReplacementLeavesTheOldMemberServing) {
   Harness pool(Policy(2), 2);
   pool.Start();
   const std::vector<uint64_t> old = pool.Ids();
@@ -1317,7 +1317,7 @@ TEST(PoolStateRecycleTest, AFailedReplacementLeavesTheOldMemberServing) {
   EXPECT_EQ(pool.Member(actions.open[0].first).replaces, old[0]);
 }
 
-TEST(PoolStateRecycleTest, OldMemberEvictedMeanwhileLeavesNoExtraMember) {
+TEST(PoolDecisionsRecycleTest, OldMemberEvictedMeanwhileLeavesNoExtraMember) {
   Harness pool(Policy(2), 2);
   pool.Start();
   const std::vector<uint64_t> old = pool.Ids();
@@ -1335,7 +1335,7 @@ TEST(PoolStateRecycleTest, OldMemberEvictedMeanwhileLeavesNoExtraMember) {
   EXPECT_EQ(pool.state.members().size(), 2u);
 }
 
-TEST(PoolStateRecycleTest, NeverMoreThanOneExtraMember) {
+TEST(PoolDecisionsRecycleTest, NeverMoreThanOneExtraMember) {
   // Two members on one address and a free one: a surplus opens to spread
   // them; recycling meanwhile waits for it.
   Harness pool(Policy(2), 1);
@@ -1349,7 +1349,7 @@ TEST(PoolStateRecycleTest, NeverMoreThanOneExtraMember) {
   EXPECT_EQ(pool.state.members().size(), 3u);
 }
 
-TEST(PoolStateRecycleTest, AReplacementNeverHealthyIsEvictedInTime) {
+TEST(PoolDecisionsRecycleTest, AReplacementNeverHealthyIsEvictedInTime) {
   PoolPolicy policy = Policy(1);
   policy.replacement_timeout = seconds(10);
   Harness pool(policy, 1);

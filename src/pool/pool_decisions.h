@@ -1,4 +1,4 @@
-// PoolState: the decisions of one warm channel's pool, without gRPC.
+// PoolDecisions: what one warm channel's pool decides, without gRPC.
 //
 // It knows the pool's members (by id, with address, connectivity, health and
 // ejection), the known addresses (with per-address backoff), and whether the
@@ -47,8 +47,8 @@
 //
 // Thread safety: none; the pool calls it under its mutex.
 
-#ifndef WARM_SRC_POOL_POOL_STATE_H_
-#define WARM_SRC_POOL_POOL_STATE_H_
+#ifndef WARM_SRC_POOL_POOL_DECISIONS_H_
+#define WARM_SRC_POOL_POOL_DECISIONS_H_
 
 #include <grpc/grpc.h>
 
@@ -63,16 +63,12 @@
 #include <vector>
 
 #include "src/common/target.h"
+#include "src/common/time.h"
+#include "src/health/check_outcome.h"
 #include "warm/channel.h"
 
 namespace warm {
 namespace internal {
-
-using SteadyTime = std::chrono::steady_clock::time_point;
-using Nanos = std::chrono::nanoseconds;
-
-// "1.5 s", "0.25 s": a duration for events.
-std::string FormatDuration(Nanos d);
 
 // What the pool's decisions depend on; made from ChannelOptions.
 struct PoolPolicy {
@@ -99,11 +95,7 @@ struct PoolPolicy {
   size_t event_log_size = 128;
 };
 
-// The outcome of one health check (values index PoolState::Counters).
-enum class CheckOutcome { kServing, kNotServing, kUnimplemented, kFailed };
-inline constexpr size_t kCheckOutcomes = 4;
-
-// Why a member was closed (values index PoolState::Counters).
+// Why a member was closed (values index PoolDecisions::Counters).
 enum class EvictionReason {
   kUnhealthy,
   kRebalanced,
@@ -112,7 +104,7 @@ enum class EvictionReason {
 };
 inline constexpr size_t kEvictionReasons = 4;
 
-class PoolState {
+class PoolDecisions {
  public:
   struct MemberRecord {
     uint64_t id = 0;
@@ -179,7 +171,7 @@ class PoolState {
   // Where a member's calls may go (see picker.h).
   enum class Tier { kPickable, kTrying, kOther };
 
-  PoolState(PoolPolicy policy, std::vector<Address> addresses, uint64_t seed);
+  PoolDecisions(PoolPolicy policy, std::vector<Address> addresses, uint64_t seed);
 
   // Opens the first pool_size members.
   Actions Start(SteadyTime now);
@@ -274,4 +266,4 @@ class PoolState {
 }  // namespace internal
 }  // namespace warm
 
-#endif  // WARM_SRC_POOL_POOL_STATE_H_
+#endif  // WARM_SRC_POOL_POOL_DECISIONS_H_
