@@ -139,12 +139,12 @@ int64_t LatencyQuantileUs(
 }
 
 void CallStats::Register(const MemberLoad* load) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   live_.push_back(load);
 }
 
 void CallStats::Retire(const MemberLoad* load) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   CallCounts final_counts = load->Counts();
   final_counts.in_flight = 0;  // every call of a MemberLoad going has ended
   final_counts.retired = 1;
@@ -153,7 +153,7 @@ void CallStats::Retire(const MemberLoad* load) {
 }
 
 CallCounts CallStats::Total() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   CallCounts total = retired_;
   for (const MemberLoad* load : live_) total.Add(load->Counts());
   return total;

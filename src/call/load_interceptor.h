@@ -23,9 +23,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "src/common/mutex.h"
 #include "src/health/health_check.h"
 
 namespace warm {
@@ -174,9 +174,9 @@ class CallStats {
   void Register(const MemberLoad* load);
   void Retire(const MemberLoad* load);
 
-  mutable std::mutex mu_;
-  CallCounts retired_;                   // guarded by mu_
-  std::vector<const MemberLoad*> live_;  // guarded by mu_
+  mutable Mutex mu_;
+  CallCounts retired_ ABSL_GUARDED_BY(mu_);
+  std::vector<const MemberLoad*> live_ ABSL_GUARDED_BY(mu_);
 };
 
 // Creates a LoadInterceptor per call of one member channel. Owned by that
