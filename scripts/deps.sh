@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages warm needs to build and run its demo, and
-# with --test also the tools its tests run (Prometheus and promtool,
-# headless Chromium).
-# Usage: bash scripts/deps.sh [--test]   (as root, or with sudo available)
+# Installs the Debian 12 packages warm needs to build and run its demo, with
+# --test also the tools its tests run (Prometheus and promtool, headless
+# Chromium), and with --clang Debian's clang for the thread-safety check
+# (scripts/thread_safety.sh).
+# Usage: bash scripts/deps.sh [--test] [--clang]
+#        (as root, or with sudo available)
 set -euo pipefail
 
 packages=(
@@ -12,9 +14,14 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   dnsmasq-base
 )
-if [ "${1:-}" = "--test" ]; then
-  packages+=(prometheus chromium)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --test) packages+=(prometheus chromium) ;;
+    --clang) packages+=(clang) ;;
+    *) echo "deps: unknown option $arg (usage: deps.sh [--test] [--clang])" >&2
+       exit 2 ;;
+  esac
+done
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -3,8 +3,9 @@
 #include <cstdio>
 #include <iterator>
 #include <memory>
-#include <mutex>
 #include <string>
+
+#include "src/common/mutex.h"
 
 namespace warm {
 
@@ -76,9 +77,9 @@ absl::string_view PoolEventKindName(PoolEvent::Kind kind) {
 
 namespace {
 
-std::mutex sink_mu;
+internal::Mutex sink_mu;
 // Replaced, never changed: Log() copies the pointer and calls outside the lock.
-std::shared_ptr<const LogSink>& Sink() {
+std::shared_ptr<const LogSink>& Sink() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sink_mu) {
   static auto* sink = new std::shared_ptr<const LogSink>();
   return *sink;
 }
@@ -88,7 +89,7 @@ std::shared_ptr<const LogSink>& Sink() {
 void SetLogSink(LogSink sink) {
   std::shared_ptr<const LogSink> next;
   if (sink) next = std::make_shared<const LogSink>(std::move(sink));
-  std::lock_guard<std::mutex> lock(sink_mu);
+  internal::MutexLock lock(&sink_mu);
   Sink() = std::move(next);
 }
 
@@ -97,7 +98,7 @@ namespace internal {
 void Log(LogSeverity severity, absl::string_view line) {
   std::shared_ptr<const LogSink> sink;
   {
-    std::lock_guard<std::mutex> lock(sink_mu);
+    internal::MutexLock lock(&sink_mu);
     sink = Sink();
   }
   if (sink != nullptr) {

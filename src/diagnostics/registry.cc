@@ -14,22 +14,23 @@ ChannelRegistry& ChannelRegistry::Get() {
 }
 
 uint64_t ChannelRegistry::Add(const std::shared_ptr<Pool>& pool) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const uint64_t id = next_id_++;
-  auto taken = [&](const std::string& label) {
-    return std::any_of(
-        channels_.begin(), channels_.end(),
-        [&](const Registered& r) { return r.metrics_label == label; });
-  };
   // "NAME#ID" could itself be taken (a channel named so): then "NAME#ID#ID".
   std::string label = pool->name();
-  while (taken(label)) label = absl::StrCat(label, "#", id);
+  while (LabelTaken(label)) label = absl::StrCat(label, "#", id);
   channels_.push_back({id, std::move(label), pool});
   return id;
 }
 
+bool ChannelRegistry::LabelTaken(const std::string& label) const {
+  return std::any_of(
+      channels_.begin(), channels_.end(),
+      [&](const Registered& r) { return r.metrics_label == label; });
+}
+
 void ChannelRegistry::Remove(uint64_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   channels_.erase(
       std::remove_if(channels_.begin(), channels_.end(),
                      [id](const Registered& r) { return r.id == id; }),
@@ -37,7 +38,7 @@ void ChannelRegistry::Remove(uint64_t id) {
 }
 
 std::vector<ChannelRegistry::Entry> ChannelRegistry::Channels() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<Entry> out;
   out.reserve(channels_.size());
   for (const Registered& r : channels_) {

@@ -16,9 +16,10 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "src/common/mutex.h"
 
 namespace warm {
 namespace internal {
@@ -48,9 +49,13 @@ class ChannelRegistry {
     std::string metrics_label;
     std::weak_ptr<Pool> pool;
   };
-  mutable std::mutex mu_;
-  uint64_t next_id_ = 1;              // guarded by mu_
-  std::vector<Registered> channels_;  // guarded by mu_; by id
+  // Whether a channel still registered (not yet Remove()d) has `label`.
+  bool LabelTaken(const std::string& label) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable Mutex mu_;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::vector<Registered> channels_ ABSL_GUARDED_BY(mu_);  // by id
 };
 
 }  // namespace internal

@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -26,6 +25,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "src/common/mutex.h"
 
 // c-ares facts this file relies on (c-ares 1.18.1, Debian 12):
 //   - A channel is not thread-safe; every call on one channel, and here every
@@ -362,7 +362,7 @@ class DnsLoop {
   void Post(std::function<void()> task) {
     bool wake;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       wake = tasks_.empty();
       tasks_.push_back(std::move(task));
     }
@@ -512,7 +512,7 @@ class DnsLoop {
   void RunTasks() {
     std::deque<std::function<void()>> tasks;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       tasks.swap(tasks_);
     }
     for (std::function<void()>& task : tasks) task();
@@ -610,8 +610,8 @@ class DnsLoop {
   absl::Status init_status_;
   int wake_fd_ = -1;
 
-  std::mutex mu_;
-  std::deque<std::function<void()>> tasks_;  // guarded by mu_
+  Mutex mu_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
 
   // Loop thread only.
   std::vector<Channel*> channels_;  // every open channel
