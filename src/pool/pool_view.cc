@@ -176,7 +176,7 @@ std::optional<PoolView> Pool::View() {
 
   if (tls_.has_value()) {
     const TlsMaterial& material = tls_->material();
-    PoolView::Tls& tls = view.tls.emplace();
+    PoolView::Tls& tls = view.tls.emplace(PoolView::Tls{});
     tls.options = *config_.options.tls;
     tls.subject = material.subject;
     tls.issuer = material.issuer;
