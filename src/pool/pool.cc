@@ -77,6 +77,7 @@ Pool::Config WithDefaults(Pool::Config config) {
     config.start_health_check = StartUnaryHealthCheck;
   }
   if (config.seed == 0) config.seed = std::random_device()() | 1;
+  if (config.options.name.empty()) config.options.name = config.target;
   return config;
 }
 
@@ -154,10 +155,8 @@ auto Pool::Weakly(Fn fn) {
 Pool::Pool(Config config)
     : interceptors_(TakeInterceptors(config.options)),
       config_(WithDefaults(std::move(config))),
-      name_(config_.options.name.empty() ? config_.target
-                                         : config_.options.name),
-      scheduler_(config_.scheduler),
-      created_at_(scheduler_->Now()),
+      scheduler_(*config_.scheduler),
+      created_at_(scheduler_.Now()),
       call_stats_(std::make_shared<CallStats>()),
       member_args_(MemberArgs(config_)),
       gone_(std::make_shared<Gone>()),
@@ -188,13 +187,13 @@ absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
     Section section(pool.get());
     // Its callbacks hold the pool weakly: made once a shared_ptr owns it.
     pool->checks_.emplace(
-        CheckOptions(pool->config_.options), *pool->scheduler_,
+        CheckOptions(pool->config_.options), pool->scheduler_,
         pool->config_.start_health_check,
         pool->Weakly([](Pool& pool, uint64_t id, HealthCheck::Result result) {
           pool.OnCheckDone(id, std::move(result));
         }),
         pool->Weakly([](Pool& pool, uint64_t id) { pool.OnCheckDue(id); }));
-    pool->ApplyLocked(pool->decisions_.Start(pool->scheduler_->Now()));
+    pool->ApplyLocked(pool->decisions_.Start(pool->scheduler_.Now()));
     // Health reports are of changes after creation (see on_health_change).
     pool->pending_health_.reset();
     rejected = pool->rejected_address_;
@@ -220,7 +219,7 @@ Pool::~Pool() {
 }
 
 void Pool::Release(std::shared_ptr<Pool> pool) {
-  const bool on_control_thread = pool->scheduler_->OnControlThread();
+  const bool on_control_thread = pool->scheduler_.OnControlThread();
   const std::shared_ptr<Gone> gone = pool->gone_;
   pool.reset();
   if (on_control_thread) return;
@@ -242,7 +241,7 @@ void Pool::ApplyLocked(PoolDecisions::Actions actions) {
     if (it != slots_.end()) it->second.member->ResetFailures();
   }
   for (const PoolDecisions::Event& event : actions.events) {
-    std::string line = absl::StrCat("warm channel ", name_, ": ",
+    std::string line = absl::StrCat("warm channel ", name(), ": ",
                                     PoolEventKindName(event.kind));
     if (event.member_id != 0) absl::StrAppend(&line, " #", event.member_id);
     if (!event.address.empty()) absl::StrAppend(&line, " ", event.address);
@@ -264,7 +263,7 @@ void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
     // Runs on the thread that saw the call's status: hand over to the
     // control thread.
     load->report_outlier =
-        [scheduler = scheduler_,
+        [scheduler = config_.scheduler,
          on_control = Weakly([id](Pool& pool) { pool.OnOutlier(id); })] {
           scheduler->Post(on_control);
         };
@@ -279,7 +278,7 @@ void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   std::shared_ptr<grpc::Channel> channel = config_.create_channel(
       address.grpc_target, credentials_, member_args_, std::move(factories));
   // Connect now: the pool is warm before the first call.
-  const grpc_connectivity_state state = scheduler_->GetState(*channel, true);
+  const grpc_connectivity_state state = scheduler_.GetState(*channel, true);
   if (state == GRPC_CHANNEL_SHUTDOWN) {
     // gRPC turns a target it cannot parse into a "lame" channel, whose state
     // reads SHUTDOWN from the start and which can never connect. ParseTarget()
@@ -292,7 +291,7 @@ void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   Slot& slot = slots_[id];
   slot.member = std::make_shared<Member>(id, address, channel, std::move(load),
                                          std::move(methods));
-  slot.latency_samples.push_back({scheduler_->Now(), {}});
+  slot.latency_samples.push_back({scheduler_.Now(), {}});
   slot.tls_generation = tls_.has_value() ? tls_->generation() : 0;
   if (options.health_check.enabled) checks_->Add(id, std::move(channel));
 }
@@ -306,8 +305,8 @@ void Pool::CloseMemberLocked(uint64_t id) {
 
 void Pool::WatchLocked(uint64_t id, grpc::Channel& channel,
                        grpc_connectivity_state last_observed) {
-  scheduler_->WatchState(
-      channel, last_observed, scheduler_->Now() + kMemberWatchRenew,
+  scheduler_.WatchState(
+      channel, last_observed, scheduler_.Now() + kMemberWatchRenew,
       Weakly([id](Pool& pool) { pool.OnMemberStateChange(id); }));
 }
 
@@ -318,9 +317,9 @@ void Pool::OnMemberStateChange(uint64_t id) {
   if (it == slots_.end()) return;
   grpc::Channel& channel = it->second.member->channel();
   // try_to_connect: an IDLE member (idle timeout, GOAWAY) reconnects now.
-  const grpc_connectivity_state state = scheduler_->GetState(channel, true);
+  const grpc_connectivity_state state = scheduler_.GetState(channel, true);
   if (state != GRPC_CHANNEL_SHUTDOWN) WatchLocked(id, channel, state);
-  ApplyLocked(decisions_.OnConnectivity(id, state, scheduler_->Now()));
+  ApplyLocked(decisions_.OnConnectivity(id, state, scheduler_.Now()));
 }
 
 void Pool::OnCheckDone(uint64_t id, HealthCheck::Result result) {
@@ -331,7 +330,7 @@ void Pool::OnCheckDone(uint64_t id, HealthCheck::Result result) {
   // close the member, its timer goes with it.
   if (!checks_->CheckDone(id)) return;
   ApplyLocked(decisions_.OnCheck(id, result.outcome, std::move(result.detail),
-                                 scheduler_->Now()));
+                                 scheduler_.Now()));
 }
 
 void Pool::OnCheckDue(uint64_t id) {
@@ -342,7 +341,7 @@ void Pool::OnCheckDue(uint64_t id) {
 void Pool::OnOutlier(uint64_t id) {
   Section section(this);
   if (shutdown_) return;
-  ApplyLocked(decisions_.OnCallFailures(id, scheduler_->Now()));
+  ApplyLocked(decisions_.OnCallFailures(id, scheduler_.Now()));
 }
 
 void Pool::ArmTimerLocked() {
@@ -351,14 +350,14 @@ void Pool::ArmTimerLocked() {
   if (next >= timer_deadline_) return;  // an earlier or equal one is armed
   // Replacing the timer cancels the later one.
   timer_deadline_ = next;
-  timer_ = scheduler_->RunAt(next, Weakly([](Pool& pool) { pool.OnTimer(); }));
+  timer_ = scheduler_.RunAt(next, Weakly([](Pool& pool) { pool.OnTimer(); }));
 }
 
 void Pool::OnTimer() {
   Section section(this);
   if (shutdown_) return;
   timer_deadline_ = SteadyTime::max();
-  ApplyLocked(decisions_.OnTimer(scheduler_->Now()));
+  ApplyLocked(decisions_.OnTimer(scheduler_.Now()));
 }
 
 void Pool::ResolveLocked() {
@@ -369,7 +368,7 @@ void Pool::ResolveLocked() {
       [](Pool& pool, DnsAnswer answer) { pool.OnDnsAnswer(std::move(answer)); });
   config_.resolver->Resolve(
       config_.parsed.host, config_.parsed.port,
-      [scheduler = scheduler_,
+      [scheduler = config_.scheduler,
        on_control = std::move(on_control)](DnsAnswer answer) mutable {
         scheduler->Post([on_control, answer = std::move(answer)]() mutable {
           on_control(std::move(answer));
@@ -380,10 +379,10 @@ void Pool::ResolveLocked() {
 void Pool::OnDnsAnswer(DnsAnswer answer) {
   Section section(this);
   if (shutdown_) return;
-  const SteadyTime now = scheduler_->Now();
+  const SteadyTime now = scheduler_.Now();
   const bool good = dns_.OnAnswer(answer, now);
   // Resolve again at the refresh time.
-  dns_timer_ = scheduler_->RunAt(dns_.next_refresh(),
+  dns_timer_ = scheduler_.RunAt(dns_.next_refresh(),
                                  Weakly([](Pool& pool) { pool.OnDnsTimer(); }));
   if (good) {
     ApplyLocked(decisions_.SetAddresses(dns_.addresses(), now));
@@ -411,7 +410,7 @@ void Pool::OnDnsTimer() {
 void Pool::ArmTlsTimerLocked() {
   if (shutdown_) return;
   tls_timer_ =
-      scheduler_->RunAt(scheduler_->Now() + config_.options.tls->reload_interval,
+      scheduler_.RunAt(scheduler_.Now() + config_.options.tls->reload_interval,
                         Weakly([](Pool& pool) { pool.OnTlsTimer(); }));
 }
 
@@ -437,7 +436,7 @@ void Pool::OnTlsTimer() {
   ArmTlsTimerLocked();
   const TlsRotation::Decision decision =
       tls_->OnRead(stamps, std::move(loaded), now);
-  const SteadyTime steady_now = scheduler_->Now();
+  const SteadyTime steady_now = scheduler_.Now();
   switch (decision.kind) {
     case TlsRotation::Decision::Kind::kNone:
       return;
@@ -504,8 +503,8 @@ void Pool::RefreshLocked() {
 
 void Pool::ReclaimLocked() {
   if (reclaim_timer_ != nullptr || shutdown_) return;
-  reclaim_timer_ = scheduler_->RunAt(
-      scheduler_->Now() + kReclaimRetry, Weakly([](Pool& pool) {
+  reclaim_timer_ = scheduler_.RunAt(
+      scheduler_.Now() + kReclaimRetry, Weakly([](Pool& pool) {
         MutexLock lock(&pool.mu_);
         pool.reclaim_timer_.reset();
         if (pool.picker_.Reclaim()) pool.ReclaimLocked();
@@ -541,7 +540,7 @@ grpc_connectivity_state Pool::GetState(bool try_to_connect) {
     MutexLock lock(&mu_);
     for (const auto& [id, slot] : slots_) {
       if (decisions_.members().at(id).connectivity == GRPC_CHANNEL_IDLE) {
-        scheduler_->GetState(slot.member->channel(), true);
+        scheduler_.GetState(slot.member->channel(), true);
       }
     }
   }
@@ -560,7 +559,7 @@ void Pool::Shutdown() {
   shutting_down_.store(true, std::memory_order_release);
   // A health report may be running on the control thread; wait for it,
   // unless this is that report (the callback destroyed the channel).
-  if (!scheduler_->OnControlThread()) {
+  if (!scheduler_.OnControlThread()) {
     sections_done_.Wait(&mu_, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return sections_running_ == 0;
     });

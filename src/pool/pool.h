@@ -120,7 +120,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   static absl::StatusOr<std::shared_ptr<Pool>> Start(Config config);
   ~Pool();
 
-  const std::string& name() const { return name_; }
+  const std::string& name() const { return config_.options.name; }
   const std::string& target() const { return config_.target; }
 
   // --- data plane: any thread, no lock -------------------------------------
@@ -217,9 +217,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // Set before anything else runs; then read-only.
   const std::shared_ptr<const SharedInterceptorFactory::Factories>
       interceptors_;  // ChannelOptions::interceptors, shared by the members
-  const Config config_;
-  const std::string name_;
-  const std::shared_ptr<Scheduler> scheduler_;
+  const Config config_;  // with defaults filled in (name, scheduler, ...)
+  Scheduler& scheduler_;  // *config_.scheduler
   const SteadyTime created_at_;
   // Every member's call counters, including closed members' (metrics).
   const std::shared_ptr<CallStats> call_stats_;

@@ -84,10 +84,10 @@ std::optional<PoolView> Pool::View() {
   if (shutdown_) return std::nullopt;
   PoolView view;
   // After the lock: no member is younger than `now`.
-  const Clocks clocks{scheduler_->Now(), std::chrono::system_clock::now()};
+  const Clocks clocks{scheduler_.Now(), std::chrono::system_clock::now()};
   const SteadyTime now = clocks.steady;
   view.clocks = clocks;
-  view.name = name_;
+  view.name = name();
   view.target = config_.target;
   view.created_at = clocks.ToWall(created_at_);
   view.connectivity = watchers_.Get();
