@@ -146,6 +146,29 @@ struct TlsOptions {
   std::chrono::milliseconds reload_interval{60000};
 };
 
+// DnsOptions
+//
+// How DNS targets (dns:///HOST:PORT, dns://SERVER/HOST:PORT, HOST:PORT) are
+// resolved. The name is resolved again when its smallest record TTL runs
+// out, clamped to [min_refresh, max_refresh], then made up to 10 % earlier
+// (so that clients of one name do not refresh in step). After a failure the
+// last good addresses stay and the next try backs off: 1 s doubling, at most
+// min(60 s, max_refresh), +-20 % jitter.
+struct DnsOptions {
+  // The lower bound of the time between two resolutions of a name, however
+  // short its TTL. Must be > 0. Default: 5 s (as Envoy's
+  // dns_min_refresh_rate: records with TTL 0, and names from /etc/hosts,
+  // which have none, are not asked for every second).
+  std::chrono::milliseconds min_refresh{5000};
+  // The upper bound, however long the TTL. Must be >= min_refresh and at
+  // most 24 h. Default: 300 s.
+  std::chrono::milliseconds max_refresh{300000};
+  // Per try of one DNS query; a query is tried twice (c-ares doubles the
+  // wait the second time), per DNS server, and with the system's servers per
+  // search domain too. Must be > 0 and at most 60 s. Default: 2 s.
+  std::chrono::milliseconds query_timeout{2000};
+};
+
 // PickPolicy
 //
 // What "less loaded" means when a call picks between two members.
@@ -220,21 +243,9 @@ struct ChannelOptions {
   // Default: none.
   std::function<void(const ChannelHealth&)> on_health_change;
 
-  // DNS targets (dns:///HOST:PORT, dns://SERVER/HOST:PORT, HOST:PORT): the
-  // name is resolved again when its smallest record TTL runs out, clamped to
-  // [dns_min_refresh, dns_max_refresh], then made up to 10 % earlier (so
-  // that clients of one name do not refresh in step). After a failure the
-  // last good addresses stay and the next try backs off: 1 s doubling, at
-  // most min(60 s, dns_max_refresh), +-20 % jitter.
-  // Defaults: 5 s (as Envoy's dns_min_refresh_rate: records with TTL 0, and
-  // names from /etc/hosts, which have none, are not asked for every second)
-  // and 300 s. min > 0, min <= max <= 24 h.
-  std::chrono::milliseconds dns_min_refresh{5000};
-  std::chrono::milliseconds dns_max_refresh{300000};
-  // Per try of one DNS query; a query is tried twice (c-ares doubles the
-  // wait the second time), per DNS server, and with the system's servers per
-  // search domain too. Must be > 0 and at most 60 s. Default: 2 s.
-  std::chrono::milliseconds dns_query_timeout{2000};
+  // How DNS targets are resolved and refreshed; see DnsOptions. Validated
+  // for every target, used by DNS targets only.
+  DnsOptions dns;
 
   // Events kept per channel for Channel::Events() and diagnostics. Must be
   // >= 0. Default: 128.

@@ -39,7 +39,7 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
   if (parsed->kind == internal::Target::Kind::kDns) {
     absl::StatusOr<std::shared_ptr<internal::DnsResolver>> created =
         internal::CreateCaresResolver(parsed->dns_server,
-                                      options.dns_query_timeout);
+                                      options.dns.query_timeout);
     if (!created.ok()) {
       if (created.status().code() != absl::StatusCode::kInvalidArgument) {
         return created.status();  // e.g. the DNS thread could not start
@@ -80,8 +80,8 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
     config.dns_server = parsed->dns_server;
     config.dns_host = parsed->host;
     config.dns_port = parsed->port;
-    config.dns_policy.min_refresh = options.dns_min_refresh;
-    config.dns_policy.max_refresh = options.dns_max_refresh;
+    config.dns_policy.min_refresh = options.dns.min_refresh;
+    config.dns_policy.max_refresh = options.dns.max_refresh;
   }
   absl::StatusOr<std::shared_ptr<internal::Pool>> pool =
       internal::Pool::Start(std::move(config));
