@@ -166,6 +166,13 @@ struct ResolutionInfo {
   uint64_t resolutions_failed = 0;
 };
 
+// ConnectivityStateName()
+//
+// gRPC's name of a connectivity state, as `Channel::GetState()` and
+// `MemberInfo::state` report it: "IDLE", "CONNECTING", "READY",
+// "TRANSIENT_FAILURE" or "SHUTDOWN"; "UNKNOWN" for a value outside the enum.
+absl::string_view ConnectivityStateName(grpc_connectivity_state state);
+
 }  // namespace warm
 
 #endif  // WARM_INTROSPECTION_H_
