@@ -2,7 +2,7 @@
 // points at two backends; its records are replaced by two other backends
 // (the old ones stay up, as in a blue/green move). Measured: seconds from the
 // change until all traffic reaches the new backends, through a warm channel
-// (dns_min_refresh lowered to 1 s) and plain gRPC dns:/// channels
+// (dns.min_refresh lowered to 1 s) and plain gRPC dns:/// channels
 // (pick_first, the default, and round_robin), which resolve again only after
 // a connection fails. The wait is bounded.
 
@@ -97,7 +97,7 @@ absl::StatusOr<ScenarioReport> RunDnsMove(const BenchConfig& config) {
     dns.SetRecords({{kHost, {"127.0.0.1", "127.0.0.2"}}});
     ChannelOptions options;
     options.pool_size = 2;
-    options.dns_min_refresh = milliseconds(1000);  // follow the 1 s TTL
+    options.dns.min_refresh = milliseconds(1000);  // follow the 1 s TTL
     auto warm = CreateWarmChannel(target, std::move(options));
     if (!warm.ok()) return warm.status();
     std::vector<Watched> watched;
@@ -180,7 +180,7 @@ absl::StatusOr<ScenarioReport> RunDnsMove(const BenchConfig& config) {
       "the end of the last call answered by an old backend, once 1 s of "
       "calls reached only new ones; waited for at most " +
       Fixed(bound.count() / 1000.0, 0) +
-      " s. warm: pool 2, `dns_min_refresh` 1 s (default 5 s). Plain "
+      " s. warm: pool 2, `dns.min_refresh` 1 s (default 5 s). Plain "
       "channels: `dns://` target, gRPC's c-ares resolver. " +
       std::to_string(reps) + " repetitions, channels created anew.\n\n" +
       table.ToString();

@@ -69,22 +69,6 @@ bool ParseFlags(int argc, char** argv, Flags& flags) {
   return flags.threads > 0 && flags.seconds > 0 && flags.seconds <= 3600;
 }
 
-const char* StateName(grpc_connectivity_state state) {
-  switch (state) {
-    case GRPC_CHANNEL_IDLE:
-      return "IDLE";
-    case GRPC_CHANNEL_CONNECTING:
-      return "CONNECTING";
-    case GRPC_CHANNEL_READY:
-      return "READY";
-    case GRPC_CHANNEL_TRANSIENT_FAILURE:
-      return "TRANSIENT_FAILURE";
-    case GRPC_CHANNEL_SHUTDOWN:
-      return "SHUTDOWN";
-  }
-  return "?";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -189,8 +173,8 @@ int main(int argc, char** argv) {
     for (const warm::MemberInfo& m : (*channel)->Members()) {
       std::cout << "  member " << std::setw(2) << m.id << " " << std::setw(18)
                 << std::left << m.address << std::right << " " << std::setw(17)
-                << StateName(m.state) << "  " << std::setw(9) << std::left
-                << warm::MemberHealthName(m.health) << std::right
+                << warm::ConnectivityStateName(m.state) << "  " << std::setw(9)
+                << std::left << warm::MemberHealthName(m.health) << std::right
                 << (m.pickable ? "  pickable" : "          ") << "  in flight "
                 << m.in_flight << "\n";
     }

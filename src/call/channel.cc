@@ -37,7 +37,7 @@ absl::StatusOr<std::shared_ptr<Channel>> CreateChannel(
   if (parsed->kind == internal::Target::Kind::kDns) {
     absl::StatusOr<std::shared_ptr<internal::DnsResolver>> created =
         internal::CreateCaresResolver(parsed->dns_server,
-                                      options.dns_query_timeout);
+                                      options.dns.query_timeout);
     if (!created.ok()) {
       if (created.status().code() != absl::StatusCode::kInvalidArgument) {
         return created.status();  // e.g. the DNS thread could not start

@@ -75,6 +75,22 @@ absl::string_view PoolEventKindName(PoolEvent::Kind kind) {
   return "unknown";
 }
 
+absl::string_view ConnectivityStateName(grpc_connectivity_state state) {
+  switch (state) {
+    case GRPC_CHANNEL_IDLE:
+      return "IDLE";
+    case GRPC_CHANNEL_CONNECTING:
+      return "CONNECTING";
+    case GRPC_CHANNEL_READY:
+      return "READY";
+    case GRPC_CHANNEL_TRANSIENT_FAILURE:
+      return "TRANSIENT_FAILURE";
+    case GRPC_CHANNEL_SHUTDOWN:
+      return "SHUTDOWN";
+  }
+  return "UNKNOWN";
+}
+
 namespace {
 
 internal::Mutex sink_mu;
@@ -109,22 +125,6 @@ void Log(LogSeverity severity, absl::string_view line) {
     std::string text(line);
     std::fprintf(stderr, "%s\n", text.c_str());
   }
-}
-
-absl::string_view ConnectivityStateName(grpc_connectivity_state state) {
-  switch (state) {
-    case GRPC_CHANNEL_IDLE:
-      return "IDLE";
-    case GRPC_CHANNEL_CONNECTING:
-      return "CONNECTING";
-    case GRPC_CHANNEL_READY:
-      return "READY";
-    case GRPC_CHANNEL_TRANSIENT_FAILURE:
-      return "TRANSIENT_FAILURE";
-    case GRPC_CHANNEL_SHUTDOWN:
-      return "SHUTDOWN";
-  }
-  return "UNKNOWN";
 }
 
 absl::string_view StatusCodeName(int code) {

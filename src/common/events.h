@@ -16,9 +16,12 @@ namespace internal {
 // Passes `line` to the current sink (see warm::SetLogSink).
 void Log(LogSeverity severity, absl::string_view line);
 
-// gRPC's names: "READY", "TRANSIENT_FAILURE", ...; "OK", "UNAVAILABLE", ...
-// ("UNKNOWN" for a code outside 0..16).
-absl::string_view ConnectivityStateName(grpc_connectivity_state state);
+// The public warm::ConnectivityStateName (warm/introspection.h), so that
+// internal code may also call it as internal::ConnectivityStateName.
+using ::warm::ConnectivityStateName;
+
+// gRPC's names: "OK", "UNAVAILABLE", ... ("UNKNOWN" for a code outside
+// 0..16).
 absl::string_view StatusCodeName(int code);
 
 }  // namespace internal

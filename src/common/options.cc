@@ -106,26 +106,26 @@ absl::Status ValidateOptions(
                                       "; it must be a grpc::StatusCode"));
     }
   }
-  if (options.dns_min_refresh.count() <= 0) {
-    problems.push_back(absl::StrCat("dns_min_refresh is ",
-                                    options.dns_min_refresh.count(),
-                                    " ms; it must be > 0"));
+  const DnsOptions& dns = options.dns;
+  if (dns.min_refresh.count() <= 0) {
+    problems.push_back(absl::StrCat(
+        "dns.min_refresh is ", dns.min_refresh.count(), " ms; it must be > 0"));
   }
-  if (options.dns_max_refresh < options.dns_min_refresh) {
+  if (dns.max_refresh < dns.min_refresh) {
     problems.push_back(
-        absl::StrCat("dns_max_refresh is ", options.dns_max_refresh.count(),
-                     " ms; it must be at least dns_min_refresh (",
-                     options.dns_min_refresh.count(), " ms)"));
+        absl::StrCat("dns.max_refresh is ", dns.max_refresh.count(),
+                     " ms; it must be at least dns.min_refresh (",
+                     dns.min_refresh.count(), " ms)"));
   }
-  if (options.dns_max_refresh > std::chrono::hours(24)) {
-    problems.push_back(absl::StrCat("dns_max_refresh is ",
-                                    options.dns_max_refresh.count(),
+  if (dns.max_refresh > std::chrono::hours(24)) {
+    problems.push_back(absl::StrCat("dns.max_refresh is ",
+                                    dns.max_refresh.count(),
                                     " ms; it must be at most 24 h"));
   }
-  if (options.dns_query_timeout.count() <= 0 ||
-      options.dns_query_timeout > std::chrono::minutes(1)) {
-    problems.push_back(absl::StrCat("dns_query_timeout is ",
-                                    options.dns_query_timeout.count(),
+  if (dns.query_timeout.count() <= 0 ||
+      dns.query_timeout > std::chrono::minutes(1)) {
+    problems.push_back(absl::StrCat("dns.query_timeout is ",
+                                    dns.query_timeout.count(),
                                     " ms; it must be > 0 and at most 60 s"));
   }
   if (options.event_log_size < 0) {

@@ -83,8 +83,8 @@ Pool::Config WithDefaults(Pool::Config config) {
 
 DnsRefreshPolicy DnsPolicy(const ChannelOptions& options) {
   DnsRefreshPolicy policy;
-  policy.min_refresh = options.dns_min_refresh;
-  policy.max_refresh = options.dns_max_refresh;
+  policy.min_refresh = options.dns.min_refresh;
+  policy.max_refresh = options.dns.max_refresh;
   return policy;
 }
 

@@ -363,12 +363,12 @@ TEST(CreateChannelTest, RejectsBadTargetsAndOptions) {
               HasSubstr("ns.example"));
   EXPECT_THAT(error("dns:///svc.test").message(), HasSubstr("has no port"));
   ChannelOptions bad_dns;
-  bad_dns.dns_min_refresh = std::chrono::milliseconds(0);
-  bad_dns.dns_max_refresh = std::chrono::milliseconds(-1);
+  bad_dns.dns.min_refresh = std::chrono::milliseconds(0);
+  bad_dns.dns.max_refresh = std::chrono::milliseconds(-1);
   const std::string dns_problems(
       error("dns:///svc.test:443", std::move(bad_dns)).message());
-  EXPECT_THAT(dns_problems, HasSubstr("dns_min_refresh is 0 ms"));
-  EXPECT_THAT(dns_problems, HasSubstr("dns_max_refresh is -1 ms"));
+  EXPECT_THAT(dns_problems, HasSubstr("dns.min_refresh is 0 ms"));
+  EXPECT_THAT(dns_problems, HasSubstr("dns.max_refresh is -1 ms"));
 }
 
 TEST(CreateChannelTest, NameDefaultsToTarget) {

@@ -43,8 +43,8 @@ ChannelOptions FastOptions(int pool_size) {
   options.pool_size = pool_size;
   options.health_check.interval = milliseconds(100);
   options.health_check.timeout = milliseconds(1500);
-  options.dns_query_timeout = milliseconds(300);
-  options.dns_min_refresh = milliseconds(1000);  // follow the 1 s test TTLs
+  options.dns.query_timeout = milliseconds(300);
+  options.dns.min_refresh = milliseconds(1000);  // follow the 1 s test TTLs
   return options;
 }
 
