@@ -1,0 +1,1082 @@
+// Unit tests of a real Pool (src/pool/pool.h) on fakes: fake time and member
+// connectivity (FakeScheduler), fake health checks and DNS, and member
+// channels that are real grpc::Channels never asked to connect
+// (tests/testing/fake_pool_parts.h). No sockets, no sleeps, no real time
+// waits: every step is an input the test gives (a state change, a check
+// result, a DNS answer, time moving) and the pool's answer is read through
+// its public API (View(), Members(), Events(), Resolution(), Health(),
+// GetState()).
+//
+// Member ids are 1, 2, ... in opening order, and the n-th member channel
+// made is member n's (each is checked against the member's address).
+//
+// Outlier ejection needs calls that fail: those tests make their members
+// in-process channels to a grpc::Server of the test's that fails every call
+// with UNAVAILABLE (still no sockets), and call the member channel directly,
+// so that warm's load interceptor on it counts the failures and reports the
+// outlier as it does in production.
+
+#include "src/pool/pool.h"
+
+#include <gmock/gmock.h>
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/server_builder.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "src/common/options.h"
+#include "src/common/target.h"
+#include "src/tls/tls.h"
+#include "tests/testing/certs.h"
+#include "tests/testing/fake_pool_parts.h"
+#include "tests/testing/fake_scheduler.h"
+
+namespace warm {
+namespace internal {
+namespace {
+
+namespace wt = ::warm::testing;
+using ::testing::AllOf;
+using ::testing::Contains;
+using ::testing::Each;
+using ::testing::ElementsAre;
+using ::testing::Field;
+using ::testing::Ge;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::Pair;
+using ::testing::SizeIs;
+using ::testing::UnorderedElementsAre;
+using Kind = PoolEvent::Kind;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr char kStaticTarget[] = "ipv4:127.0.0.1:1,127.0.0.2:1,127.0.0.3:1";
+constexpr char kDnsTarget[] = "dns:///svc.test:443";
+constexpr auto kInterval = seconds(1);  // health checks
+
+template <typename T>
+T Must(absl::StatusOr<T> value) {
+  EXPECT_TRUE(value.ok()) << value.status();
+  return *std::move(value);
+}
+
+class PoolTest : public ::testing::Test {
+ protected:
+  // Valid options (checked in Start()): default pool of 3, checks every
+  // second, health reports recorded.
+  ChannelOptions Options() {
+    ChannelOptions options;
+    options.name = "pool-test";
+    options.health_check.service = "warm.test.Backend";
+    options.health_check.interval = kInterval;
+    options.health_check.timeout = milliseconds(500);
+    options.on_health_change = [this](const ChannelHealth& health) {
+      reports_.push_back(health);
+      if (on_report_) on_report_(health);
+    };
+    return options;
+  }
+
+  // Starts the pool on the fakes; a DNS target gets a FakeResolver.
+  void Start(const std::string& target, ChannelOptions options,
+             std::optional<TlsMaterial> tls_material = std::nullopt) {
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
+    if (!tls_material.has_value()) {
+      credentials = grpc::InsecureChannelCredentials();
+    }
+    ASSERT_TRUE(ValidateOptions(options, credentials).ok())
+        << ValidateOptions(options, credentials);
+    absl::StatusOr<Target> parsed = ParseTarget(target);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    Pool::Config config;
+    config.target = target;
+    config.parsed = *parsed;
+    config.options = std::move(options);
+    config.credentials = std::move(credentials);
+    config.tls_material = std::move(tls_material);
+    if (parsed->kind == Target::Kind::kDns) {
+      resolver_ = std::make_shared<wt::FakeResolver>(scheduler_);
+      config.resolver = resolver_;
+    }
+    config.scheduler = scheduler_;
+    config.create_channel = channels_->CreateFn();
+    config.start_health_check = checks_.StartFn();
+    config.seed = 42;
+    absl::StatusOr<std::shared_ptr<Pool>> pool =
+        Pool::Start(std::move(config));
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = *std::move(pool);
+    scheduler_->RunPending();
+  }
+
+  void TearDown() override {
+    if (pool_ != nullptr) {
+      pool_->Shutdown();
+      Pool::Release(std::move(pool_));
+    }
+  }
+
+  std::optional<MemberInfo> Member(uint64_t id) {
+    for (MemberInfo& info : pool_->Members()) {
+      if (info.id == id) return info;
+    }
+    return std::nullopt;
+  }
+  std::vector<uint64_t> MemberIds() {
+    std::vector<uint64_t> ids;
+    for (const MemberInfo& info : pool_->Members()) ids.push_back(info.id);
+    return ids;
+  }
+  // Members per address.
+  std::map<std::string, int> Spread() {
+    std::map<std::string, int> spread;
+    for (const MemberInfo& info : pool_->Members()) ++spread[info.address];
+    return spread;
+  }
+
+  // Member `id`'s channel; checked against the member's address while the
+  // member exists.
+  std::shared_ptr<grpc::Channel> Ch(uint64_t id) {
+    const wt::FakeChannels::Created created = channels_->created(id - 1);
+    std::shared_ptr<grpc::Channel> channel = created.channel.lock();
+    EXPECT_NE(channel, nullptr) << "no live channel for member #" << id;
+    if (std::optional<MemberInfo> info = Member(id)) {
+      EXPECT_EQ(created.target, "ipv4:" + info->address) << "member #" << id;
+    }
+    return channel;
+  }
+  void SetState(uint64_t id, grpc_connectivity_state state) {
+    std::shared_ptr<grpc::Channel> channel = Ch(id);
+    if (channel != nullptr) scheduler_->SetState(*channel, state);
+  }
+  void Check(uint64_t id, CheckOutcome outcome) {
+    std::shared_ptr<grpc::Channel> channel = Ch(id);
+    if (channel == nullptr) return;
+    EXPECT_TRUE(checks_.Complete(*channel, outcome))
+        << "no check in flight on member #" << id;
+  }
+  void MakeHealthy(uint64_t id) {
+    SetState(id, GRPC_CHANNEL_READY);
+    Check(id, CheckOutcome::kServing);
+  }
+  bool Pickable(uint64_t id) {
+    std::optional<MemberInfo> info = Member(id);
+    return info.has_value() && info->pickable;
+  }
+
+  std::vector<PoolEvent> EventsOf(Kind kind) {
+    std::vector<PoolEvent> out;
+    for (PoolEvent& event : pool_->Events()) {
+      if (event.kind == kind) out.push_back(std::move(event));
+    }
+    return out;
+  }
+
+  PoolView View() {
+    std::optional<PoolView> view = pool_->View();
+    EXPECT_TRUE(view.has_value());
+    return view.has_value() ? *std::move(view) : PoolView{};
+  }
+  const PoolView::Address* AddressIn(const PoolView& view,
+                                     const std::string& address) {
+    for (const PoolView::Address& a : view.addresses) {
+      if (a.address == address) return &a;
+    }
+    return nullptr;
+  }
+
+  std::shared_ptr<wt::FakeScheduler> scheduler_ =
+      std::make_shared<wt::FakeScheduler>();
+  wt::FakeHealthChecks checks_{scheduler_};
+  std::unique_ptr<wt::FakeChannels> channels_ =
+      std::make_unique<wt::FakeChannels>();
+  std::shared_ptr<wt::FakeResolver> resolver_;
+  std::vector<ChannelHealth> reports_;
+  std::function<void(const ChannelHealth&)> on_report_;
+  std::shared_ptr<Pool> pool_;
+};
+
+// --- Opening ----------------------------------------------------------------
+
+TEST_F(PoolTest, MembersOpenOnDistinctAddresses) {
+  Start(kStaticTarget, Options());
+  ASSERT_EQ(channels_->count(), 3u);
+  const std::vector<std::string> targets = channels_->targets();
+  EXPECT_THAT(targets, UnorderedElementsAre("ipv4:127.0.0.1:1",
+                                            "ipv4:127.0.0.2:1",
+                                            "ipv4:127.0.0.3:1"));
+  EXPECT_THAT(MemberIds(), ElementsAre(1, 2, 3));
+  EXPECT_THAT(Spread(), UnorderedElementsAre(Pair("127.0.0.1:1", 1),
+                                             Pair("127.0.0.2:1", 1),
+                                             Pair("127.0.0.3:1", 1)));
+  for (uint64_t id : {1, 2, 3}) {
+    std::shared_ptr<grpc::Channel> channel = Ch(id);
+    ASSERT_NE(channel, nullptr);
+    // Connecting at once: the pool is warm before the first call.
+    EXPECT_GE(scheduler_->ConnectRequests(*channel), 1) << "member #" << id;
+    // Its first health check started at once, as configured.
+    EXPECT_EQ(checks_.InFlight(*channel), 1) << "member #" << id;
+    const std::optional<MemberInfo> info = Member(id);
+    ASSERT_TRUE(info.has_value());
+    EXPECT_EQ(info->state, GRPC_CHANNEL_IDLE);
+    EXPECT_FALSE(info->pickable);
+    EXPECT_EQ(info->health, MemberHealth::kUnknown);
+  }
+  for (const wt::FakeHealthChecks::Check& check : checks_.checks()) {
+    EXPECT_EQ(check.service, "warm.test.Backend");
+    EXPECT_EQ(check.timeout, milliseconds(500));
+  }
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_CONNECTING);
+  const ChannelHealth health = pool_->Health();
+  EXPECT_EQ(health.status, ChannelStatus::kStarting);
+  EXPECT_EQ(health.members, 3);
+  EXPECT_EQ(health.healthy_members, 0);
+  EXPECT_THAT(EventsOf(Kind::kMemberOpened), SizeIs(3));
+  EXPECT_THAT(reports_, IsEmpty()) << "creation is not a change";
+  EXPECT_EQ(pool_->Resolution().dns, false);
+  EXPECT_THAT(pool_->Resolution().addresses, SizeIs(3));
+}
+
+TEST_F(PoolTest, MoreMembersThanAddressesShareAddressesEvenly) {
+  ChannelOptions options = Options();
+  options.pool_size = 5;
+  Start(kStaticTarget, std::move(options));
+  ASSERT_EQ(channels_->count(), 5u);
+  std::map<std::string, int> spread = Spread();
+  ASSERT_THAT(spread, SizeIs(3));
+  for (const auto& [address, members] : spread) {
+    EXPECT_GE(members, 1) << address;
+    EXPECT_LE(members, 2) << address;
+  }
+}
+
+TEST_F(PoolTest, ConnectOnTryMakesNewMembersConnecting) {
+  scheduler_->set_connect_on_try(true);
+  Start(kStaticTarget, Options());
+  for (uint64_t id : {1, 2, 3}) {
+    EXPECT_EQ(Member(id)->state, GRPC_CHANNEL_CONNECTING) << "member #" << id;
+  }
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_CONNECTING);
+}
+
+// --- Connectivity and health ------------------------------------------------
+
+TEST_F(PoolTest, ReadyAndFirstServingCheckMakeAMemberPickable) {
+  Start(kStaticTarget, Options());
+
+  SetState(1, GRPC_CHANNEL_CONNECTING);
+  EXPECT_EQ(Member(1)->state, GRPC_CHANNEL_CONNECTING);
+  EXPECT_FALSE(Pickable(1));
+
+  SetState(1, GRPC_CHANNEL_READY);
+  EXPECT_EQ(Member(1)->state, GRPC_CHANNEL_READY);
+  EXPECT_FALSE(Pickable(1)) << "connected but not checked yet";
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_CONNECTING);
+
+  Check(1, CheckOutcome::kServing);
+  EXPECT_TRUE(Pickable(1));
+  EXPECT_EQ(Member(1)->health, MemberHealth::kHealthy);
+  EXPECT_EQ(Member(1)->last_check, "SERVING");
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_READY);
+  EXPECT_EQ(pool_->Health().healthy_members, 1);
+  EXPECT_EQ(pool_->Health().status, ChannelStatus::kStarting)
+      << "healthy_min is 2";
+  ASSERT_THAT(EventsOf(Kind::kMemberHealthy), SizeIs(1));
+  EXPECT_EQ(EventsOf(Kind::kMemberHealthy)[0].member_id, 1u);
+
+  // SERVING before READY: healthy, but pickable only once connected.
+  Check(2, CheckOutcome::kServing);
+  EXPECT_FALSE(Pickable(2));
+  EXPECT_EQ(Member(2)->health, MemberHealth::kHealthy);
+  SetState(2, GRPC_CHANNEL_READY);
+  EXPECT_TRUE(Pickable(2));
+  EXPECT_EQ(pool_->Health().status, ChannelStatus::kHealthy);
+  EXPECT_EQ(pool_->Health().healthy_members, 2);
+
+  const PoolView view = View();
+  EXPECT_EQ(view.connectivity, GRPC_CHANNEL_READY);
+  ASSERT_THAT(view.members, SizeIs(3));
+  EXPECT_EQ(view.members[0].state_word, "healthy");
+  EXPECT_EQ(view.members[1].state_word, "healthy");
+  EXPECT_EQ(view.members[2].state_word, "starting");
+}
+
+TEST_F(PoolTest, UnimplementedHealthServiceCountsAsHealthy) {
+  Start(kStaticTarget, Options());
+  SetState(1, GRPC_CHANNEL_READY);
+  Check(1, CheckOutcome::kUnimplemented);
+  EXPECT_TRUE(Pickable(1));
+  EXPECT_EQ(Member(1)->health, MemberHealth::kNoHealthService);
+}
+
+TEST_F(PoolTest, WithoutHealthChecksReadyIsPickable) {
+  ChannelOptions options = Options();
+  options.health_check.enabled = false;
+  Start(kStaticTarget, std::move(options));
+  EXPECT_THAT(checks_.checks(), IsEmpty());
+  SetState(1, GRPC_CHANNEL_READY);
+  EXPECT_TRUE(Pickable(1));
+  EXPECT_EQ(Member(1)->health, MemberHealth::kNotChecked);
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_READY);
+}
+
+TEST_F(PoolTest, ChecksRunOneAtATimeAnIntervalAfterTheLastEnded) {
+  Start(kStaticTarget, Options());
+  std::shared_ptr<grpc::Channel> one = Ch(1);
+  std::shared_ptr<grpc::Channel> two = Ch(2);
+  MakeHealthy(1);
+  EXPECT_EQ(checks_.Started(*one), 1);
+  scheduler_->AdvanceBy(kInterval - milliseconds(1));
+  EXPECT_EQ(checks_.Started(*one), 1);
+  scheduler_->AdvanceBy(milliseconds(1));
+  EXPECT_EQ(checks_.Started(*one), 2);
+  EXPECT_EQ(checks_.InFlight(*one), 1);
+  // Member 2's first check never ended: no second one, however long.
+  scheduler_->AdvanceBy(kInterval * 10);
+  EXPECT_EQ(checks_.Started(*two), 1);
+  EXPECT_EQ(checks_.Started(*one), 2) << "member 1's second check is open";
+}
+
+TEST_F(PoolTest, LostConnectionLeavesThePickerAtOnceAndIdleReconnects) {
+  Start(kStaticTarget, Options());
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  SetState(1, GRPC_CHANNEL_TRANSIENT_FAILURE);
+  EXPECT_FALSE(Pickable(1));
+  EXPECT_THAT(MemberIds(), ElementsAre(1, 2, 3)) << "not evicted for that";
+  EXPECT_EQ(pool_->Health().healthy_members, 2);
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_READY);
+  SetState(1, GRPC_CHANNEL_READY);
+  EXPECT_TRUE(Pickable(1)) << "still healthy by its checks";
+
+  // An IDLE member (idle timeout, GOAWAY) is asked to connect again.
+  std::shared_ptr<grpc::Channel> one = Ch(1);
+  const int asked = scheduler_->ConnectRequests(*one);
+  SetState(1, GRPC_CHANNEL_IDLE);
+  EXPECT_GT(scheduler_->ConnectRequests(*one), asked);
+  EXPECT_FALSE(Pickable(1));
+}
+
+TEST_F(PoolTest, GetStateTryToConnectAsksOnlyIdleMembers) {
+  Start(kStaticTarget, Options());
+  MakeHealthy(1);
+  std::shared_ptr<grpc::Channel> one = Ch(1);
+  std::shared_ptr<grpc::Channel> two = Ch(2);
+  const int one_asked = scheduler_->ConnectRequests(*one);
+  const int two_asked = scheduler_->ConnectRequests(*two);
+  EXPECT_EQ(pool_->GetState(true), GRPC_CHANNEL_READY);
+  EXPECT_EQ(scheduler_->ConnectRequests(*one), one_asked) << "READY";
+  EXPECT_EQ(scheduler_->ConnectRequests(*two), two_asked + 1) << "IDLE";
+}
+
+TEST_F(PoolTest, NotServingTwiceEvictsAndTheAddressBacksOff) {
+  Start(kStaticTarget, Options());
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  const std::string evicted_address = Member(1)->address;
+  std::shared_ptr<grpc::Channel> one = Ch(1);
+
+  scheduler_->AdvanceBy(kInterval);
+  Check(1, CheckOutcome::kNotServing);
+  EXPECT_TRUE(Pickable(1)) << "one failure is not enough";
+  EXPECT_EQ(Member(1)->health, MemberHealth::kHealthy);
+  EXPECT_EQ(Member(1)->last_check, "NOT_SERVING");
+  EXPECT_EQ(AddressIn(View(), evicted_address)->last_error, "NOT_SERVING");
+
+  scheduler_->AdvanceBy(kInterval);
+  Check(1, CheckOutcome::kNotServing);
+  EXPECT_EQ(Member(1), std::nullopt) << "evicted";
+  ASSERT_THAT(EventsOf(Kind::kMemberUnhealthy), SizeIs(1));
+  EXPECT_THAT(EventsOf(Kind::kMemberUnhealthy)[0].detail,
+              HasSubstr("2 checks failed in a row"));
+  ASSERT_THAT(EventsOf(Kind::kMemberEvicted), SizeIs(1));
+  EXPECT_EQ(EventsOf(Kind::kMemberEvicted)[0].member_id, 1u);
+  ASSERT_THAT(EventsOf(Kind::kAddressBackoff), SizeIs(1));
+  EXPECT_EQ(EventsOf(Kind::kAddressBackoff)[0].address, evicted_address);
+  EXPECT_EQ(View().counters.evictions[static_cast<size_t>(
+                EvictionReason::kUnhealthy)],
+            1u);
+
+  // Replaced at once, on another address: this one backs off.
+  ASSERT_EQ(channels_->count(), 4u);
+  EXPECT_NE(channels_->created(3).target, "ipv4:" + evicted_address);
+  EXPECT_THAT(MemberIds(), ElementsAre(2, 3, 4));
+  {
+    const PoolView view = View();
+    const PoolView::Address* address = AddressIn(view, evicted_address);
+    ASSERT_NE(address, nullptr);
+    EXPECT_EQ(address->members, 0);
+    EXPECT_EQ(address->evictions_in_a_row, 1);
+    EXPECT_GT(address->backoff_until, view.clocks.wall);
+    // 500 ms +-50 %.
+    EXPECT_LE(address->backoff_until, view.clocks.wall + milliseconds(750));
+  }
+  // The evicted member's next check was cancelled with it.
+  scheduler_->AdvanceBy(milliseconds(200));
+  EXPECT_EQ(checks_.Started(*one), 3);
+  EXPECT_EQ(channels_->count(), 4u) << "backoff is at least 250 ms";
+}
+
+TEST_F(PoolTest, AfterTheBackoffTheFreedAddressGetsAMemberAgain) {
+  Start(kStaticTarget, Options());
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  const std::string evicted_address = Member(1)->address;
+  for (int i = 0; i < 2; ++i) {
+    scheduler_->AdvanceBy(kInterval);
+    Check(1, CheckOutcome::kNotServing);
+  }
+  ASSERT_EQ(channels_->count(), 4u);
+  ASSERT_EQ(Member(1), std::nullopt);
+
+  // The backoff (at most 750 ms) runs out: a member opens on the free
+  // address, to spread the pool again.
+  scheduler_->AdvanceBy(milliseconds(800));
+  ASSERT_EQ(channels_->count(), 5u);
+  EXPECT_EQ(channels_->created(4).target, "ipv4:" + evicted_address);
+  ASSERT_TRUE(Member(5).has_value());
+  EXPECT_EQ(Member(5)->address, evicted_address);
+  EXPECT_THAT(EventsOf(Kind::kMemberOpened).back().detail,
+              HasSubstr("to spread members over more backends"));
+
+  // Once healthy, a member of the crowded address is retired.
+  MakeHealthy(4);
+  MakeHealthy(5);
+  EXPECT_THAT(MemberIds(), SizeIs(3));
+  EXPECT_THAT(Spread(), SizeIs(3)) << "one member per address again";
+  EXPECT_EQ(View().counters.evictions[static_cast<size_t>(
+                EvictionReason::kRebalanced)],
+            1u);
+  const PoolView::Address* address = AddressIn(View(), evicted_address);
+  ASSERT_NE(address, nullptr);
+  EXPECT_EQ(address->evictions_in_a_row, 0) << "healthy again";
+  EXPECT_EQ(address->backoff_until, WallTime{});
+  EXPECT_EQ(pool_->Health().status, ChannelStatus::kHealthy);
+  EXPECT_EQ(pool_->Health().healthy_members, 3);
+}
+
+TEST_F(PoolTest, ClosedMembersChannelIsReleased) {
+  Start(kStaticTarget, Options());
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  std::weak_ptr<grpc::Channel> one = Ch(1);
+  for (int i = 0; i < 2; ++i) {
+    scheduler_->AdvanceBy(kInterval);
+    Check(1, CheckOutcome::kNotServing);
+  }
+  ASSERT_EQ(Member(1), std::nullopt);
+  // Picker snapshots a reader might still hold are freed a little later.
+  scheduler_->AdvanceBy(milliseconds(100));
+  EXPECT_TRUE(one.expired()) << "the pool still holds an evicted member";
+}
+
+TEST_F(PoolTest, DegradedKeepsConnectedUnhealthyMembersServing) {
+  Start(kStaticTarget, Options());
+  MakeHealthy(1);
+  for (int i = 0; i < 2; ++i) {
+    scheduler_->AdvanceBy(kInterval);
+    Check(1, CheckOutcome::kNotServing);
+  }
+  // The only healthy member failed: below critical_min (1), so it stays and
+  // takes calls rather than leave none.
+  ASSERT_TRUE(Member(1).has_value());
+  EXPECT_EQ(Member(1)->health, MemberHealth::kUnhealthy);
+  EXPECT_TRUE(Pickable(1));
+  EXPECT_EQ(pool_->Health().status, ChannelStatus::kDegraded);
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_READY);
+  EXPECT_THAT(EventsOf(Kind::kDegradedEntered), SizeIs(1));
+
+  // Another member becomes healthy: degraded mode ends, and the unhealthy
+  // member goes.
+  MakeHealthy(2);
+  EXPECT_EQ(Member(1), std::nullopt);
+  EXPECT_THAT(EventsOf(Kind::kDegradedLeft), SizeIs(1));
+  EXPECT_NE(pool_->Health().status, ChannelStatus::kDegraded);
+}
+
+// --- Health callback --------------------------------------------------------
+
+TEST_F(PoolTest, HealthCallbackReportsEachChangeOnTheControlThread) {
+  std::vector<bool> on_control_thread;
+  std::vector<ChannelHealth> read_in_callback;
+  on_report_ = [&](const ChannelHealth&) {
+    on_control_thread.push_back(scheduler_->OnControlThread());
+    // Outside the pool's lock: the callback may call the channel.
+    read_in_callback.push_back(pool_->Health());
+  };
+  Start(kStaticTarget, Options());
+  EXPECT_THAT(reports_, IsEmpty());
+
+  SetState(1, GRPC_CHANNEL_READY);
+  EXPECT_THAT(reports_, IsEmpty()) << "nothing changed for the channel";
+  Check(1, CheckOutcome::kServing);
+  ASSERT_THAT(reports_, SizeIs(1));
+  EXPECT_EQ(reports_[0].status, ChannelStatus::kStarting);
+  EXPECT_EQ(reports_[0].healthy_members, 1);
+  EXPECT_EQ(reports_[0].members, 3);
+  EXPECT_EQ(reports_[0].healthy_min, 2);
+  EXPECT_EQ(reports_[0].critical_min, 1);
+
+  MakeHealthy(2);
+  ASSERT_THAT(reports_, SizeIs(2));
+  EXPECT_EQ(reports_[1].status, ChannelStatus::kHealthy);
+  EXPECT_EQ(reports_[1].healthy_members, 2);
+
+  // A check that changes nothing reports nothing.
+  scheduler_->AdvanceBy(kInterval);
+  Check(1, CheckOutcome::kServing);
+  EXPECT_THAT(reports_, SizeIs(2));
+
+  SetState(2, GRPC_CHANNEL_TRANSIENT_FAILURE);
+  ASSERT_THAT(reports_, SizeIs(3));
+  EXPECT_EQ(reports_[2].status, ChannelStatus::kUnhealthy);
+  EXPECT_EQ(reports_[2].healthy_members, 1);
+
+  EXPECT_THAT(on_control_thread, Each(true));
+  ASSERT_EQ(read_in_callback.size(), reports_.size());
+  for (size_t i = 0; i < reports_.size(); ++i) {
+    EXPECT_EQ(read_in_callback[i].status, reports_[i].status) << i;
+    EXPECT_EQ(read_in_callback[i].healthy_members,
+              reports_[i].healthy_members)
+        << i;
+  }
+}
+
+TEST_F(PoolTest, ReleasedFromItsOwnHealthCallbackThePoolGoesAfterIt) {
+  std::weak_ptr<Pool> weak;
+  bool released_on_control_thread = false;
+  on_report_ = [&](const ChannelHealth& health) {
+    if (health.status != ChannelStatus::kHealthy || pool_ == nullptr) return;
+    released_on_control_thread = scheduler_->OnControlThread();
+    // What ~Channel does; on the control thread neither call waits.
+    pool_->Shutdown();
+    Pool::Release(std::move(pool_));
+  };
+  Start(kStaticTarget, Options());
+  weak = pool_;
+  MakeHealthy(1);
+  MakeHealthy(2);
+  EXPECT_EQ(pool_, nullptr);
+  EXPECT_TRUE(released_on_control_thread);
+  EXPECT_TRUE(weak.expired());
+  EXPECT_EQ(checks_.InFlight(), 0);
+  EXPECT_GE(checks_.Cancelled(), 1) << "member 3's check";
+  EXPECT_EQ(scheduler_->live_timers(), 0u);
+}
+
+// --- Outlier ejection (real calls on in-process member channels) ------------
+
+// Fails every call with UNAVAILABLE.
+class FailingService : public grpc::CallbackGenericService {
+ public:
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext*) override {
+    class Reactor : public grpc::ServerGenericBidiReactor {
+     public:
+      Reactor() {
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake backend"));
+      }
+      void OnDone() override { delete this; }
+    };
+    return new Reactor;
+  }
+};
+
+class PoolEjectionTest : public PoolTest {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.RegisterCallbackGenericService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    channels_ = std::make_unique<wt::FakeChannels>(server_.get());
+  }
+  void TearDown() override {
+    PoolTest::TearDown();  // the pool (and its channels) first
+    server_->Shutdown();
+  }
+
+  ChannelOptions EjectionOptions() {
+    ChannelOptions options = Options();
+    options.outlier_ejection.consecutive_failures = 3;
+    options.outlier_ejection.base_ejection_time = seconds(30);
+    options.outlier_ejection.max_ejection_time = seconds(300);
+    return options;
+  }
+
+  // `n` calls on member `id`'s own channel; each fails.
+  void FailCalls(uint64_t id, int n) {
+    std::shared_ptr<grpc::Channel> channel = Ch(id);
+    ASSERT_NE(channel, nullptr);
+    for (int i = 0; i < n; ++i) {
+      grpc::ClientContext context;
+      grpc::Slice slice(std::string("ping"));
+      grpc::ByteBuffer request(&slice, 1);
+      grpc::ByteBuffer response;
+      const grpc::Status status =
+          grpc::internal::BlockingUnaryCall<grpc::ByteBuffer,
+                                            grpc::ByteBuffer>(
+              channel.get(),
+              grpc::internal::RpcMethod("/warm.test.Fake/Fail",
+                                        grpc::internal::RpcMethod::NORMAL_RPC),
+              &context, request, &response);
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
+          << status.error_message();
+    }
+    // The report is posted to the control thread.
+    scheduler_->RunPending();
+  }
+
+  FailingService service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+TEST_F(PoolEjectionTest, FailingCallsEjectAMemberForTheEjectionTime) {
+  Start(kStaticTarget, EjectionOptions());
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+
+  FailCalls(1, 2);
+  EXPECT_TRUE(Pickable(1)) << "2 failures of 3";
+  EXPECT_EQ(Member(1)->calls_finished_by_code[grpc::StatusCode::UNAVAILABLE],
+            2u);
+  FailCalls(1, 1);
+  std::optional<MemberInfo> one = Member(1);
+  ASSERT_TRUE(one.has_value());
+  EXPECT_TRUE(one->ejected);
+  EXPECT_FALSE(one->pickable);
+  EXPECT_EQ(one->times_ejected, 1);
+  ASSERT_THAT(EventsOf(Kind::kMemberEjected), SizeIs(1));
+  EXPECT_THAT(EventsOf(Kind::kMemberEjected)[0].detail,
+              HasSubstr("ejected for 30 s (ejection 1)"));
+  EXPECT_EQ(pool_->Health().healthy_members, 2) << "ejected is not healthy";
+  EXPECT_THAT(MemberIds(), ElementsAre(1, 2, 3)) << "ejected, not closed";
+  {
+    const PoolView view = View();
+    EXPECT_EQ(view.counters.ejections, 1u);
+    EXPECT_EQ(view.members[0].state_word, "ejected");
+    EXPECT_EQ(view.members[0].info.ejected_until,
+              view.clocks.wall + seconds(30));
+  }
+
+  scheduler_->AdvanceBy(seconds(30) - milliseconds(1));
+  EXPECT_TRUE(Member(1)->ejected);
+  scheduler_->AdvanceBy(milliseconds(1));
+  EXPECT_FALSE(Member(1)->ejected);
+  EXPECT_TRUE(Pickable(1));
+  ASSERT_THAT(EventsOf(Kind::kMemberReturned), SizeIs(1));
+  EXPECT_THAT(EventsOf(Kind::kMemberReturned)[0].detail,
+              HasSubstr("ejection time over"));
+
+  // The failure count started over when it returned: three more to eject
+  // again, now for twice as long.
+  FailCalls(1, 2);
+  EXPECT_FALSE(Member(1)->ejected);
+  FailCalls(1, 1);
+  EXPECT_TRUE(Member(1)->ejected);
+  EXPECT_THAT(EventsOf(Kind::kMemberEjected).back().detail,
+              HasSubstr("ejected for 60 s (ejection 2)"));
+}
+
+TEST_F(PoolEjectionTest, EjectionNeverLeavesFewerThanCriticalMinPickable) {
+  Start(kStaticTarget, EjectionOptions());
+  MakeHealthy(1);  // the only pickable member
+  FailCalls(1, 3);
+  EXPECT_FALSE(Member(1)->ejected);
+  EXPECT_TRUE(Pickable(1));
+  ASSERT_THAT(EventsOf(Kind::kEjectionSkipped), SizeIs(1));
+  EXPECT_THAT(EventsOf(Kind::kEjectionSkipped)[0].detail,
+              HasSubstr("only 0 other pickable members"));
+}
+
+TEST_F(PoolEjectionTest, WithEjectionOffFailingCallsEjectNothing) {
+  ChannelOptions options = EjectionOptions();
+  options.outlier_ejection.enabled = false;
+  Start(kStaticTarget, std::move(options));
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  FailCalls(1, 10);
+  EXPECT_FALSE(Member(1)->ejected) << "ejection is off";
+  EXPECT_THAT(EventsOf(Kind::kMemberEjected), IsEmpty());
+  EXPECT_EQ(Member(1)->calls_finished_by_code[grpc::StatusCode::UNAVAILABLE],
+            10u);
+}
+
+// --- DNS --------------------------------------------------------------------
+
+std::vector<std::pair<std::string, seconds>> Ips(
+    std::vector<std::string> ips, seconds ttl = seconds(30)) {
+  std::vector<std::pair<std::string, seconds>> out;
+  for (std::string& ip : ips) out.emplace_back(std::move(ip), ttl);
+  return out;
+}
+
+TEST_F(PoolTest, DnsFirstAnswerOpensMembersAndRefreshesAtTheTtl) {
+  Start(kDnsTarget, Options());
+  ASSERT_THAT(resolver_->requests(), SizeIs(1));
+  EXPECT_EQ(resolver_->requests()[0].host, "svc.test");
+  EXPECT_EQ(resolver_->requests()[0].port, 443);
+  EXPECT_EQ(channels_->count(), 0u);
+  EXPECT_THAT(pool_->Members(), IsEmpty());
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_CONNECTING)
+      << "waiting for the first answer";
+  EXPECT_TRUE(pool_->Resolution().dns);
+  EXPECT_EQ(pool_->Resolution().host, "svc.test");
+
+  ASSERT_TRUE(resolver_->Answer(wt::FakeResolver::Addresses(
+      {{"10.0.0.1", seconds(30)},
+       {"10.0.0.2", seconds(60)},
+       {"10.0.0.3", seconds(30)}},
+      443)));
+  ASSERT_EQ(channels_->count(), 3u);
+  EXPECT_THAT(channels_->targets(),
+              UnorderedElementsAre("ipv4:10.0.0.1:443", "ipv4:10.0.0.2:443",
+                                   "ipv4:10.0.0.3:443"));
+  EXPECT_THAT(Spread(), SizeIs(3));
+  ASSERT_THAT(EventsOf(Kind::kAddressesChanged), SizeIs(1));
+  EXPECT_EQ(EventsOf(Kind::kAddressesChanged)[0].detail,
+            "+10.0.0.1:443 +10.0.0.2:443 +10.0.0.3:443");
+
+  const PoolView view = View();
+  const ResolutionInfo& resolution = view.resolution;
+  EXPECT_EQ(resolution.resolutions_ok, 1u);
+  EXPECT_EQ(resolution.last_error, "");
+  EXPECT_EQ(resolution.last_answer_at, view.clocks.wall);
+  ASSERT_THAT(resolution.addresses, SizeIs(3));
+  EXPECT_EQ(resolution.addresses[1].address, "10.0.0.2:443");
+  EXPECT_EQ(resolution.addresses[1].ttl, seconds(60));
+  EXPECT_EQ(resolution.addresses[1].expires_at,
+            view.clocks.wall + seconds(60));
+  // The smallest TTL, up to 10 % early.
+  EXPECT_GE(resolution.next_refresh_at, view.clocks.wall + seconds(27));
+  EXPECT_LE(resolution.next_refresh_at, view.clocks.wall + seconds(30));
+
+  scheduler_->AdvanceBy(milliseconds(26900));
+  EXPECT_THAT(resolver_->requests(), SizeIs(1));
+  scheduler_->AdvanceBy(milliseconds(3100));
+  ASSERT_THAT(resolver_->requests(), SizeIs(2));
+  EXPECT_EQ(resolver_->pending(), 1);
+
+  // The same answer again changes nothing.
+  ASSERT_TRUE(resolver_->Answer(
+      wt::FakeResolver::Addresses(Ips({"10.0.0.1", "10.0.0.2", "10.0.0.3"}),
+                                  443)));
+  EXPECT_EQ(channels_->count(), 3u);
+  EXPECT_THAT(EventsOf(Kind::kAddressesChanged), SizeIs(1));
+  EXPECT_EQ(pool_->Resolution().resolutions_ok, 2u);
+}
+
+TEST_F(PoolTest, DnsMovedAddressesDrainStaleMembersAsReplacementsBecomePickable) {
+  Start(kDnsTarget, Options());
+  ASSERT_TRUE(resolver_->Answer(wt::FakeResolver::Addresses(
+      Ips({"10.0.0.1", "10.0.0.2", "10.0.0.3"}), 443)));
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  reports_.clear();
+
+  scheduler_->AdvanceBy(seconds(30));
+  ASSERT_EQ(resolver_->pending(), 1);
+  ASSERT_TRUE(resolver_->Answer(wt::FakeResolver::Addresses(
+      Ips({"10.0.1.1", "10.0.1.2", "10.0.1.3"}), 443)));
+
+  // New members on the new addresses; the old ones serve meanwhile.
+  ASSERT_EQ(channels_->count(), 6u);
+  EXPECT_THAT(MemberIds(), ElementsAre(1, 2, 3, 4, 5, 6));
+  for (uint64_t id : {1, 2, 3}) EXPECT_TRUE(Pickable(id)) << id;
+  ASSERT_THAT(EventsOf(Kind::kAddressesChanged), SizeIs(2));
+  EXPECT_THAT(EventsOf(Kind::kAddressesChanged)[1].detail,
+              AllOf(HasSubstr("+10.0.1.1:443"), HasSubstr("-10.0.0.1:443")));
+  {
+    const PoolView view = View();
+    EXPECT_EQ(view.members[0].state_word, "draining");
+    int stale = 0;
+    for (const ResolvedAddressInfo& a : view.resolution.addresses) {
+      stale += a.stale;
+    }
+    EXPECT_EQ(stale, 3);
+    EXPECT_THAT(view.resolution.addresses, SizeIs(6));
+  }
+
+  // One stale member goes for each new one that becomes pickable.
+  MakeHealthy(4);
+  EXPECT_THAT(MemberIds(), ElementsAre(2, 3, 4, 5, 6));
+  MakeHealthy(5);
+  EXPECT_THAT(MemberIds(), ElementsAre(3, 4, 5, 6));
+  MakeHealthy(6);
+  EXPECT_THAT(MemberIds(), ElementsAre(4, 5, 6));
+  EXPECT_THAT(Spread(), UnorderedElementsAre(Pair("10.0.1.1:443", 1),
+                                             Pair("10.0.1.2:443", 1),
+                                             Pair("10.0.1.3:443", 1)));
+  EXPECT_EQ(View().counters.evictions[static_cast<size_t>(
+                EvictionReason::kAddressRemoved)],
+            3u);
+  EXPECT_THAT(View().addresses, SizeIs(3)) << "stale addresses forgotten";
+  // Capacity never dropped.
+  for (const ChannelHealth& report : reports_) {
+    EXPECT_GE(report.healthy_members, 3);
+    EXPECT_EQ(report.status, ChannelStatus::kHealthy);
+  }
+}
+
+TEST_F(PoolTest, DnsErrorKeepsTheLastGoodAddresses) {
+  Start(kDnsTarget, Options());
+  ASSERT_TRUE(resolver_->Answer(wt::FakeResolver::Addresses(
+      Ips({"10.0.0.1", "10.0.0.2", "10.0.0.3"}), 443)));
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  scheduler_->AdvanceBy(seconds(30));
+  ASSERT_EQ(resolver_->pending(), 1);
+
+  ASSERT_TRUE(resolver_->Answer(wt::FakeResolver::Error(
+      absl::UnavailableError("svc.test: timeout (server 10.0.0.53)"))));
+  EXPECT_THAT(MemberIds(), ElementsAre(1, 2, 3));
+  for (uint64_t id : {1, 2, 3}) EXPECT_TRUE(Pickable(id)) << id;
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_READY);
+  EXPECT_EQ(pool_->Health().status, ChannelStatus::kHealthy);
+  ASSERT_THAT(EventsOf(Kind::kDnsFailed), SizeIs(1));
+  EXPECT_THAT(EventsOf(Kind::kDnsFailed)[0].detail,
+              AllOf(HasSubstr("timeout"),
+                    HasSubstr("keeping the last good addresses"),
+                    HasSubstr("retrying in")));
+  const PoolView view = View();
+  const ResolutionInfo& resolution = view.resolution;
+  EXPECT_THAT(resolution.last_error, HasSubstr("svc.test: timeout"));
+  EXPECT_EQ(resolution.last_error_at, view.clocks.wall);
+  EXPECT_EQ(resolution.failures_in_a_row, 1);
+  EXPECT_EQ(resolution.resolutions_failed, 1u);
+  EXPECT_EQ(resolution.resolutions_ok, 1u);
+  ASSERT_THAT(resolution.addresses, SizeIs(3));
+  for (const ResolvedAddressInfo& a : resolution.addresses) {
+    EXPECT_FALSE(a.stale) << a.address;
+  }
+  // Retried after 1 s +-20 %.
+  EXPECT_GE(resolution.next_refresh_at, view.clocks.wall + milliseconds(800));
+  EXPECT_LE(resolution.next_refresh_at, view.clocks.wall + milliseconds(1200));
+  scheduler_->AdvanceBy(milliseconds(1200));
+  ASSERT_EQ(resolver_->pending(), 1);
+  ASSERT_TRUE(resolver_->Answer(wt::FakeResolver::Addresses(
+      Ips({"10.0.0.1", "10.0.0.2", "10.0.0.3"}), 443)));
+  EXPECT_EQ(pool_->Resolution().last_error, "");
+  EXPECT_EQ(pool_->Resolution().failures_in_a_row, 0);
+  EXPECT_EQ(channels_->count(), 3u);
+}
+
+TEST_F(PoolTest, DnsErrorBeforeAnyAnswerIsAFailure) {
+  Start(kDnsTarget, Options());
+  ASSERT_TRUE(resolver_->Answer(wt::FakeResolver::Error(
+      absl::NotFoundError("svc.test: no such name (NXDOMAIN)"))));
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_TRANSIENT_FAILURE);
+  EXPECT_EQ(pool_->Health().status, ChannelStatus::kUnhealthy);
+  EXPECT_THAT(pool_->Resolution().last_error, HasSubstr("NXDOMAIN"));
+  EXPECT_THAT(EventsOf(Kind::kDnsFailed)[0].detail,
+              Not(HasSubstr("keeping")));
+  EXPECT_EQ(channels_->count(), 0u);
+
+  scheduler_->AdvanceBy(milliseconds(1200));
+  ASSERT_TRUE(resolver_->Answer(wt::FakeResolver::Addresses(
+      Ips({"10.0.0.1", "10.0.0.2"}), 443)));
+  EXPECT_EQ(channels_->count(), 3u) << "3 members on 2 addresses";
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_CONNECTING);
+}
+
+// --- TLS rotation -----------------------------------------------------------
+
+class PoolTlsTest : public PoolTest {
+ protected:
+  void SetUp() override {
+    ca_ = Must(wt::MakeCa("pool-test-ca"));
+    ASSERT_TRUE(dir_.Write("ca.crt", ca_.cert).ok());
+    files_ = Must(dir_.WritePem("client", ClientCert("client-v1")));
+    tls_.ca_file = dir_.File("ca.crt");
+    tls_.cert_file = files_.cert;
+    tls_.key_file = files_.key;
+    tls_.server_name_override = "backend.test";
+    tls_.reload_interval = seconds(1);
+  }
+
+  wt::Pem ClientCert(const std::string& name) {
+    return Must(wt::MakeClientCert(ca_, name));
+  }
+
+  void StartTls() {
+    ChannelOptions options = Options();
+    options.tls = tls_;
+    Start(kStaticTarget, std::move(options),
+          Must(LoadTlsMaterial(tls_, std::chrono::system_clock::now())));
+  }
+
+  PoolView::Tls TlsView() {
+    const PoolView view = View();
+    EXPECT_TRUE(view.tls.has_value());
+    return view.tls.value_or(PoolView::Tls{});
+  }
+
+  wt::CertDir dir_ = Must(wt::CertDir::Create("pool-test"));
+  wt::Pem ca_;
+  wt::PemFiles files_;
+  TlsOptions tls_;
+};
+
+TEST_F(PoolTlsTest, NewFilesAreTakenUpAndMembersRecycledOneAtATime) {
+  StartTls();
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  EXPECT_THAT(TlsView().subject, HasSubstr("client-v1"));
+  const std::vector<std::string> addresses = {
+      Member(1)->address, Member(2)->address, Member(3)->address};
+
+  // Nothing changed: nothing happens.
+  scheduler_->AdvanceBy(seconds(3));
+  EXPECT_EQ(channels_->count(), 3u);
+  EXPECT_EQ(TlsView().reloads_ok, 0u);
+  reports_.clear();
+
+  ASSERT_TRUE(dir_.WritePem("client", ClientCert("client-v2")).ok());
+  scheduler_->AdvanceBy(tls_.reload_interval);
+  ASSERT_THAT(EventsOf(Kind::kTlsReloaded), SizeIs(1));
+  EXPECT_THAT(EventsOf(Kind::kTlsReloaded)[0].detail,
+              AllOf(HasSubstr("client-v2"),
+                    HasSubstr("recycling 3 members one at a time")));
+  {
+    const PoolView::Tls tls = TlsView();
+    EXPECT_EQ(tls.reloads_ok, 1u);
+    EXPECT_THAT(tls.subject, HasSubstr("client-v2"));
+    EXPECT_EQ(tls.members_on_old_material, 3);
+  }
+  // One replacement, on the oldest member's address, with new credentials.
+  ASSERT_EQ(channels_->count(), 4u);
+  EXPECT_EQ(channels_->created(3).target, "ipv4:" + addresses[0]);
+  EXPECT_NE(channels_->created(3).credentials,
+            channels_->created(0).credentials);
+  EXPECT_THAT(MemberIds(), ElementsAre(1, 2, 3, 4));
+  EXPECT_FALSE(View().members[3].old_tls_material);
+  EXPECT_TRUE(View().members[0].old_tls_material);
+
+  // Each replacement, once healthy, closes the member it replaces and the
+  // next one opens.
+  MakeHealthy(4);
+  EXPECT_THAT(MemberIds(), ElementsAre(2, 3, 4, 5));
+  EXPECT_EQ(TlsView().members_on_old_material, 2);
+  EXPECT_EQ(channels_->created(4).target, "ipv4:" + addresses[1]);
+  MakeHealthy(5);
+  EXPECT_THAT(MemberIds(), ElementsAre(3, 4, 5, 6));
+  EXPECT_EQ(TlsView().members_on_old_material, 1);
+  EXPECT_EQ(channels_->created(5).target, "ipv4:" + addresses[2]);
+  MakeHealthy(6);
+  EXPECT_THAT(MemberIds(), ElementsAre(4, 5, 6));
+  EXPECT_EQ(TlsView().members_on_old_material, 0);
+  EXPECT_EQ(channels_->count(), 6u);
+  EXPECT_EQ(View().counters.evictions[static_cast<size_t>(
+                EvictionReason::kRecycled)],
+            3u);
+  // Healthy members never dropped below the three.
+  for (const ChannelHealth& report : reports_) {
+    EXPECT_GE(report.healthy_members, 3);
+  }
+
+  // And it stays that way.
+  scheduler_->AdvanceBy(seconds(5));
+  EXPECT_EQ(channels_->count(), 6u);
+  EXPECT_THAT(EventsOf(Kind::kTlsReloaded), SizeIs(1));
+}
+
+TEST_F(PoolTlsTest, HalfWrittenFileIsReportedOnceAfterStayingBad) {
+  StartTls();
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  const wt::Pem next = ClientCert("client-v2");
+  ASSERT_TRUE(dir_.WritePartial("client.crt", next.cert, 100).ok());
+
+  // First seen bad: maybe mid-rotation; nothing said yet.
+  scheduler_->AdvanceBy(tls_.reload_interval);
+  EXPECT_THAT(EventsOf(Kind::kTlsReloadFailed), IsEmpty());
+  EXPECT_EQ(TlsView().reloads_failed, 0u);
+
+  // Still bad an interval later: reported.
+  scheduler_->AdvanceBy(tls_.reload_interval);
+  ASSERT_THAT(EventsOf(Kind::kTlsReloadFailed), SizeIs(1));
+  EXPECT_THAT(EventsOf(Kind::kTlsReloadFailed)[0].detail,
+              AllOf(HasSubstr("client.crt"),
+                    HasSubstr("still using the files read")));
+  {
+    const PoolView::Tls tls = TlsView();
+    EXPECT_EQ(tls.reloads_failed, 1u);
+    EXPECT_THAT(tls.last_error, HasSubstr("client.crt"));
+    EXPECT_THAT(tls.subject, HasSubstr("client-v1"));
+  }
+
+  // Once only; the members stay on the working material.
+  scheduler_->AdvanceBy(tls_.reload_interval * 5);
+  EXPECT_THAT(EventsOf(Kind::kTlsReloadFailed), SizeIs(1));
+  EXPECT_EQ(channels_->count(), 3u);
+  EXPECT_EQ(TlsView().members_on_old_material, 0);
+  EXPECT_THAT(MemberIds(), ElementsAre(1, 2, 3));
+
+  // The rotation completes: taken up at the next look.
+  ASSERT_TRUE(dir_.WritePem("client", next).ok());
+  scheduler_->AdvanceBy(tls_.reload_interval);
+  EXPECT_THAT(EventsOf(Kind::kTlsReloaded), SizeIs(1));
+  EXPECT_EQ(TlsView().last_error, "");
+  EXPECT_EQ(channels_->count(), 4u);
+}
+
+// --- Shutdown ---------------------------------------------------------------
+
+TEST_F(PoolTest, ShutdownCancelsChecksStopsTimersAndReleaseDestroysThePool) {
+  Start(kDnsTarget, Options());
+  ASSERT_TRUE(resolver_->Answer(wt::FakeResolver::Addresses(
+      Ips({"10.0.0.1", "10.0.0.2", "10.0.0.3"}), 443)));
+  MakeHealthy(1);
+  scheduler_->AdvanceBy(seconds(30));
+  ASSERT_EQ(resolver_->pending(), 1);  // a refresh is asked for
+  // Member 1's next check waits on a timer; 2 and 3 are in flight.
+  Check(1, CheckOutcome::kServing);
+  ASSERT_EQ(checks_.InFlight(), 2);
+  ASSERT_EQ(scheduler_->live_timers(), 1u);
+  const size_t checks_started = checks_.checks().size();
+
+  pool_->Shutdown();
+  EXPECT_EQ(checks_.InFlight(), 0);
+  EXPECT_EQ(checks_.Cancelled(), 2);
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_SHUTDOWN);
+  EXPECT_EQ(pool_->GetState(true), GRPC_CHANNEL_SHUTDOWN);
+  EXPECT_EQ(pool_->View(), std::nullopt);
+  EXPECT_THAT(pool_->Members(), IsEmpty());
+  EXPECT_THAT(pool_->Events(), IsEmpty());
+  EXPECT_EQ(scheduler_->live_timers(), 0u) << "every timer cancelled";
+
+  // Nothing fires any more, and a late DNS answer changes nothing.
+  ASSERT_TRUE(resolver_->Answer(wt::FakeResolver::Addresses(
+      Ips({"10.0.1.1", "10.0.1.2", "10.0.1.3"}), 443)));
+  scheduler_->AdvanceBy(std::chrono::minutes(10));
+  EXPECT_EQ(checks_.checks().size(), checks_started);
+  EXPECT_THAT(resolver_->requests(), SizeIs(2));
+  EXPECT_EQ(channels_->count(), 3u);
+
+  std::weak_ptr<Pool> weak = pool_;
+  const auto before = std::chrono::steady_clock::now();
+  Pool::Release(std::move(pool_));
+  EXPECT_TRUE(weak.expired());
+  EXPECT_LT(std::chrono::steady_clock::now() - before, seconds(1))
+      << "Release() waited for a holder";
+  // Its member channels went with it.
+  scheduler_->RunPending();
+  for (size_t i = 0; i < channels_->count(); ++i) {
+    EXPECT_EQ(channels_->channel(i), nullptr) << "channel " << i;
+  }
+}
+
+TEST_F(PoolTest, ShutdownCompletesStateWatches) {
+  Start(kStaticTarget, Options());
+  EXPECT_FALSE(pool_->WaitForStateChange(
+      GRPC_CHANNEL_CONNECTING, gpr_inf_past(GPR_CLOCK_MONOTONIC)));
+  pool_->Shutdown();
+  EXPECT_TRUE(pool_->WaitForStateChange(
+      GRPC_CHANNEL_CONNECTING, gpr_inf_past(GPR_CLOCK_MONOTONIC)));
+}
+
+}  // namespace
+}  // namespace internal
+}  // namespace warm
