@@ -271,6 +271,96 @@ TEST_F(PoolTest, ConnectOnTryMakesNewMembersConnecting) {
   EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_CONNECTING);
 }
 
+TEST_F(PoolTest, StartFailsWhenGrpcRejectsAnAddress) {
+  // gRPC makes a "lame" channel of a target it cannot use: SHUTDOWN from the
+  // start. The pool must refuse, not keep a member that never connects.
+  ChannelOptions options = Options();
+  absl::StatusOr<Target> parsed = ParseTarget(kStaticTarget);
+  ASSERT_TRUE(parsed.ok());
+  Pool::Config config;
+  config.target = kStaticTarget;
+  config.parsed = *parsed;
+  config.options = std::move(options);
+  config.credentials = grpc::InsecureChannelCredentials();
+  config.scheduler = scheduler_;
+  config.create_channel =
+      [this, create = channels_->CreateFn()](
+          const std::string& target,
+          const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+          const grpc::ChannelArguments& args, auto interceptors) {
+        std::shared_ptr<grpc::Channel> channel =
+            create(target, credentials, args, std::move(interceptors));
+        if (target == "ipv4:127.0.0.2:1") {
+          scheduler_->SetState(*channel, GRPC_CHANNEL_SHUTDOWN,
+                               /*run_due=*/false);
+        }
+        return channel;
+      };
+  config.start_health_check = checks_.StartFn();
+  config.seed = 42;
+  absl::StatusOr<std::shared_ptr<Pool>> pool = Pool::Start(std::move(config));
+  ASSERT_FALSE(pool.ok());
+  EXPECT_EQ(pool.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(pool.status().message(),
+              HasSubstr("gRPC rejected address \"ipv4:127.0.0.2:1\""));
+  scheduler_->RunPending();
+  EXPECT_EQ(checks_.InFlight(), 0) << "the failed pool's checks cancelled";
+  for (size_t i = 0; i < channels_->count(); ++i) {
+    EXPECT_EQ(channels_->channel(i), nullptr) << "channel " << i;
+  }
+}
+
+TEST_F(PoolTest, MemberWatchesAreRenewedWhileNothingChanges) {
+  Start(kStaticTarget, Options());
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  EXPECT_EQ(scheduler_->live_watches(), 3u);
+  // Past the watches' deadline (5 min): each is renewed, not dropped.
+  scheduler_->AdvanceBy(std::chrono::minutes(11));
+  EXPECT_EQ(scheduler_->live_watches(), 3u);
+  for (uint64_t id : {1, 2, 3}) EXPECT_TRUE(Pickable(id)) << id;
+  SetState(2, GRPC_CHANNEL_TRANSIENT_FAILURE);
+  EXPECT_FALSE(Pickable(2)) << "still watched";
+}
+
+TEST_F(PoolTest, TheLastMemberStaysWhenNoOtherAddressCanTakeIt) {
+  ChannelOptions options = Options();
+  options.pool_size = 1;
+  Start("ipv4:127.0.0.1:1", std::move(options));
+  SetState(1, GRPC_CHANNEL_READY);
+  for (int i = 0; i < 2; ++i) {
+    if (i > 0) scheduler_->AdvanceBy(kInterval);
+    Check(1, CheckOutcome::kNotServing);
+  }
+  // Unhealthy, never healthy (so not degraded), but the only member and
+  // the only address: it stays, and its checks go on.
+  EXPECT_EQ(Member(1)->health, MemberHealth::kUnhealthy);
+  EXPECT_THAT(MemberIds(), ElementsAre(1));
+  EXPECT_FALSE(Pickable(1));
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_TRANSIENT_FAILURE);
+  EXPECT_EQ(pool_->Health().status, ChannelStatus::kUnhealthy);
+  // Healthy again after healthy_threshold (2) successes.
+  for (int i = 0; i < 2; ++i) {
+    scheduler_->AdvanceBy(kInterval);
+    Check(1, CheckOutcome::kServing);
+  }
+  EXPECT_TRUE(Pickable(1));
+  EXPECT_EQ(Member(1)->health, MemberHealth::kHealthy);
+}
+
+TEST_F(PoolTest, AnUnhealthyOnlyMemberIsReplacedOnAnotherAddress) {
+  ChannelOptions options = Options();
+  options.pool_size = 1;
+  Start("ipv4:127.0.0.1:1,127.0.0.2:1", std::move(options));
+  const std::string first = Member(1)->address;
+  SetState(1, GRPC_CHANNEL_READY);
+  for (int i = 0; i < 2; ++i) {
+    if (i > 0) scheduler_->AdvanceBy(kInterval);
+    Check(1, CheckOutcome::kNotServing);
+  }
+  EXPECT_THAT(MemberIds(), ElementsAre(2));
+  EXPECT_NE(Member(2)->address, first);
+}
+
 // --- Connectivity and health ------------------------------------------------
 
 TEST_F(PoolTest, ReadyAndFirstServingCheckMakeAMemberPickable) {
@@ -708,6 +798,54 @@ TEST_F(PoolEjectionTest, WithEjectionOffFailingCallsEjectNothing) {
             10u);
 }
 
+TEST_F(PoolEjectionTest, EjectionEndsEarlyWhenTheOtherMembersFail) {
+  Start(kStaticTarget, EjectionOptions());
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  FailCalls(1, 3);
+  ASSERT_TRUE(Member(1)->ejected);
+  SetState(2, GRPC_CHANNEL_TRANSIENT_FAILURE);
+  EXPECT_TRUE(Member(1)->ejected) << "member 3 is still pickable";
+  SetState(3, GRPC_CHANNEL_TRANSIENT_FAILURE);
+  // None pickable but the ejected one: it returns, to keep critical_min.
+  EXPECT_FALSE(Member(1)->ejected);
+  EXPECT_TRUE(Pickable(1));
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_READY);
+  ASSERT_THAT(EventsOf(Kind::kMemberReturned), SizeIs(1));
+  EXPECT_THAT(EventsOf(Kind::kMemberReturned)[0].detail, HasSubstr("early"));
+}
+
+TEST_F(PoolEjectionTest, HealthChecksDoNotEndAnEjectionByDefault) {
+  Start(kStaticTarget, EjectionOptions());
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  FailCalls(1, 3);
+  ASSERT_TRUE(Member(1)->ejected);
+  for (int i = 0; i < 2; ++i) {
+    scheduler_->AdvanceBy(kInterval);
+    Check(1, CheckOutcome::kServing);
+  }
+  EXPECT_TRUE(Member(1)->ejected)
+      << "answering checks while failing calls is what ejection is for";
+  EXPECT_FALSE(Pickable(1));
+}
+
+TEST_F(PoolEjectionTest, UnejectOnHealthCheckEndsAnEjectionAfterTheThreshold) {
+  ChannelOptions options = EjectionOptions();
+  options.outlier_ejection.uneject_on_health_check = true;
+  Start(kStaticTarget, std::move(options));
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  FailCalls(1, 3);
+  ASSERT_TRUE(Member(1)->ejected);
+  scheduler_->AdvanceBy(kInterval);
+  Check(1, CheckOutcome::kServing);
+  EXPECT_TRUE(Member(1)->ejected) << "1 of healthy_threshold 2";
+  scheduler_->AdvanceBy(kInterval);
+  Check(1, CheckOutcome::kServing);
+  EXPECT_FALSE(Member(1)->ejected);
+  EXPECT_TRUE(Pickable(1));
+  EXPECT_THAT(EventsOf(Kind::kMemberReturned).back().detail,
+              HasSubstr("2 health checks passed"));
+}
+
 // --- DNS --------------------------------------------------------------------
 
 std::vector<std::pair<std::string, seconds>> Ips(
@@ -883,6 +1021,29 @@ TEST_F(PoolTest, DnsErrorBeforeAnyAnswerIsAFailure) {
   EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_CONNECTING);
 }
 
+TEST_F(PoolTest, DnsNewAddressGetsAMemberByRebalancing) {
+  Start(kDnsTarget, Options());
+  ASSERT_TRUE(resolver_->Answer(
+      wt::FakeResolver::Addresses(Ips({"10.0.0.1", "10.0.0.2"}), 443)));
+  ASSERT_THAT(MemberIds(), ElementsAre(1, 2, 3));
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  std::map<std::string, int> spread = Spread();
+  ASSERT_THAT(spread, SizeIs(2));
+
+  scheduler_->AdvanceBy(seconds(30));
+  ASSERT_TRUE(resolver_->Answer(wt::FakeResolver::Addresses(
+      Ips({"10.0.0.1", "10.0.0.2", "10.0.0.3"}), 443)));
+  // A fourth member, on the new address; once it is healthy one of the
+  // crowded address's members retires.
+  ASSERT_THAT(MemberIds(), ElementsAre(1, 2, 3, 4));
+  EXPECT_EQ(Member(4)->address, "10.0.0.3:443");
+  MakeHealthy(4);
+  EXPECT_THAT(MemberIds(), SizeIs(3));
+  EXPECT_THAT(Spread(), UnorderedElementsAre(Pair("10.0.0.1:443", 1),
+                                             Pair("10.0.0.2:443", 1),
+                                             Pair("10.0.0.3:443", 1)));
+}
+
 // --- TLS rotation -----------------------------------------------------------
 
 class PoolTlsTest : public PoolTest {
@@ -1020,6 +1181,44 @@ TEST_F(PoolTlsTest, HalfWrittenFileIsReportedOnceAfterStayingBad) {
   EXPECT_THAT(EventsOf(Kind::kTlsReloaded), SizeIs(1));
   EXPECT_EQ(TlsView().last_error, "");
   EXPECT_EQ(channels_->count(), 4u);
+}
+
+TEST_F(PoolTlsTest, ReplacementNotHealthyInTimeIsClosedAndTriedAgain) {
+  StartTls();
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  const std::string oldest = Member(1)->address;
+  ASSERT_TRUE(dir_.WritePem("client", ClientCert("client-v2")).ok());
+  scheduler_->AdvanceBy(tls_.reload_interval);
+  ASSERT_THAT(MemberIds(), ElementsAre(1, 2, 3, 4));
+  std::shared_ptr<grpc::Channel> four = Ch(4);
+  ASSERT_EQ(checks_.InFlight(*four), 1);
+
+  // Three checks' time: 3 x (1 s interval + 0.5 s timeout). Member 4
+  // connects but never passes a check.
+  SetState(4, GRPC_CHANNEL_READY);
+  scheduler_->AdvanceBy(milliseconds(4400));
+  EXPECT_THAT(MemberIds(), ElementsAre(1, 2, 3, 4));
+  scheduler_->AdvanceBy(milliseconds(100));
+  EXPECT_EQ(Member(4), std::nullopt) << "replacement evicted";
+  EXPECT_EQ(checks_.Cancelled(*four), 1) << "its check went with it";
+  EXPECT_THAT(EventsOf(Kind::kMemberEvicted).back().detail,
+              HasSubstr("replacement for #1 not healthy within 4.5 s"));
+  EXPECT_TRUE(Pickable(1)) << "the old member kept serving";
+  // Its address backs off; recycling goes on with the next member (one
+  // extra member at a time).
+  ASSERT_THAT(MemberIds(), ElementsAre(1, 2, 3, 5));
+  EXPECT_EQ(Member(5)->address, Member(2)->address);
+
+  // Member 1 is tried again, on its address, once that backoff is over.
+  scheduler_->AdvanceBy(milliseconds(800));
+  MakeHealthy(5);
+  ASSERT_THAT(MemberIds(), ElementsAre(1, 3, 5, 6));
+  EXPECT_EQ(Member(6)->address, oldest);
+  MakeHealthy(6);
+  ASSERT_THAT(MemberIds(), ElementsAre(3, 5, 6, 7));
+  MakeHealthy(7);
+  EXPECT_THAT(MemberIds(), ElementsAre(5, 6, 7));
+  EXPECT_EQ(TlsView().members_on_old_material, 0);
 }
 
 // --- Shutdown ---------------------------------------------------------------

@@ -290,14 +290,14 @@ size_t FakeScheduler::live_watches() const {
 }
 
 void FakeScheduler::SetState(grpc::Channel& channel,
-                             grpc_connectivity_state state) {
+                             grpc_connectivity_state state, bool run_due) {
   {
     MutexLock lock(&state_->mu);
     State::ChannelRecord& record = state_->RecordLocked(channel);
     record.state = state;
     state_->FireWatchesLocked(&channel, state, /*all=*/false);
   }
-  if (!OnControlThread()) RunPending();
+  if (run_due && !OnControlThread()) RunPending();
 }
 
 grpc_connectivity_state FakeScheduler::StateOf(grpc::Channel& channel) const {

@@ -98,8 +98,11 @@ class FakeScheduler final : public internal::Scheduler {
 
   // --- Connectivity ---
   // Sets `channel`'s fake state and fires its watches that observed another
-  // state (then runs what is due, unless on the control thread).
-  void SetState(grpc::Channel& channel, grpc_connectivity_state state);
+  // state; then, with `run_due` and unless on the control thread, runs what
+  // is due. (Without: e.g. from a channel factory, which the pool calls
+  // under its lock.)
+  void SetState(grpc::Channel& channel, grpc_connectivity_state state,
+                bool run_due = true);
   // The fake state, without counting a call.
   grpc_connectivity_state StateOf(grpc::Channel& channel) const;
   // How often GetState(channel, try_to_connect = true) was called.
