@@ -664,21 +664,88 @@ TEST_F(PoolTest, ReleasedFromItsOwnHealthCallbackThePoolGoesAfterIt) {
 
 // --- Outlier ejection (real calls on in-process member channels) ------------
 
-// Fails every call with UNAVAILABLE.
-class FailingService : public grpc::CallbackGenericService {
+constexpr char kOkMethod[] = "/warm.test.Fake/Ok";
+constexpr char kFailMethod[] = "/warm.test.Fake/Fail";
+
+// Echoes kOkMethod's request; fails every other call with UNAVAILABLE.
+class FakeBackendService : public grpc::CallbackGenericService {
  public:
   grpc::ServerGenericBidiReactor* CreateReactor(
-      grpc::GenericCallbackServerContext*) override {
+      grpc::GenericCallbackServerContext* context) override {
     class Reactor : public grpc::ServerGenericBidiReactor {
      public:
-      Reactor() {
-        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake backend"));
+      explicit Reactor(bool ok) {
+        if (!ok) {
+          Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake backend"));
+          return;
+        }
+        StartRead(&message_);
+      }
+      void OnReadDone(bool ok) override {
+        if (!ok) {
+          Finish(grpc::Status(grpc::StatusCode::INTERNAL, "no request"));
+          return;
+        }
+        StartWriteAndFinish(&message_, grpc::WriteOptions(),
+                            grpc::Status::OK);
       }
       void OnDone() override { delete this; }
+
+     private:
+      grpc::ByteBuffer message_;
     };
-    return new Reactor;
+    return new Reactor(context->method() == kOkMethod);
   }
 };
+
+// The pool as a grpc::ChannelInterface, as warm::Channel presents it, so
+// that calls go through Pool::CreateCall() and its picker.
+class PoolChannel final : public grpc::ChannelInterface {
+ public:
+  explicit PoolChannel(Pool& pool) : pool_(pool) {}
+  grpc_connectivity_state GetState(bool try_to_connect) override {
+    return pool_.GetState(try_to_connect);
+  }
+
+ private:
+  grpc::internal::Call CreateCall(const grpc::internal::RpcMethod& method,
+                                  grpc::ClientContext* context,
+                                  grpc::CompletionQueue* cq) override {
+    return pool_.CreateCall(method, context, cq);
+  }
+  void PerformOpsOnCall(grpc::internal::CallOpSetInterface* ops,
+                        grpc::internal::Call* call) override {
+    call->PerformOps(ops);
+  }
+  void* RegisterMethod(const char* method) override {
+    return pool_.RegisterMethod(method);
+  }
+  void NotifyOnStateChangeImpl(grpc_connectivity_state last_observed,
+                               gpr_timespec deadline,
+                               grpc::CompletionQueue* cq, void* tag) override {
+    pool_.NotifyOnStateChange(last_observed, deadline, cq, tag);
+  }
+  bool WaitForStateChangeImpl(grpc_connectivity_state last_observed,
+                              gpr_timespec deadline) override {
+    return pool_.WaitForStateChange(last_observed, deadline);
+  }
+  grpc::CompletionQueue* CallbackCQ() override {
+    return pool_.callback_cq_marker();
+  }
+
+  Pool& pool_;
+};
+
+// One unary call of `method` on `channel`; its status.
+grpc::Status Call(grpc::ChannelInterface* channel,
+                  const grpc::internal::RpcMethod& method) {
+  grpc::ClientContext context;
+  grpc::Slice slice(std::string("ping"));
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  return grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+      channel, method, &context, request, &response);
+}
 
 class PoolEjectionTest : public PoolTest {
  protected:
@@ -706,18 +773,10 @@ class PoolEjectionTest : public PoolTest {
   void FailCalls(uint64_t id, int n) {
     std::shared_ptr<grpc::Channel> channel = Ch(id);
     ASSERT_NE(channel, nullptr);
+    const grpc::internal::RpcMethod method(
+        kFailMethod, grpc::internal::RpcMethod::NORMAL_RPC);
     for (int i = 0; i < n; ++i) {
-      grpc::ClientContext context;
-      grpc::Slice slice(std::string("ping"));
-      grpc::ByteBuffer request(&slice, 1);
-      grpc::ByteBuffer response;
-      const grpc::Status status =
-          grpc::internal::BlockingUnaryCall<grpc::ByteBuffer,
-                                            grpc::ByteBuffer>(
-              channel.get(),
-              grpc::internal::RpcMethod("/warm.test.Fake/Fail",
-                                        grpc::internal::RpcMethod::NORMAL_RPC),
-              &context, request, &response);
+      const grpc::Status status = Call(channel.get(), method);
       EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
           << status.error_message();
     }
@@ -725,7 +784,7 @@ class PoolEjectionTest : public PoolTest {
     scheduler_->RunPending();
   }
 
-  FailingService service_;
+  FakeBackendService service_;
   std::unique_ptr<grpc::Server> server_;
 };
 
@@ -844,6 +903,76 @@ TEST_F(PoolEjectionTest, UnejectOnHealthCheckEndsAnEjectionAfterTheThreshold) {
   EXPECT_TRUE(Pickable(1));
   EXPECT_THAT(EventsOf(Kind::kMemberReturned).back().detail,
               HasSubstr("2 health checks passed"));
+}
+
+// --- The data plane: calls through Pool::CreateCall() ------------------------
+
+class PoolCallTest : public PoolEjectionTest {
+ protected:
+  // `n` successful calls through the pool's picker.
+  void CallPool(int n) {
+    auto channel = std::make_shared<PoolChannel>(*pool_);
+    const grpc::internal::RpcMethod method(
+        kOkMethod, grpc::internal::RpcMethod::NORMAL_RPC, channel);
+    for (int i = 0; i < n; ++i) {
+      const grpc::Status status = Call(channel.get(), method);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+    }
+  }
+  uint64_t Started(uint64_t id) {
+    std::optional<MemberInfo> info = Member(id);
+    return info.has_value() ? info->calls_started : 0;
+  }
+};
+
+TEST_F(PoolCallTest, CallsGoToPickableMembersOnly) {
+  Start(kStaticTarget, EjectionOptions());
+  MakeHealthy(1);
+  MakeHealthy(2);
+  SetState(3, GRPC_CHANNEL_READY);  // connected, not checked yet
+  CallPool(40);
+  EXPECT_EQ(Started(3), 0u);
+  EXPECT_EQ(Started(1) + Started(2), 40u);
+  EXPECT_GT(Started(1), 0u);
+  EXPECT_GT(Started(2), 0u);
+  EXPECT_EQ(View().calls.started, 40u) << "the pool's own totals";
+}
+
+TEST_F(PoolCallTest, AnEjectedMemberGetsNoCalls) {
+  Start(kStaticTarget, EjectionOptions());
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  FailCalls(1, 3);
+  ASSERT_TRUE(Member(1)->ejected);
+  const uint64_t before = Started(1);
+  CallPool(30);
+  EXPECT_EQ(Started(1), before);
+  EXPECT_EQ(Started(2) + Started(3), 30u);
+}
+
+TEST_F(PoolCallTest, WithNoPickableMemberCallsGoToMembersThatMayBecomeOne) {
+  Start(kStaticTarget, EjectionOptions());
+  SetState(1, GRPC_CHANNEL_TRANSIENT_FAILURE);
+  SetState(2, GRPC_CHANNEL_CONNECTING);
+  SetState(3, GRPC_CHANNEL_CONNECTING);
+  CallPool(20);
+  EXPECT_EQ(Started(1), 0u);
+  EXPECT_EQ(Started(2) + Started(3), 20u);
+}
+
+TEST_F(PoolCallTest, AfterShutdownMemberChannelsAreFreedOnceCallsEnded) {
+  Start(kStaticTarget, EjectionOptions());
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  CallPool(3);
+  std::vector<std::weak_ptr<grpc::Channel>> members;
+  for (size_t i = 0; i < 3; ++i) members.push_back(channels_->channel(i));
+  pool_->Shutdown();
+  // The picker is empty now (a call would go to the unresolved channel,
+  // which connects, so this test makes none) and nothing else holds the
+  // members' channels: the calls that used them have ended.
+  scheduler_->RunPending();
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(members[i].expired()) << "member channel " << i;
+  }
 }
 
 // --- DNS --------------------------------------------------------------------
@@ -1264,6 +1393,43 @@ TEST_F(PoolTest, ShutdownCancelsChecksStopsTimersAndReleaseDestroysThePool) {
   scheduler_->RunPending();
   for (size_t i = 0; i < channels_->count(); ++i) {
     EXPECT_EQ(channels_->channel(i), nullptr) << "channel " << i;
+  }
+}
+
+TEST_F(PoolTest, StateWatchesCompleteWhenTheAggregateStateChanges) {
+  Start(kStaticTarget, Options());
+  grpc::CompletionQueue cq;
+  int tag_ready = 1;
+  int tag_shutdown = 2;
+  auto next = [&cq](void** tag, bool* ok) {
+    // Completed at once when the state changes; the deadline only bounds a
+    // failure.
+    return cq.AsyncNext(tag, ok,
+                        std::chrono::system_clock::now() + seconds(5));
+  };
+  pool_->NotifyOnStateChange(GRPC_CHANNEL_CONNECTING,
+                             gpr_inf_future(GPR_CLOCK_REALTIME), &cq,
+                             &tag_ready);
+  void* tag = nullptr;
+  bool ok = false;
+  EXPECT_EQ(cq.AsyncNext(&tag, &ok, std::chrono::system_clock::now()),
+            grpc::CompletionQueue::TIMEOUT)
+      << "nothing changed yet";
+  MakeHealthy(1);
+  ASSERT_EQ(next(&tag, &ok), grpc::CompletionQueue::GOT_EVENT);
+  EXPECT_EQ(tag, &tag_ready);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(pool_->GetState(false), GRPC_CHANNEL_READY);
+
+  pool_->NotifyOnStateChange(GRPC_CHANNEL_READY,
+                             gpr_inf_future(GPR_CLOCK_REALTIME), &cq,
+                             &tag_shutdown);
+  pool_->Shutdown();
+  ASSERT_EQ(next(&tag, &ok), grpc::CompletionQueue::GOT_EVENT);
+  EXPECT_EQ(tag, &tag_shutdown);
+  EXPECT_TRUE(ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
   }
 }
 
