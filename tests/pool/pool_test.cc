@@ -36,6 +36,7 @@
 
 #include "src/common/options.h"
 #include "src/common/target.h"
+#include "src/diagnostics/registry.h"
 #include "src/tls/tls.h"
 #include "tests/testing/certs.h"
 #include "tests/testing/fake_pool_parts.h"
@@ -359,6 +360,81 @@ TEST_F(PoolTest, AnUnhealthyOnlyMemberIsReplacedOnAnotherAddress) {
   }
   EXPECT_THAT(MemberIds(), ElementsAre(2));
   EXPECT_NE(Member(2)->address, first);
+}
+
+// A channel argument's value ("" / -1 when not set).
+std::string StringArg(const grpc::ChannelArguments& args, const char* key) {
+  const grpc_channel_args c_args = args.c_channel_args();
+  for (size_t i = 0; i < c_args.num_args; ++i) {
+    if (std::string(c_args.args[i].key) == key &&
+        c_args.args[i].type == GRPC_ARG_STRING) {
+      return c_args.args[i].value.string;
+    }
+  }
+  return "";
+}
+int IntArg(const grpc::ChannelArguments& args, const char* key) {
+  const grpc_channel_args c_args = args.c_channel_args();
+  for (size_t i = 0; i < c_args.num_args; ++i) {
+    if (std::string(c_args.args[i].key) == key &&
+        c_args.args[i].type == GRPC_ARG_INTEGER) {
+      return c_args.args[i].value.integer;
+    }
+  }
+  return -1;
+}
+
+TEST_F(PoolTest, MembersOwnTheirConnectionsAndKeepTheUsersArguments) {
+  ChannelOptions options = Options();
+  options.channel_args.SetUserAgentPrefix("pool-test-agent");
+  options.channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 12345);
+  Start(kStaticTarget, std::move(options));
+  ASSERT_EQ(channels_->count(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    const grpc::ChannelArguments& args = channels_->created(i).args;
+    EXPECT_EQ(IntArg(args, GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL), 1);
+    EXPECT_EQ(IntArg(args, GRPC_ARG_KEEPALIVE_TIME_MS), 12345);
+    EXPECT_THAT(StringArg(args, GRPC_ARG_PRIMARY_USER_AGENT_STRING),
+                HasSubstr("pool-test-agent"));
+    EXPECT_EQ(StringArg(args, GRPC_ARG_DEFAULT_AUTHORITY), "")
+        << "an address list has no name to send";
+  }
+}
+
+TEST_F(PoolTest, DnsMembersSendTheNameAsAuthority) {
+  Start(kDnsTarget, Options());
+  ASSERT_TRUE(resolver_->Answer(
+      wt::FakeResolver::Addresses({{"10.0.0.1", seconds(30)}}, 443)));
+  ASSERT_GE(channels_->count(), 1u);
+  EXPECT_EQ(StringArg(channels_->created(0).args, GRPC_ARG_DEFAULT_AUTHORITY),
+            "svc.test:443");
+}
+
+TEST_F(PoolTest, AnAuthorityTheUserSetIsKept) {
+  ChannelOptions options = Options();
+  options.channel_args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "other.test");
+  Start(kDnsTarget, std::move(options));
+  ASSERT_TRUE(resolver_->Answer(
+      wt::FakeResolver::Addresses({{"10.0.0.1", seconds(30)}}, 443)));
+  ASSERT_GE(channels_->count(), 1u);
+  EXPECT_EQ(StringArg(channels_->created(0).args, GRPC_ARG_DEFAULT_AUTHORITY),
+            "other.test");
+}
+
+TEST_F(PoolTest, StartRegistersForDiagnosticsAndShutdownLeaves) {
+  Start(kStaticTarget, Options());
+  const uint64_t id = pool_->registry_id();
+  ASSERT_NE(id, 0u);
+  auto registered = [id] {
+    for (const ChannelRegistry::Entry& entry :
+         ChannelRegistry::Get().Channels()) {
+      if (entry.id == id) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(registered());
+  pool_->Shutdown();
+  EXPECT_FALSE(registered());
 }
 
 // --- Connectivity and health ------------------------------------------------
@@ -1236,6 +1312,9 @@ TEST_F(PoolTlsTest, NewFilesAreTakenUpAndMembersRecycledOneAtATime) {
     EXPECT_THAT(tls.subject, HasSubstr("client-v2"));
     EXPECT_EQ(tls.members_on_old_material, 3);
   }
+  EXPECT_EQ(StringArg(channels_->created(0).args,
+                      GRPC_SSL_TARGET_NAME_OVERRIDE_ARG),
+            "backend.test");
   // One replacement, on the oldest member's address, with new credentials.
   ASSERT_EQ(channels_->count(), 4u);
   EXPECT_EQ(channels_->created(3).target, "ipv4:" + addresses[0]);

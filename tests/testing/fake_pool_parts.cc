@@ -300,7 +300,7 @@ internal::CreateMemberChannelFn FakeChannels::CreateFn() {
             : grpc::experimental::CreateCustomChannelWithInterceptors(
                   target, credentials, args, std::move(interceptors));
     MutexLock lock(&shared->mu);
-    shared->created.push_back(Created{target, credentials, channel});
+    shared->created.push_back(Created{target, credentials, args, channel});
     return channel;
   };
 }

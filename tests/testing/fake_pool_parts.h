@@ -32,6 +32,7 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/server.h>
+#include <grpcpp/support/channel_arguments.h>
 
 #include <chrono>
 #include <cstddef>
@@ -148,6 +149,7 @@ class FakeChannels {
   struct Created {
     std::string target;
     std::shared_ptr<grpc::ChannelCredentials> credentials;
+    grpc::ChannelArguments args;
     std::weak_ptr<grpc::Channel> channel;
   };
 
