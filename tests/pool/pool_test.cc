@@ -190,6 +190,9 @@ class PoolTest : public ::testing::Test {
     EXPECT_TRUE(view.has_value());
     return view.has_value() ? *std::move(view) : PoolView{};
   }
+  // `view` must outlive the result (no temporaries).
+  const PoolView::Address* AddressIn(const PoolView&& view,
+                                     const std::string& address) = delete;
   const PoolView::Address* AddressIn(const PoolView& view,
                                      const std::string& address) {
     for (const PoolView::Address& a : view.addresses) {
@@ -557,7 +560,11 @@ TEST_F(PoolTest, NotServingTwiceEvictsAndTheAddressBacksOff) {
   EXPECT_TRUE(Pickable(1)) << "one failure is not enough";
   EXPECT_EQ(Member(1)->health, MemberHealth::kHealthy);
   EXPECT_EQ(Member(1)->last_check, "NOT_SERVING");
-  EXPECT_EQ(AddressIn(View(), evicted_address)->last_error, "NOT_SERVING");
+  {
+    const PoolView view = View();
+    ASSERT_NE(AddressIn(view, evicted_address), nullptr);
+    EXPECT_EQ(AddressIn(view, evicted_address)->last_error, "NOT_SERVING");
+  }
 
   scheduler_->AdvanceBy(kInterval);
   Check(1, CheckOutcome::kNotServing);
@@ -622,7 +629,8 @@ TEST_F(PoolTest, AfterTheBackoffTheFreedAddressGetsAMemberAgain) {
   EXPECT_EQ(View().counters.evictions[static_cast<size_t>(
                 EvictionReason::kRebalanced)],
             1u);
-  const PoolView::Address* address = AddressIn(View(), evicted_address);
+  const PoolView view = View();
+  const PoolView::Address* address = AddressIn(view, evicted_address);
   ASSERT_NE(address, nullptr);
   EXPECT_EQ(address->evictions_in_a_row, 0) << "healthy again";
   EXPECT_EQ(address->backoff_until, WallTime{});
