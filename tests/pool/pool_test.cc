@@ -1399,6 +1399,28 @@ TEST_F(PoolTlsTest, HalfWrittenFileIsReportedOnceAfterStayingBad) {
   EXPECT_EQ(channels_->count(), 4u);
 }
 
+TEST_F(PoolTlsTest, CertificateNotValidYetIsReportedOnceAndReadAgain) {
+  StartTls();
+  for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
+  // Well-formed but unusable for an hour (FailedPrecondition): unlike a
+  // malformed file it is read again every interval, but reported once.
+  ASSERT_TRUE(dir_.WritePem("client", Must(wt::MakeClientCert(
+                                          ca_, "client-future",
+                                          seconds(3600), seconds(7200))))
+                  .ok());
+  scheduler_->AdvanceBy(tls_.reload_interval);
+  EXPECT_THAT(EventsOf(Kind::kTlsReloadFailed), IsEmpty());
+  scheduler_->AdvanceBy(tls_.reload_interval);
+  ASSERT_THAT(EventsOf(Kind::kTlsReloadFailed), SizeIs(1));
+  EXPECT_THAT(EventsOf(Kind::kTlsReloadFailed)[0].detail,
+              HasSubstr("client.crt"));
+  scheduler_->AdvanceBy(tls_.reload_interval * 5);
+  EXPECT_THAT(EventsOf(Kind::kTlsReloadFailed), SizeIs(1));
+  EXPECT_EQ(TlsView().reloads_failed, 1u);
+  EXPECT_THAT(TlsView().subject, HasSubstr("client-v1"));
+  EXPECT_EQ(channels_->count(), 3u);
+}
+
 TEST_F(PoolTlsTest, ReplacementNotHealthyInTimeIsClosedAndTriedAgain) {
   StartTls();
   for (uint64_t id : {1, 2, 3}) MakeHealthy(id);
