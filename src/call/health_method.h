@@ -13,9 +13,10 @@ namespace warm {
 namespace internal {
 
 // The one string every health check's RpcMethod points at, so that
-// IsHealthCheck() compares pointers. The message package is warm's private
-// copy (see cmake/WarmProto.cmake); the RPC path is the standard one.
-extern const char kHealthCheckMethod[];
+// IsHealthCheck() compares pointers (an inline variable has one address in
+// the whole program). The message package is warm's private copy (see
+// cmake/WarmProto.cmake); the RPC path is the standard one.
+inline constexpr char kHealthCheckMethod[] = "/grpc.health.v1.Health/Check";
 
 // Whether an interceptor factory is being asked about a health check (which
 // it should not intercept). `method` is ClientRpcInfo::method(); the

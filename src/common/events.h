@@ -8,7 +8,8 @@
 #include <grpc/grpc.h>
 
 #include "absl/strings/string_view.h"
-#include "warm/channel.h"
+#include "warm/introspection.h"
+#include "warm/log.h"
 
 namespace warm {
 namespace internal {

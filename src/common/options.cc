@@ -138,30 +138,5 @@ absl::Status ValidateOptions(
       "invalid warm::ChannelOptions: ", absl::StrJoin(problems, "; ")));
 }
 
-PoolPolicy PolicyFromOptions(const ChannelOptions& options) {
-  PoolPolicy policy;
-  policy.pool_size = options.pool_size;
-  policy.health_checks = options.health_check.enabled;
-  policy.unhealthy_threshold = options.health_check.unhealthy_threshold;
-  policy.healthy_threshold = options.health_check.healthy_threshold;
-  policy.healthy_min = std::min(options.healthy_min, options.pool_size);
-  policy.critical_min = std::min(options.critical_min, options.pool_size);
-  policy.ejection = options.outlier_ejection.enabled;
-  policy.base_ejection = options.outlier_ejection.base_ejection_time;
-  policy.max_ejection = options.outlier_ejection.max_ejection_time;
-  policy.uneject_on_health_check =
-      options.outlier_ejection.uneject_on_health_check;
-  policy.event_log_size = static_cast<size_t>(options.event_log_size);
-  // Three checks' worth (interval + timeout each), at least 1 s; without
-  // checks, 30 s to connect.
-  policy.replacement_timeout =
-      options.health_check.enabled
-          ? std::max<Nanos>(std::chrono::seconds(1),
-                            3 * (options.health_check.interval +
-                                 options.health_check.timeout))
-          : Nanos(std::chrono::seconds(30));
-  return policy;
-}
-
 }  // namespace internal
 }  // namespace warm

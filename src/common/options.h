@@ -3,11 +3,12 @@
 #ifndef WARM_SRC_COMMON_OPTIONS_H_
 #define WARM_SRC_COMMON_OPTIONS_H_
 
+#include <grpcpp/security/credentials.h>
+
 #include <memory>
 
 #include "absl/status/status.h"
-#include "src/pool/pool_decisions.h"
-#include "warm/channel.h"
+#include "warm/options.h"
 
 namespace warm {
 namespace internal {
@@ -16,10 +17,6 @@ namespace internal {
 absl::Status ValidateOptions(
     const ChannelOptions& options,
     const std::shared_ptr<grpc::ChannelCredentials>& credentials);
-
-// The pool's decision parameters from valid options (minimums capped at
-// pool_size).
-PoolPolicy PolicyFromOptions(const ChannelOptions& options);
 
 }  // namespace internal
 }  // namespace warm

@@ -8,7 +8,9 @@
 // the test's thread.
 //
 // Everything a Scheduler runs runs on its thread ("the control thread"), one
-// thing at a time, and must not block.
+// thing at a time, and must not block. A Scheduler never runs a function
+// from inside the call that hands it over (Post, RunAt, WatchState): callers
+// hand work over while holding their own locks.
 //
 // Thread safety: every method may be called from any thread.
 
@@ -45,7 +47,7 @@ class Scheduler {
   // Runs `fn()` on the control thread, soon.
   virtual void Post(std::function<void()> fn) = 0;
 
-  // Runs `fn()` on the control thread at `at` (at once if it has passed),
+  // Runs `fn()` on the control thread at `at` (soon, if it has passed),
   // unless the returned Timer is destroyed first.
   virtual std::unique_ptr<Timer> RunAt(SteadyTime at,
                                        std::function<void()> fn) = 0;

@@ -4,7 +4,8 @@
 // people read wall-clock times. A view of a pool is taken with one reading of
 // each clock (Clocks), and every steady time in it is shown as a wall time
 // through that one pair, so two times in one view never disagree by the
-// moments between clock reads.
+// moments between clock reads. (A step of the wall clock, e.g. by NTP, moves
+// every shown time of a later view with it, as it moves "now".)
 //
 // Thread safety: values only.
 

@@ -105,7 +105,7 @@ pb::Snapshot CaptureSnapshot() {
           .count());
   for (const ChannelRegistry::Entry& entry :
        ChannelRegistry::Get().Channels()) {
-    std::optional<PoolView> view = entry.pool->View();
+    std::optional<PoolView> view = entry.pool->View(/*sample_latency=*/true);
     if (!view.has_value()) continue;  // being destroyed
     pb::Channel channel;
     FillChannel(*view, channel);

@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "src/common/time.h"
 #include "src/dns/resolver.h"
-#include "src/pool/pool_decisions.h"
 
 namespace warm {
 namespace internal {

@@ -46,8 +46,6 @@ class UnaryHealthCheck final : public HealthCheck {
 
 }  // namespace
 
-const char kHealthCheckMethod[] = "/grpc.health.v1.Health/Check";
-
 struct UnaryHealthCheck::Call {
   TsanChannelRef channel;  // src/common/tsan.h; outlives the context
   grpc::ClientContext context;

@@ -1,4 +1,6 @@
-// HealthCheck: one grpc.health.v1.Health/Check call on a member's connection.
+// HealthCheck: one health check of a member, and the real one:
+// StartUnaryHealthCheck(), a grpc.health.v1.Health/Check call on the member's
+// connection.
 //
 // The call is asynchronous on the worker's completion queue: no thread waits
 // for it, so a hung backend costs one pending call until `timeout`, and other
@@ -13,8 +15,9 @@
 // HealthCheck is also the interface a pool starts checks through
 // (StartHealthCheckFn), so that unit tests give results of their own.
 //
-// Thread safety: Start() and Cancel() may be called from any thread; `done`
-// runs on the worker thread.
+// Thread safety: StartUnaryHealthCheck() and Cancel() may be called from any
+// thread; its `done` runs on the Worker's thread (src/common/worker.h), so a
+// pool using it must have the Worker as its Scheduler.
 
 #ifndef WARM_SRC_HEALTH_HEALTH_CHECK_H_
 #define WARM_SRC_HEALTH_HEALTH_CHECK_H_

@@ -4,9 +4,11 @@
 // The pool adds a member when it opens and removes it when it closes. A
 // check's result goes to `on_result`; the pool then calls CheckDone() (which
 // arms the next check) and feeds the outcome to its decisions. When the next
-// check is due, `on_due` runs and the pool calls StartDue(). Both callbacks
-// run on the scheduler's control thread, outside any lock; every method here
-// is called under the pool's lock.
+// check is due, `on_due` runs and the pool calls StartDue(). `on_due` runs on
+// the scheduler's control thread, `on_result` where the StartHealthCheckFn
+// runs `done` (the Worker's thread for the real check: the pool pairs it with
+// the Worker), both outside any lock; every method here is called under the
+// pool's lock.
 //
 // Thread safety: none; the pool calls it under its mutex.
 

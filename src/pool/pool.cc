@@ -54,7 +54,7 @@ grpc::ChannelArguments MemberArgs(const Pool::Config& config) {
     args.SetString(GRPC_ARG_DEFAULT_AUTHORITY,
                    absl::StrCat(config.parsed.host, ":", config.parsed.port));
   }
-  if (config.tls_material.has_value() &&
+  if (config.options.tls.has_value() &&
       !config.options.tls->server_name_override.empty()) {
     args.SetSslTargetNameOverride(config.options.tls->server_name_override);
   }
@@ -79,6 +79,33 @@ Pool::Config WithDefaults(Pool::Config config) {
   if (config.seed == 0) config.seed = std::random_device()() | 1;
   if (config.options.name.empty()) config.options.name = config.target;
   return config;
+}
+
+// The pool's decision parameters from valid options (minimums capped at
+// pool_size).
+PoolPolicy PolicyFromOptions(const ChannelOptions& options) {
+  PoolPolicy policy;
+  policy.pool_size = options.pool_size;
+  policy.health_checks = options.health_check.enabled;
+  policy.unhealthy_threshold = options.health_check.unhealthy_threshold;
+  policy.healthy_threshold = options.health_check.healthy_threshold;
+  policy.healthy_min = std::min(options.healthy_min, options.pool_size);
+  policy.critical_min = std::min(options.critical_min, options.pool_size);
+  policy.ejection = options.outlier_ejection.enabled;
+  policy.base_ejection = options.outlier_ejection.base_ejection_time;
+  policy.max_ejection = options.outlier_ejection.max_ejection_time;
+  policy.uneject_on_health_check =
+      options.outlier_ejection.uneject_on_health_check;
+  policy.event_log_size = static_cast<size_t>(options.event_log_size);
+  // Three checks' worth (interval + timeout each), at least 1 s; without
+  // checks, 30 s to connect.
+  policy.replacement_timeout =
+      options.health_check.enabled
+          ? std::max<Nanos>(std::chrono::seconds(1),
+                            3 * (options.health_check.interval +
+                                 options.health_check.timeout))
+          : Nanos(std::chrono::seconds(30));
+  return policy;
 }
 
 DnsRefreshPolicy DnsPolicy(const ChannelOptions& options) {
@@ -152,7 +179,7 @@ auto Pool::Weakly(Fn fn) {
   };
 }
 
-Pool::Pool(Config config)
+Pool::Pool(Config config, std::optional<TlsMaterial> tls_material)
     : interceptors_(TakeInterceptors(config.options)),
       config_(WithDefaults(std::move(config))),
       scheduler_(*config_.scheduler),
@@ -167,14 +194,16 @@ Pool::Pool(Config config)
                  config_.seed),
       dns_(DnsPolicy(config_.options), config_.seed + 1),
       credentials_(config_.credentials) {
-  if (config_.tls_material.has_value()) {
-    tls_.emplace(*config_.tls_material, std::chrono::system_clock::now());
+  if (tls_material.has_value()) {
+    tls_.emplace(*std::move(tls_material), std::chrono::system_clock::now());
     credentials_ = MakeTlsCredentials(tls_->material());
   }
 }
 
 absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
-  Pool* raw = new Pool(std::move(config));
+  std::optional<TlsMaterial> tls_material = std::move(config.tls_material);
+  config.tls_material.reset();
+  Pool* raw = new Pool(std::move(config), std::move(tls_material));
   // The deleter tells Release() that the last holder let go.
   std::shared_ptr<Pool> pool(raw, [gone = raw->gone_](Pool* p) {
     delete p;

@@ -77,7 +77,8 @@
 #include "src/pool/unresolved_channel.h"
 #include "src/tls/rotation.h"
 #include "src/tls/tls.h"
-#include "warm/channel.h"
+#include "warm/introspection.h"
+#include "warm/options.h"
 
 namespace warm {
 namespace internal {
@@ -100,13 +101,16 @@ class Pool : public std::enable_shared_from_this<Pool> {
     Target parsed;           // addresses, or the DNS name to resolve
     ChannelOptions options;  // validated
     // The user's credentials; null with options.tls, whose files were read
-    // and checked into `tls_material` at creation.
+    // and checked into `tls_material` at creation (Start() moves it into the
+    // pool's TlsRotation: no copy of the key stays behind).
     std::shared_ptr<grpc::ChannelCredentials> credentials;
     std::optional<TlsMaterial> tls_material;
     // DNS targets: the resolver (null for static targets).
     std::shared_ptr<DnsResolver> resolver;
     // Where the pool runs and how it reaches backends; null: the Worker,
-    // gRPC channels, unary health checks. Tests put fakes here.
+    // gRPC channels, unary health checks. Tests put fakes here. The real
+    // health check completes on the Worker's thread, so a scheduler other
+    // than the Worker needs a start_health_check of its own.
     std::shared_ptr<Scheduler> scheduler;
     CreateMemberChannelFn create_channel;
     StartHealthCheckFn start_health_check;
@@ -146,9 +150,11 @@ class Pool : public std::enable_shared_from_this<Pool> {
   }
   ChannelHealth Health() const;
   // Everything the pool shows, read under its lock with one reading of the
-  // clocks (src/pool/pool_view.h); nullopt once shut down. Advances the
-  // members' recent-latency windows.
-  std::optional<PoolView> View();
+  // clocks (src/pool/pool_view.h); nullopt once shut down. With
+  // `sample_latency` (diagnostics) it also advances the members'
+  // recent-latency windows (see pool_view.cc), so that they reach back to
+  // the previous diagnostics read.
+  std::optional<PoolView> View(bool sample_latency = false);
   // Renderings of View() for warm::Channel.
   std::vector<MemberInfo> Members();
   std::vector<PoolEvent> Events();
@@ -166,6 +172,12 @@ class Pool : public std::enable_shared_from_this<Pool> {
   static void Release(std::shared_ptr<Pool> pool);
 
  private:
+  // A member's latency histogram at one time: "recent" percentiles are of
+  // the calls since the oldest sample kept (see View()).
+  struct LatencySample {
+    SteadyTime at;
+    std::array<uint64_t, MemberLoad::kLatencyBuckets> buckets{};
+  };
   // A member and what the pool keeps for it beside its decisions' record.
   struct Slot {
     std::shared_ptr<Member> member;
@@ -180,7 +192,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   };
   class Section;
 
-  explicit Pool(Config config);
+  Pool(Config config, std::optional<TlsMaterial> tls_material);
 
   // Carries out what the decisions decided, then republishes the picker and
   // re-arms the pool's timer. Log lines and the health report wait in

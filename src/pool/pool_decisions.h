@@ -65,7 +65,8 @@
 #include "src/common/target.h"
 #include "src/common/time.h"
 #include "src/health/check_outcome.h"
-#include "warm/channel.h"
+#include "warm/introspection.h"
+#include "warm/log.h"
 
 namespace warm {
 namespace internal {

@@ -12,8 +12,8 @@ namespace {
 
 // "Recent" latency: calls since the newest sample at least kRecentWindow
 // old (or the oldest, for younger members). A sample is added when a view
-// is taken and the newest is kSampleEvery old, so nothing runs while nobody
-// looks; read at least every 10 s (a page refreshing, a scrape) the window
+// is taken for diagnostics (sample_latency) and the newest is kSampleEvery
+// old, so nothing runs while nobody looks; read at least every 10 s (a page refreshing, a scrape) the window
 // reaches 60-70 s back, read less often it reaches back to an earlier look.
 constexpr std::chrono::seconds kRecentWindow{60};
 constexpr std::chrono::seconds kSampleEvery{10};
@@ -79,7 +79,7 @@ ResolutionInfo ResolutionOf(const Pool::Config& config,
 
 }  // namespace
 
-std::optional<PoolView> Pool::View() {
+std::optional<PoolView> Pool::View(bool sample_latency) {
   MutexLock lock(&mu_);
   if (shutdown_) return std::nullopt;
   PoolView view;
@@ -156,11 +156,13 @@ std::optional<PoolView> Pool::View() {
     member.latency_ewma_ms =
         ewma_us < 0 ? -1 : static_cast<double>(ewma_us) / 1000;
     std::deque<LatencySample>& samples = slot.latency_samples;
-    if (now - samples.back().at >= kSampleEvery) {
-      samples.push_back({now, counts.latency_buckets});
-    }
-    while (samples.size() >= 2 && now - samples[1].at >= kRecentWindow) {
-      samples.pop_front();
+    if (sample_latency) {
+      if (now - samples.back().at >= kSampleEvery) {
+        samples.push_back({now, counts.latency_buckets});
+      }
+      while (samples.size() >= 2 && now - samples[1].at >= kRecentWindow) {
+        samples.pop_front();
+      }
     }
     std::array<uint64_t, MemberLoad::kLatencyBuckets> recent{};
     for (size_t i = 0; i < recent.size(); ++i) {

@@ -24,17 +24,11 @@
 #include "src/call/member_load.h"
 #include "src/common/time.h"
 #include "src/pool/pool_decisions.h"
-#include "warm/channel.h"
+#include "warm/introspection.h"
+#include "warm/options.h"
 
 namespace warm {
 namespace internal {
-
-// A member's latency histogram at one time: "recent" percentiles are of the
-// calls since the oldest sample kept (see Pool::View()).
-struct LatencySample {
-  SteadyTime at;
-  std::array<uint64_t, MemberLoad::kLatencyBuckets> buckets{};
-};
 
 struct PoolView {
   struct Address {
@@ -54,7 +48,7 @@ struct PoolView {
     // One word: "healthy", "starting", "unhealthy", "ejected", "draining".
     absl::string_view state_word;
     // Calls since the oldest latency sample kept, and their percentiles
-    // (-1: none).
+    // (-1: none); see Pool::View().
     int64_t recent_p50_us = -1;
     int64_t recent_p99_us = -1;
     uint64_t recent_calls = 0;

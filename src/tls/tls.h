@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "warm/channel.h"
+#include "warm/options.h"
 
 namespace warm {
 namespace internal {
