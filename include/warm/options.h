@@ -250,6 +250,16 @@ struct ChannelOptions {
   // Events kept per channel for Channel::Events() and diagnostics. Must be
   // >= 0. Default: 128.
   int event_log_size = 128;
+
+  // Methods with their own per-method metric series (grpc_client_*,
+  // warm/prometheus.h), counted per (method, call type) in the order first
+  // called. Calls of further methods are counted under grpc_service="other",
+  // grpc_method="other" (never dropped; warm_channel_method_overflow_calls_total
+  // says how many), so generic calls with arbitrary method names cannot grow
+  // the series or memory without bound. 0 counts every call under "other".
+  // Must be 0..4096. Default: 100 (a large service has a few dozen methods;
+  // each tracked method costs about 0.5 KB and 24 series per channel).
+  int metrics_max_methods = 100;
 };
 
 }  // namespace warm
