@@ -407,7 +407,13 @@ class ChannelsCollectable : public prometheus::Collectable {
 }  // namespace internal
 
 std::shared_ptr<prometheus::Collectable> MetricsCollectable() {
-  return std::make_shared<internal::ChannelsCollectable>();
+  // One for the process, never destroyed: Exposer::RegisterCollectable()
+  // keeps only a weak_ptr, so a fresh object per call would be gone before
+  // the first scrape.
+  static const auto* const collectable =
+      new std::shared_ptr<prometheus::Collectable>(
+          std::make_shared<internal::ChannelsCollectable>());
+  return *collectable;
 }
 
 }  // namespace warm
