@@ -33,7 +33,7 @@ using ::warm::testing::Promtool;
 using ::warm::testing::TestBackend;
 
 // The README's queries (section "Metrics in your own prometheus-cpp
-// exposer"), for one channel.
+// exposer"), for this test's channel and over 1 minute instead of 5.
 constexpr char kErrorRate[] =
     "sum by (grpc_service, grpc_method) "
     "(rate(grpc_client_handled_total{channel=\"exposer-e2e\","
