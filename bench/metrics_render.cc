@@ -43,9 +43,10 @@ void Render(const char* when, int renders) {
     size = response.body.size();
   }
   std::sort(ms.begin(), ms.end());
-  std::printf("%s: /metrics %.2f MB, render median %.1f ms (min %.1f, max %.1f)\n",
-              when, static_cast<double>(size) / 1e6, ms[ms.size() / 2],
-              ms.front(), ms.back());
+  std::printf(
+      "%s: /metrics %.2f MB, render median %.1f ms (min %.1f, max %.1f)\n",
+      when, static_cast<double>(size) / 1e6, ms[ms.size() / 2], ms.front(),
+      ms.back());
 }
 
 bool CallEveryMethod(warm::testing::EchoTest::Stub& stub) {
@@ -59,7 +60,8 @@ bool CallEveryMethod(warm::testing::EchoTest::Stub& stub) {
   {
     grpc::ClientContext context;
     auto writer = stub.ClientStream(&context, &response);
-    ok &= writer->Write(request) && writer->WritesDone() && writer->Finish().ok();
+    ok &=
+        writer->Write(request) && writer->WritesDone() && writer->Finish().ok();
   }
   {
     grpc::ClientContext context;
@@ -85,8 +87,10 @@ int main(int argc, char** argv) {
   int channels = 1000;
   int renders = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--channels") == 0) channels = std::atoi(argv[i + 1]);
-    if (std::strcmp(argv[i], "--renders") == 0) renders = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--channels") == 0)
+      channels = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--renders") == 0)
+      renders = std::atoi(argv[i + 1]);
   }
   warm::testing::TestBackend backend("127.0.0.1");
   std::vector<std::shared_ptr<warm::Channel>> all;
@@ -122,13 +126,13 @@ int main(int argc, char** argv) {
   const int max_methods = warm::ChannelOptions().metrics_max_methods;
   size_t capacity = 2;
   while (capacity < 2 * static_cast<size_t>(max_methods)) capacity *= 2;
-  const size_t fixed = sizeof(warm::internal::MethodStats) +
-                       capacity * sizeof(void*);
+  const size_t fixed =
+      sizeof(warm::internal::MethodStats) + capacity * sizeof(void*);
   // A slot and its entry in the first-call order; the names
   // ("/warm.testing.EchoTest/ClientStream": 35 bytes, its service 20) are
   // heap strings, the method name fits in the string itself.
-  const size_t per_method = sizeof(warm::internal::MethodSlot) +
-                            sizeof(void*) + 36 + 21;
+  const size_t per_method =
+      sizeof(warm::internal::MethodSlot) + sizeof(void*) + 36 + 21;
   std::printf(
       "per-method metrics memory per channel: %zu B fixed "
       "(metrics_max_methods %d) + %zu B per method called (MethodSlot %zu B)\n",

@@ -43,10 +43,10 @@ namespace warm {
 // application's prometheus::Registry) or any prometheus::Serializer.
 // Always the same object, alive until the process exits: Exposer keeps only
 // a weak_ptr to what it is given, so the one-line registration above stays
-// registered. Each Collect() takes one snapshot of the channels alive then (channels
-// created later appear, destroyed ones leave), so one collectable serves the
-// whole process. Collect() is thread-safe and takes each channel's lock
-// briefly, never a lock a call takes.
+// registered. Each Collect() takes one snapshot of the channels alive then
+// (channels created later appear, destroyed ones leave), so one collectable
+// serves the whole process. Collect() is thread-safe and takes each channel's
+// lock briefly, never a lock a call takes.
 std::shared_ptr<prometheus::Collectable> MetricsCollectable();
 
 }  // namespace warm

@@ -95,7 +95,10 @@ LoadInterceptorFactory::CreateClientInterceptor(
   MethodSlot* slot = CurrentCallSlot();
   // warm's own health checks are not the application's load.
   if (IsHealthCheck(info->method())) return nullptr;
-  if (slot == nullptr) slot = method_stats_->Find(info->method(), CallTypeOf(info->type()));
+  if (slot == nullptr) {
+    // Not handed over by the pool: a call with no registered method.
+    slot = method_stats_->Find(info->method(), CallTypeOf(info->type()));
+  }
   return new LoadInterceptor(load_.get(), slot, TsanRef(info->channel()));
 }
 

@@ -31,9 +31,10 @@ struct MethodCache::Entry {
         has_suffix(method.suffix_for_stats() != nullptr),
         registered(name.c_str(), has_suffix ? suffix.c_str() : nullptr,
                    method.method_type(), channel),
-        slot(stats == nullptr
-                 ? nullptr
-                 : stats->Find(name.c_str(), ToCallType(method.method_type()))) {}
+        slot(stats == nullptr ? nullptr
+                              : stats->Find(name.c_str(),
+                                            ToCallType(method.method_type()))) {
+  }
 
   bool SameSuffix(const char* other) const {
     if (other == nullptr) return !has_suffix;

@@ -154,7 +154,8 @@ std::vector<MethodCounts> MethodStats::Counts() const {
       counts.latency_buckets[i] =
           slot->latency_buckets[i].load(std::memory_order_relaxed);
     }
-    counts.latency_sum_us = slot->latency_sum_us.load(std::memory_order_relaxed);
+    counts.latency_sum_us =
+        slot->latency_sum_us.load(std::memory_order_relaxed);
   }
   return out;
 }

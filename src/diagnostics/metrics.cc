@@ -41,119 +41,152 @@ struct Metric {
   std::vector<const char*> labels;
 };
 
-const Metric kChannels{"warm_channels", MetricType::Gauge,
-                       "Live warm channels in this process.", {}};
+const Metric kChannels{"warm_channels",
+                       MetricType::Gauge,
+                       "Live warm channels in this process.",
+                       {}};
 const Metric kMembers{
-    "warm_channel_members", MetricType::Gauge,
+    "warm_channel_members",
+    MetricType::Gauge,
     "Member connections by state: healthy, unhealthy (failed checks or "
     "connection), starting (not yet connected or not yet passed a check), "
     "ejected (outlier), draining (address left DNS).",
     {"channel", "state"}};
 const Metric kHealthyMembers{
-    "warm_channel_healthy_members", MetricType::Gauge,
+    "warm_channel_healthy_members",
+    MetricType::Gauge,
     "Members that are connected and passed their health checks (not "
     "ejected).",
     {"channel"}};
 const Metric kHealthyMin{
-    "warm_channel_healthy_min", MetricType::Gauge,
+    "warm_channel_healthy_min",
+    MetricType::Gauge,
     "Healthy members below which the channel reports itself unhealthy "
     "(ChannelOptions::healthy_min, capped at pool_size).",
     {"channel"}};
 const Metric kDegraded{
-    "warm_channel_degraded", MetricType::Gauge,
+    "warm_channel_degraded",
+    MetricType::Gauge,
     "1 while the channel is degraded: fewer than critical_min healthy "
     "members, so unhealthy but connected members take calls.",
     {"channel"}};
-const Metric kStatus{"warm_channel_status", MetricType::Gauge,
+const Metric kStatus{"warm_channel_status",
+                     MetricType::Gauge,
                      "1 for the channel's current status (starting, healthy, "
                      "unhealthy, degraded), 0 for the others.",
                      {"channel", "status"}};
-const Metric kInFlight{"warm_channel_in_flight_calls", MetricType::Gauge,
+const Metric kInFlight{"warm_channel_in_flight_calls",
+                       MetricType::Gauge,
                        "Calls started whose status has not arrived yet.",
                        {"channel"}};
 const Metric kCalls{
-    "warm_channel_calls_total", MetricType::Counter,
+    "warm_channel_calls_total",
+    MetricType::Counter,
     "Calls finished, by gRPC status code (a call destroyed before its status "
     "arrived counts as CANCELLED).",
     {"channel", "code"}};
 const Metric kCallDuration{
-    "warm_channel_call_duration_seconds", MetricType::Histogram,
+    "warm_channel_call_duration_seconds",
+    MetricType::Histogram,
     "Time from call creation to status, of calls whose status arrived.",
     {"channel"}};
 const Metric kDnsResolutions{
-    "warm_channel_dns_resolutions_total", MetricType::Counter,
+    "warm_channel_dns_resolutions_total",
+    MetricType::Counter,
     "DNS resolutions of the channel's name, by result (ok, failed); DNS "
     "targets only.",
     {"channel", "result"}};
 const Metric kAddresses{
-    "warm_channel_addresses", MetricType::Gauge,
+    "warm_channel_addresses",
+    MetricType::Gauge,
     "Backend addresses in use: from the last DNS answer, or the static list "
     "(stale addresses not counted).",
     {"channel"}};
 const Metric kHealthChecks{
-    "warm_channel_health_checks_total", MetricType::Counter,
+    "warm_channel_health_checks_total",
+    MetricType::Counter,
     "Health checks (grpc.health.v1) by result: serving, not_serving, "
     "unimplemented (no health service: counts as healthy), failed (RPC error "
     "or timeout).",
     {"channel", "result"}};
 const Metric kEvictions{
-    "warm_channel_evictions_total", MetricType::Counter,
+    "warm_channel_evictions_total",
+    MetricType::Counter,
     "Members closed, by reason: unhealthy, rebalanced (spread over more "
     "backends), address_removed (left DNS; drained).",
     {"channel", "reason"}};
 const Metric kEjections{
-    "warm_channel_ejections_total", MetricType::Counter,
+    "warm_channel_ejections_total",
+    MetricType::Counter,
     "Outlier ejections: members taken out of the picker for a while because "
     "their calls failed in a row.",
     {"channel"}};
 const Metric kTlsExpiry{
-    "warm_channel_tls_certificate_expiry_timestamp_seconds", MetricType::Gauge,
+    "warm_channel_tls_certificate_expiry_timestamp_seconds",
+    MetricType::Gauge,
     "When the client certificate in use expires (Unix time); channels with a "
     "TLS client certificate only.",
     {"channel"}};
 const Metric kTlsReloads{
-    "warm_channel_tls_reloads_total", MetricType::Counter,
+    "warm_channel_tls_reloads_total",
+    MetricType::Counter,
     "Changed TLS files read, by result: ok (in use, members recycled), "
     "failed (bad files; the old ones stay in use).",
     {"channel", "result"}};
 const Metric kMethodOverflow{
-    "warm_channel_method_overflow_calls_total", MetricType::Counter,
+    "warm_channel_method_overflow_calls_total",
+    MetricType::Counter,
     "Calls counted under grpc_service=\"other\", grpc_method=\"other\" "
     "because the channel already had ChannelOptions::metrics_max_methods "
     "methods with series of their own.",
     {"channel"}};
 // The grpc-ecosystem (go-grpc-prometheus) client metrics.
-const Metric kStarted{"grpc_client_started_total", MetricType::Counter,
+const Metric kStarted{"grpc_client_started_total",
+                      MetricType::Counter,
                       "RPCs started on the client, by method.",
                       {"channel", "grpc_service", "grpc_method", "grpc_type"}};
 const Metric kHandled{
-    "grpc_client_handled_total", MetricType::Counter,
+    "grpc_client_handled_total",
+    MetricType::Counter,
     "RPCs completed on the client, by method and gRPC status code (codes "
     "with calls only; a call destroyed before its status counts as "
     "Canceled).",
     {"channel", "grpc_service", "grpc_method", "grpc_type", "grpc_code"}};
 const Metric kHandling{
-    "grpc_client_handling_seconds", MetricType::Histogram,
+    "grpc_client_handling_seconds",
+    MetricType::Histogram,
     "Time from call creation to status, by method, of calls whose status "
     "arrived.",
     {"channel", "grpc_service", "grpc_method", "grpc_type"}};
 const Metric kMsgSent{
-    "grpc_client_msg_sent_total", MetricType::Counter,
+    "grpc_client_msg_sent_total",
+    MetricType::Counter,
     "Messages the client sent (handed to gRPC to send), by method.",
     {"channel", "grpc_service", "grpc_method", "grpc_type"}};
-const Metric kMsgReceived{"grpc_client_msg_received_total", MetricType::Counter,
-                          "Messages the client received, by method.",
-                          {"channel", "grpc_service", "grpc_method",
-                           "grpc_type"}};
+const Metric kMsgReceived{
+    "grpc_client_msg_received_total",
+    MetricType::Counter,
+    "Messages the client received, by method.",
+    {"channel", "grpc_service", "grpc_method", "grpc_type"}};
 
 // go-grpc-prometheus's grpc_code values: the Go names of the codes.
-constexpr const char* kGoCodeNames[] = {
-    "OK",           "Canceled",          "Unknown",
-    "InvalidArgument", "DeadlineExceeded", "NotFound",
-    "AlreadyExists", "PermissionDenied",  "ResourceExhausted",
-    "FailedPrecondition", "Aborted",      "OutOfRange",
-    "Unimplemented", "Internal",          "Unavailable",
-    "DataLoss",     "Unauthenticated"};
+constexpr const char* kGoCodeNames[] = {"OK",
+                                        "Canceled",
+                                        "Unknown",
+                                        "InvalidArgument",
+                                        "DeadlineExceeded",
+                                        "NotFound",
+                                        "AlreadyExists",
+                                        "PermissionDenied",
+                                        "ResourceExhausted",
+                                        "FailedPrecondition",
+                                        "Aborted",
+                                        "OutOfRange",
+                                        "Unimplemented",
+                                        "Internal",
+                                        "Unavailable",
+                                        "DataLoss",
+                                        "Unauthenticated"};
 static_assert(sizeof(kGoCodeNames) / sizeof(kGoCodeNames[0]) == 17);
 
 // Builds one family: samples are added with their label values in the
@@ -296,30 +329,28 @@ std::vector<prometheus::MetricFamily> CollectMetrics(
                }
                f.Gauge(Values{label}, n);
              });
-  PerChannel(
-      snapshot, kHealthChecks, out,
-      [](Family& f, const pb::Channel& c, const std::string& label) {
-        const pb::Counters& k = c.counters();
-        f.Counter(Values{label, "serving"},
-                  static_cast<double>(k.health_checks_serving()));
-        f.Counter(Values{label, "not_serving"},
-                  static_cast<double>(k.health_checks_not_serving()));
-        f.Counter(Values{label, "unimplemented"},
-                  static_cast<double>(k.health_checks_unimplemented()));
-        f.Counter(Values{label, "failed"},
-                  static_cast<double>(k.health_checks_failed()));
-      });
-  PerChannel(
-      snapshot, kEvictions, out,
-      [](Family& f, const pb::Channel& c, const std::string& label) {
-        const pb::Counters& k = c.counters();
-        f.Counter(Values{label, "unhealthy"},
-                  static_cast<double>(k.evictions_unhealthy()));
-        f.Counter(Values{label, "rebalanced"},
-                  static_cast<double>(k.evictions_rebalanced()));
-        f.Counter(Values{label, "address_removed"},
-                  static_cast<double>(k.evictions_address_removed()));
-      });
+  PerChannel(snapshot, kHealthChecks, out,
+             [](Family& f, const pb::Channel& c, const std::string& label) {
+               const pb::Counters& k = c.counters();
+               f.Counter(Values{label, "serving"},
+                         static_cast<double>(k.health_checks_serving()));
+               f.Counter(Values{label, "not_serving"},
+                         static_cast<double>(k.health_checks_not_serving()));
+               f.Counter(Values{label, "unimplemented"},
+                         static_cast<double>(k.health_checks_unimplemented()));
+               f.Counter(Values{label, "failed"},
+                         static_cast<double>(k.health_checks_failed()));
+             });
+  PerChannel(snapshot, kEvictions, out,
+             [](Family& f, const pb::Channel& c, const std::string& label) {
+               const pb::Counters& k = c.counters();
+               f.Counter(Values{label, "unhealthy"},
+                         static_cast<double>(k.evictions_unhealthy()));
+               f.Counter(Values{label, "rebalanced"},
+                         static_cast<double>(k.evictions_rebalanced()));
+               f.Counter(Values{label, "address_removed"},
+                         static_cast<double>(k.evictions_address_removed()));
+             });
   PerChannel(snapshot, kEjections, out,
              [](Family& f, const pb::Channel& c, const std::string& label) {
                f.Counter(Values{label},

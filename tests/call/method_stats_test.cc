@@ -101,8 +101,9 @@ TEST(MethodStatsTest, ArbitraryNamesFromManyThreadsStayBounded) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&stats, t] {
       for (int i = 0; i < 5000; ++i) {
-        stats.Find(absl::StrCat("/generic/", t, "-", i).c_str(),
-                   CallType::kUnary)
+        stats
+            .Find(absl::StrCat("/generic/", t, "-", i).c_str(),
+                  CallType::kUnary)
             ->Started();
       }
     });

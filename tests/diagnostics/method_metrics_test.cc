@@ -26,8 +26,7 @@ struct Found {
 };
 Found Collect(const std::string& family, const Labels& labels) {
   Found found;
-  for (const prometheus::MetricFamily& f :
-       MetricsCollectable()->Collect()) {
+  for (const prometheus::MetricFamily& f : MetricsCollectable()->Collect()) {
     if (f.name != family) continue;
     for (const prometheus::ClientMetric& metric : f.metric) {
       int matched = 0;
@@ -54,7 +53,8 @@ grpc::ByteBuffer Serialized(const EchoRequest& request) {
   return buffer;
 }
 
-grpc::Status GenericUnary(grpc::GenericStub& generic, const std::string& method) {
+grpc::Status GenericUnary(grpc::GenericStub& generic,
+                          const std::string& method) {
   EchoRequest request;
   request.set_message("generic");
   grpc::ByteBuffer send = Serialized(request);
@@ -254,8 +254,9 @@ TEST_F(MethodMetricsTest, MethodsBeyondTheBoundAreCountedAsOther) {
   // 50 generic calls of 50 names: one more gets a series, 49 are "other".
   grpc::GenericStub generic(channel_);
   for (int i = 0; i < 50; ++i) {
-    ASSERT_EQ(GenericUnary(generic, absl::StrCat("/x.Random/M", i)).error_code(),
-              grpc::StatusCode::UNIMPLEMENTED);
+    ASSERT_EQ(
+        GenericUnary(generic, absl::StrCat("/x.Random/M", i)).error_code(),
+        grpc::StatusCode::UNIMPLEMENTED);
   }
   // A stub method after the bound is full: "other" too.
   {
@@ -270,31 +271,29 @@ TEST_F(MethodMetricsTest, MethodsBeyondTheBoundAreCountedAsOther) {
   const Found started = Collect("grpc_client_started_total", channel);
   EXPECT_EQ(started.value, 52);  // every call counted, none dropped
   EXPECT_EQ(started.series, 4);  // Echo, M0, other unary, other client_stream
-  EXPECT_EQ(Collect("grpc_client_started_total",
-                    {{"channel", channel_->name()},
-                     {"grpc_service", "x.Random"},
-                     {"grpc_method", "M0"}})
+  EXPECT_EQ(Collect("grpc_client_started_total", {{"channel", channel_->name()},
+                                                  {"grpc_service", "x.Random"},
+                                                  {"grpc_method", "M0"}})
                 .value,
             1);
-  EXPECT_EQ(Collect("grpc_client_started_total",
-                    {{"channel", channel_->name()},
-                     {"grpc_service", "other"},
-                     {"grpc_method", "other"},
-                     {"grpc_type", "unary"}})
+  EXPECT_EQ(Collect("grpc_client_started_total", {{"channel", channel_->name()},
+                                                  {"grpc_service", "other"},
+                                                  {"grpc_method", "other"},
+                                                  {"grpc_type", "unary"}})
                 .value,
             49);
-  EXPECT_EQ(Collect("grpc_client_handled_total",
-                    {{"channel", channel_->name()},
-                     {"grpc_method", "other"},
-                     {"grpc_code", "Unimplemented"}})
-                .value,
-            49);
-  EXPECT_EQ(Collect("grpc_client_started_total",
-                    {{"channel", channel_->name()},
-                     {"grpc_method", "other"},
-                     {"grpc_type", "client_stream"}})
-                .value,
-            1);
+  EXPECT_EQ(
+      Collect("grpc_client_handled_total", {{"channel", channel_->name()},
+                                            {"grpc_method", "other"},
+                                            {"grpc_code", "Unimplemented"}})
+          .value,
+      49);
+  EXPECT_EQ(
+      Collect("grpc_client_started_total", {{"channel", channel_->name()},
+                                            {"grpc_method", "other"},
+                                            {"grpc_type", "client_stream"}})
+          .value,
+      1);
   EXPECT_EQ(Collect("warm_channel_method_overflow_calls_total", channel).value,
             50);
 }
@@ -303,9 +302,9 @@ TEST(MethodMetricsOptionsTest, MetricsMaxMethodsIsValidated) {
   for (int bad : {-1, 4097}) {
     ChannelOptions options;
     options.metrics_max_methods = bad;
-    absl::StatusOr<std::shared_ptr<Channel>> channel = CreateChannel(
-        "ipv4:127.0.0.1:1", grpc::InsecureChannelCredentials(),
-        std::move(options));
+    absl::StatusOr<std::shared_ptr<Channel>> channel =
+        CreateChannel("ipv4:127.0.0.1:1", grpc::InsecureChannelCredentials(),
+                      std::move(options));
     ASSERT_FALSE(channel.ok());
     EXPECT_EQ(channel.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(std::string(channel.status().message()),
