@@ -16,8 +16,9 @@
 // Where it runs: every input arrives on the Scheduler's control thread (the
 // process-wide Worker, src/common/worker.h; a FakeScheduler in unit tests)
 // and is handled under `mu_`, except Start() and Shutdown(), which run on the
-// caller's thread. The pool reads no clock and arms no timer but through its
-// Scheduler, and makes member channels and health checks through functions
+// caller's thread. The pool reads the steady clock and arms timers only
+// through its Scheduler (the wall clock it reads is for TLS certificates'
+// validity and for showing times), and makes member channels and health checks through functions
 // in its Config, so tests/pool/pool_test.cc runs a real Pool on fake time
 // with no sockets.
 //
