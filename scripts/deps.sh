@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev libabsl-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libc-ares-dev libssl-dev grpc-proto libcpp-httplib-dev
+  libc-ares-dev libssl-dev grpc-proto libcpp-httplib-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dnsmasq-base
 )

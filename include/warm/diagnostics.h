@@ -15,7 +15,8 @@
 //                       warm.diagnostics.v1.Snapshot, documented in
 //                       proto/warm/diagnostics/v1/diagnostics.proto)
 //   GET /metrics        Prometheus text format 0.0.4 (the metrics are listed
-//                       in README.md)
+//                       in README.md; warm/prometheus.h gives the same
+//                       families to a prometheus-cpp Exposer)
 //
 // Links in the pages are relative, so the pages work under a prefix of a
 // server of your own that ends in "/" ("/warm/" serves "/", "/warm/metrics"

@@ -250,6 +250,18 @@ struct ChannelOptions {
   // Events kept per channel for Channel::Events() and diagnostics. Must be
   // >= 0. Default: 128.
   int event_log_size = 128;
+
+  // Methods with their own per-method metric series (grpc_client_*,
+  // warm/prometheus.h), counted per (method, call type) in the order first
+  // called. Calls of further methods are counted under grpc_service="other",
+  // grpc_method="other" (never dropped; warm_channel_method_overflow_calls_total
+  // says how many), so generic calls with arbitrary method names cannot grow
+  // the series or memory without bound. 0 counts every call under "other".
+  // Must be 0..4096. Default: 100 (a large service has a few dozen methods;
+  // each method called costs its channel about 0.5 KB, and 21 series while
+  // it has returned one status code, one more per further code; see
+  // README, Benchmarks: metrics).
+  int metrics_max_methods = 100;
 };
 
 }  // namespace warm

@@ -11,24 +11,56 @@ namespace {
 
 using grpc::experimental::InterceptionHookPoints;
 
+CallType CallTypeOf(grpc::experimental::ClientRpcInfo::Type type) {
+  using Type = grpc::experimental::ClientRpcInfo::Type;
+  switch (type) {
+    case Type::UNARY:
+      return CallType::kUnary;
+    case Type::CLIENT_STREAMING:
+      return CallType::kClientStream;
+    case Type::SERVER_STREAMING:
+      return CallType::kServerStream;
+    case Type::BIDI_STREAMING:
+    case Type::UNKNOWN:
+      break;
+  }
+  return CallType::kBidiStream;  // the most general
+}
+
 class LoadInterceptor : public grpc::experimental::Interceptor {
  public:
   // `load` outlives this interceptor: the interceptor lives in the call's
   // ClientContext (rpc_info_), which is destroyed before the context's
   // reference to the member grpc::Channel (channel_, declared earlier), which
   // owns the factory, which owns `load`.
-  LoadInterceptor(MemberLoad* load, TsanChannelRef channel)
+  // `slot` (never null) is the channel's, which the factory keeps alive.
+  LoadInterceptor(MemberLoad* load, MethodSlot* slot, TsanChannelRef channel)
       : load_(load),
+        slot_(slot),
         channel_(std::move(channel)),
         start_(std::chrono::steady_clock::now()) {
     load_->CallStarted();
+    slot_->Started();
   }
   ~LoadInterceptor() override {
-    if (!finished_) load_->CallFinished(grpc::StatusCode::CANCELLED);
+    if (!finished_) {
+      load_->CallFinished(grpc::StatusCode::CANCELLED);
+      slot_->Abandoned();
+    }
   }
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      slot_->MessageSent();
+    }
+    // Also reached at the end of a stream, with no message.
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() != nullptr) {
+      slot_->MessageReceived();
+    }
     if (!finished_ && methods->QueryInterceptionHookPoint(
                           InterceptionHookPoints::POST_RECV_STATUS)) {
       finished_ = true;
@@ -40,13 +72,16 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
       if (load_->peak_ewma) {
         load_->RecordPeakEwma(latency_us, SteadyMicros(now));
       }
-      load_->CallFinished(methods->GetRecvStatus()->error_code());
+      const int code = methods->GetRecvStatus()->error_code();
+      load_->CallFinished(code);
+      slot_->Handled(code, latency_us);
     }
     methods->Proceed();
   }
 
  private:
   MemberLoad* const load_;
+  MethodSlot* const slot_;
   const TsanChannelRef channel_;  // src/common/tsan.h
   const std::chrono::steady_clock::time_point start_;
   bool finished_ = false;  // POST_RECV_STATUS comes once, on one thread
@@ -57,9 +92,14 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
 grpc::experimental::Interceptor*
 LoadInterceptorFactory::CreateClientInterceptor(
     grpc::experimental::ClientRpcInfo* info) {
+  MethodSlot* slot = CurrentCallSlot();
   // warm's own health checks are not the application's load.
   if (IsHealthCheck(info->method())) return nullptr;
-  return new LoadInterceptor(load_.get(), TsanRef(info->channel()));
+  if (slot == nullptr) {
+    // Not handed over by the pool: a call with no registered method.
+    slot = method_stats_->Find(info->method(), CallTypeOf(info->type()));
+  }
+  return new LoadInterceptor(load_.get(), slot, TsanRef(info->channel()));
 }
 
 }  // namespace internal

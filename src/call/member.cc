@@ -15,8 +15,9 @@ Member::Member(uint64_t id, Address address,
       methods_(std::move(methods)) {}
 
 grpc::internal::RpcMethod Member::MethodFor(
-    const grpc::internal::RpcMethod& method, size_t registered_methods) {
-  return methods_->Get(method, registered_methods, channel_interface_);
+    const grpc::internal::RpcMethod& method, size_t registered_methods,
+    MethodSlot** slot) {
+  return methods_->Get(method, registered_methods, channel_interface_, slot);
 }
 
 }  // namespace internal

@@ -46,8 +46,10 @@ class Member {
 
   // The RpcMethod for `method` on this member; `registered_methods` is how
   // many ids the warm channel has handed out (a tag beyond is not ours).
+  // Sets `*slot` to its per-method counters, or null (see MethodCache::Get).
   grpc::internal::RpcMethod MethodFor(const grpc::internal::RpcMethod& method,
-                                      size_t registered_methods);
+                                      size_t registered_methods,
+                                      MethodSlot** slot);
 
  private:
   const uint64_t id_;

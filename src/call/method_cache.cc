@@ -6,16 +6,35 @@
 namespace warm {
 namespace internal {
 
+CallType ToCallType(grpc::internal::RpcMethod::RpcType type) {
+  switch (type) {
+    case grpc::internal::RpcMethod::NORMAL_RPC:
+      return CallType::kUnary;
+    case grpc::internal::RpcMethod::CLIENT_STREAMING:
+      return CallType::kClientStream;
+    case grpc::internal::RpcMethod::SERVER_STREAMING:
+      return CallType::kServerStream;
+    case grpc::internal::RpcMethod::BIDI_STREAMING:
+      return CallType::kBidiStream;
+  }
+  return CallType::kBidiStream;
+}
+
 // A method registered on one member channel. The strings are copies: the
 // caller's RpcMethod may point into memory that dies before the member.
 struct MethodCache::Entry {
   Entry(const grpc::internal::RpcMethod& method,
-        const std::shared_ptr<grpc::ChannelInterface>& channel)
+        const std::shared_ptr<grpc::ChannelInterface>& channel,
+        MethodStats* stats)
       : name(method.name()),
         suffix(method.suffix_for_stats() ? method.suffix_for_stats() : ""),
         has_suffix(method.suffix_for_stats() != nullptr),
         registered(name.c_str(), has_suffix ? suffix.c_str() : nullptr,
-                   method.method_type(), channel) {}
+                   method.method_type(), channel),
+        slot(stats == nullptr ? nullptr
+                              : stats->Find(name.c_str(),
+                                            ToCallType(method.method_type()))) {
+  }
 
   bool SameSuffix(const char* other) const {
     if (other == nullptr) return !has_suffix;
@@ -26,6 +45,7 @@ struct MethodCache::Entry {
   const std::string suffix;
   const bool has_suffix;
   const grpc::internal::RpcMethod registered;
+  MethodSlot* const slot;
 };
 
 MethodCache::~MethodCache() {
@@ -41,7 +61,8 @@ MethodCache::~MethodCache() {
 
 grpc::internal::RpcMethod MethodCache::Get(
     const grpc::internal::RpcMethod& method, size_t registered_methods,
-    const std::shared_ptr<grpc::ChannelInterface>& channel) {
+    const std::shared_ptr<grpc::ChannelInterface>& channel, MethodSlot** slot) {
+  *slot = nullptr;
   const uintptr_t tag = reinterpret_cast<uintptr_t>(method.channel_tag());
   if (tag == 0 || tag > registered_methods || tag > kMaxMethods) {
     return grpc::internal::RpcMethod(method.name(), method.suffix_for_stats(),
@@ -64,7 +85,7 @@ grpc::internal::RpcMethod MethodCache::Get(
   if (entry == nullptr) {
     // Registration is idempotent in gRPC core, so a lost race only costs a
     // duplicate Entry, deleted here.
-    auto* fresh = new Entry(method, channel);
+    auto* fresh = new Entry(method, channel, stats_.get());
     if (entry_slot.compare_exchange_strong(entry, fresh,
                                            std::memory_order_acq_rel)) {
       entry = fresh;
@@ -81,6 +102,9 @@ grpc::internal::RpcMethod MethodCache::Get(
   }
   grpc::internal::RpcMethod result = entry->registered;
   result.SetMethodType(method.method_type());
+  if (method.method_type() == entry->registered.method_type()) {
+    *slot = entry->slot;
+  }
   return result;
 }
 

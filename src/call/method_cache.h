@@ -8,6 +8,10 @@
 // cache fills on a member's first call of a method; later lookups are two
 // atomic loads and no lock.
 //
+// Each entry also keeps the method's MethodSlot (method_stats.h), looked up
+// once when the entry is made, so that per-method metrics cost a call no
+// lookup.
+//
 // Lifetime: a call's ClientRpcInfo points at the cached method name for as
 // long as the call lives, so the cache is co-owned by the member channel's
 // interceptor factory and lives as long as that grpc::Channel.
@@ -25,6 +29,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "src/call/method_stats.h"
+
 namespace warm {
 namespace internal {
 
@@ -35,6 +41,9 @@ inline void* MethodIdToTag(size_t id) {
       static_cast<uintptr_t>(id) + 1);
 }
 
+// The call type of a gRPC method type.
+CallType ToCallType(grpc::internal::RpcMethod::RpcType type);
+
 // MethodCache: see the file comment.
 class MethodCache {
  public:
@@ -44,7 +53,9 @@ class MethodCache {
   static constexpr size_t kChunks = 64;
   static constexpr size_t kMaxMethods = kChunkSize * kChunks;
 
-  MethodCache() = default;
+  // `stats`: the channel's per-method counters (null: no slots, for tests).
+  explicit MethodCache(std::shared_ptr<MethodStats> stats = nullptr)
+      : stats_(std::move(stats)) {}
   ~MethodCache();
   MethodCache(const MethodCache&) = delete;
   MethodCache& operator=(const MethodCache&) = delete;
@@ -53,14 +64,17 @@ class MethodCache {
   // `registered_methods` is how many ids the warm channel has handed out: a tag
   // beyond that is not one of ours and the call goes unregistered, as do calls
   // with no tag (grpc::GenericStub). Registers the method on `channel` on
-  // first use.
+  // first use. Sets `*slot` to the method's MethodSlot, or null when the
+  // call goes unregistered (the load interceptor then finds it by name).
   grpc::internal::RpcMethod Get(
       const grpc::internal::RpcMethod& method, size_t registered_methods,
-      const std::shared_ptr<grpc::ChannelInterface>& channel);
+      const std::shared_ptr<grpc::ChannelInterface>& channel,
+      MethodSlot** slot);
 
  private:
   struct Entry;
   using Chunk = std::array<std::atomic<const Entry*>, kChunkSize>;
+  const std::shared_ptr<MethodStats> stats_;
   std::array<std::atomic<Chunk*>, kChunks> chunks_{};
 };
 

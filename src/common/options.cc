@@ -133,6 +133,11 @@ absl::Status ValidateOptions(
                                     options.event_log_size,
                                     "; it must be at least 0"));
   }
+  if (options.metrics_max_methods < 0 || options.metrics_max_methods > 4096) {
+    problems.push_back(absl::StrCat("metrics_max_methods is ",
+                                    options.metrics_max_methods,
+                                    "; it must be 0..4096"));
+  }
   if (problems.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
       "invalid warm::ChannelOptions: ", absl::StrJoin(problems, "; ")));

@@ -31,6 +31,16 @@ void AddCodeCounts(const Counts& finished,
   }
 }
 
+void FillHistogram(
+    const std::array<uint64_t, MemberLoad::kLatencyBuckets>& buckets,
+    uint64_t sum_us, pb::Histogram& out) {
+  for (int64_t bound : MemberLoad::kLatencyBoundsUs) {
+    out.add_bounds_seconds(static_cast<double>(bound) / 1e6);
+  }
+  for (uint64_t count : buckets) out.add_counts(count);
+  out.set_sum_us(sum_us);
+}
+
 void FillMember(const PoolView::Member& view, pb::Member& member) {
   const MemberInfo& info = view.info;
   member.set_id(info.id);
@@ -146,12 +156,8 @@ void FillChannel(const PoolView& view, pb::Channel& out) {
   counters.set_closed_members(calls.retired);
   counters.set_calls_started(calls.started);
   AddCodeCounts(calls.finished, *counters.mutable_calls_finished());
-  pb::Histogram& duration = *counters.mutable_call_duration();
-  for (int64_t bound : MemberLoad::kLatencyBoundsUs) {
-    duration.add_bounds_seconds(static_cast<double>(bound) / 1e6);
-  }
-  for (uint64_t count : calls.latency_buckets) duration.add_counts(count);
-  duration.set_sum_us(calls.latency_sum_us);
+  FillHistogram(calls.latency_buckets, calls.latency_sum_us,
+                *counters.mutable_call_duration());
   counters.set_dns_resolutions_ok(resolution.resolutions_ok);
   counters.set_dns_resolutions_failed(resolution.resolutions_failed);
   const PoolDecisions::Counters& pool = view.counters;
@@ -171,6 +177,21 @@ void FillChannel(const PoolView& view, pb::Channel& out) {
       evictions(EvictionReason::kAddressRemoved));
   counters.set_evictions_recycled(evictions(EvictionReason::kRecycled));
   counters.set_ejections(pool.ejections);
+
+  out.set_metrics_max_methods(view.metrics_max_methods);
+  for (const MethodCounts& method : view.methods) {
+    pb::MethodCalls& calls_of = *out.add_methods();
+    calls_of.set_service(method.service);
+    calls_of.set_method(method.method);
+    calls_of.set_type(std::string(CallTypeName(method.type)));
+    calls_of.set_overflow(method.overflow);
+    calls_of.set_started(method.started);
+    AddCodeCounts(method.handled, *calls_of.mutable_handled());
+    calls_of.set_messages_sent(method.msg_sent);
+    calls_of.set_messages_received(method.msg_received);
+    FillHistogram(method.latency_buckets, method.latency_sum_us,
+                  *calls_of.mutable_duration());
+  }
 }
 
 }  // namespace internal

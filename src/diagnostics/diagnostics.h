@@ -10,7 +10,10 @@
 #ifndef WARM_SRC_DIAGNOSTICS_DIAGNOSTICS_H_
 #define WARM_SRC_DIAGNOSTICS_DIAGNOSTICS_H_
 
+#include <prometheus/metric_family.h>
+
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "warm/diagnostics/v1/diagnostics.pb.h"
@@ -27,14 +30,17 @@ std::string RenderIndexHtml(const diagnostics::v1::Snapshot& snapshot,
 std::string RenderChannelHtml(const diagnostics::v1::Snapshot& snapshot,
                               const diagnostics::v1::Channel& channel,
                               int refresh_seconds);
-// Prometheus text exposition format 0.0.4.
+// The metrics of the snapshot's channels (src/diagnostics/metrics.cc), for
+// RenderMetrics() and warm::MetricsCollectable().
+std::vector<prometheus::MetricFamily> CollectMetrics(
+    const diagnostics::v1::Snapshot& snapshot);
+// CollectMetrics() in Prometheus text exposition format 0.0.4
+// (prometheus::TextSerializer).
 std::string RenderMetrics(const diagnostics::v1::Snapshot& snapshot);
 std::string RenderJson(const diagnostics::v1::Snapshot& snapshot);
 
 // Escapes & < > " ' for HTML text and attribute values.
 std::string HtmlEscape(absl::string_view text);
-// Escapes \ " and newline for a Prometheus label value.
-std::string LabelValueEscape(absl::string_view text);
 
 inline constexpr char kMetricsContentType[] =
     "text/plain; version=0.0.4; charset=utf-8";

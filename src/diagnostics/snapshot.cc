@@ -158,27 +158,6 @@ std::string HtmlEscape(absl::string_view text) {
   return out;
 }
 
-std::string LabelValueEscape(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 namespace {
 
 DiagnosticsResponse Text(int status, std::string body) {

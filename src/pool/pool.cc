@@ -185,10 +185,12 @@ Pool::Pool(Config config, std::optional<TlsMaterial> tls_material)
       scheduler_(*config_.scheduler),
       created_at_(scheduler_.Now()),
       call_stats_(std::make_shared<CallStats>()),
+      method_stats_(
+          std::make_shared<MethodStats>(config_.options.metrics_max_methods)),
       member_args_(MemberArgs(config_)),
       gone_(std::make_shared<Gone>()),
       unresolved_("resolving " + config_.parsed.host, call_stats_,
-                  interceptors_),
+                  method_stats_, interceptors_),
       picker_(std::make_unique<PickerSnapshot>()),
       decisions_(PolicyFromOptions(config_.options), config_.parsed.addresses,
                  config_.seed),
@@ -297,9 +299,10 @@ void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
           scheduler->Post(on_control);
         };
   }
-  auto methods = std::make_shared<MethodCache>();
+  auto methods = std::make_shared<MethodCache>(method_stats_);
   SharedInterceptorFactory::Factories factories;
-  factories.push_back(std::make_unique<LoadInterceptorFactory>(load, methods));
+  factories.push_back(
+      std::make_unique<LoadInterceptorFactory>(load, methods, method_stats_));
   for (size_t i = 0; i < interceptors_->size(); ++i) {
     factories.push_back(
         std::make_unique<SharedInterceptorFactory>(interceptors_, i));
@@ -550,16 +553,20 @@ grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
     // No member yet (DNS not answered) or any more (shut down).
     grpc::Channel& channel = unresolved_.channel();
     if (cq == &callback_cq_marker_) cq = ChannelAccess::CallbackCQ(channel);
+    const CallSlotScope no_slot(nullptr);  // found by name
     return ChannelAccess::CreateCall(
         channel, grpc::internal::RpcMethod(method.name(), method.method_type()),
         context, cq);
   }
   Member* member = Pick(*snapshot, ThreadRandom());
+  MethodSlot* slot = nullptr;
   const grpc::internal::RpcMethod member_method =
-      member->MethodFor(method, methods_.size());
+      member->MethodFor(method, methods_.size(), &slot);
   if (cq == &callback_cq_marker_) {
     cq = ChannelAccess::CallbackCQ(member->channel());
   }
+  // The call's per-method counters, for its load interceptor.
+  const CallSlotScope call_slot(slot);
   return ChannelAccess::CreateCall(member->channel(), member_method, context,
                                    cq);
 }

@@ -235,6 +235,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   const SteadyTime created_at_;
   // Every member's call counters, including closed members' (metrics).
   const std::shared_ptr<CallStats> call_stats_;
+  // Per-method call counters (ChannelOptions::metrics_max_methods).
+  const std::shared_ptr<MethodStats> method_stats_;
   // Arguments of every member connection (the user's and warm's).
   const grpc::ChannelArguments member_args_;
   const std::shared_ptr<Gone> gone_;

@@ -22,6 +22,7 @@
 
 #include "absl/strings/string_view.h"
 #include "src/call/member_load.h"
+#include "src/call/method_stats.h"
 #include "src/common/time.h"
 #include "src/pool/pool_decisions.h"
 #include "warm/introspection.h"
@@ -89,6 +90,8 @@ struct PoolView {
   };
   std::vector<Event> events;  // oldest first
   CallCounts calls;               // every call, closed members' included
+  std::vector<MethodCounts> methods;  // per method (MethodStats::Counts())
+  int metrics_max_methods = 0;        // ChannelOptions::metrics_max_methods
   PoolDecisions::Counters counters;
 };
 

@@ -70,9 +70,11 @@ class UnresolvedInterceptorFactory
 
 UnresolvedChannel::UnresolvedChannel(
     std::string reason, std::shared_ptr<CallStats> call_stats,
+    std::shared_ptr<MethodStats> method_stats,
     std::shared_ptr<const SharedInterceptorFactory::Factories> interceptors)
     : reason_(std::make_shared<Reason>()),
       call_stats_(std::move(call_stats)),
+      method_stats_(std::move(method_stats)),
       interceptors_(std::move(interceptors)) {
   SetReason(std::move(reason));
 }
@@ -91,7 +93,7 @@ grpc::Channel& UnresolvedChannel::channel() {
     // looks for), on a load of their own, never picked.
     factories.push_back(std::make_unique<LoadInterceptorFactory>(
         std::make_shared<MemberLoad>(call_stats_),
-        std::make_shared<MethodCache>()));
+        std::make_shared<MethodCache>(), method_stats_));
     factories.push_back(std::make_unique<UnresolvedInterceptorFactory>(reason_));
     // The user's interceptors see these calls too.
     for (size_t i = 0; i < interceptors_->size(); ++i) {

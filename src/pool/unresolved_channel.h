@@ -21,6 +21,7 @@
 #include <string>
 
 #include "src/call/member_load.h"
+#include "src/call/method_stats.h"
 #include "src/call/user_interceptors.h"
 #include "src/common/mutex.h"
 
@@ -37,6 +38,7 @@ class UnresolvedChannel {
 
   UnresolvedChannel(
       std::string reason, std::shared_ptr<CallStats> call_stats,
+      std::shared_ptr<MethodStats> method_stats,
       std::shared_ptr<const SharedInterceptorFactory::Factories> interceptors);
 
   // Says why there is no address (the last DNS error).
@@ -48,6 +50,7 @@ class UnresolvedChannel {
  private:
   const std::shared_ptr<Reason> reason_;
   const std::shared_ptr<CallStats> call_stats_;
+  const std::shared_ptr<MethodStats> method_stats_;
   const std::shared_ptr<const SharedInterceptorFactory::Factories>
       interceptors_;
   std::once_flag once_;

@@ -197,6 +197,12 @@ TEST_F(DiagnosticsTest, CountersSurviveEvictedMembers) {
   const pb::Channel json = Find(JsonSnapshot(), name);
   EXPECT_EQ(Count(json.counters().calls_finished(), "OK"),
             static_cast<uint64_t>(calls));
+  // So do the per-method counts (they belong to the channel).
+  ASSERT_EQ(json.methods_size(), 1) << json.DebugString();
+  EXPECT_EQ(json.methods(0).method(), "Echo");
+  EXPECT_EQ(json.methods(0).started(), static_cast<uint64_t>(calls));
+  EXPECT_EQ(Count(json.methods(0).handled(), "OK"),
+            static_cast<uint64_t>(calls));
   EXPECT_GE(json.counters().evictions_unhealthy(), 1u);
   EXPECT_GE(json.counters().health_checks_not_serving(), 1u);
   bool error_shown = false;

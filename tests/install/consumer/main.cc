@@ -4,6 +4,9 @@
 #include <warm/introspection.h>
 #include <warm/log.h>
 #include <warm/options.h>
+// Needs prometheus-cpp-core, which the package finds (find_dependency) and
+// warm.pc requires.
+#include <warm/prometheus.h>
 
 #include <chrono>
 #include <iostream>
@@ -23,5 +26,13 @@ int main() {
   }
   std::cout << "warm channel " << (*channel)->name() << " created, "
             << warm::ConnectivityStateName((*channel)->GetState(false)) << "\n";
+  // The channel's metrics, as a prometheus::Registry would collect them.
+  const auto families = warm::MetricsCollectable()->Collect();
+  bool found = false;
+  for (const auto& family : families) {
+    found = found || family.name == "grpc_client_started_total";
+  }
+  if (!found) return 1;
+  std::cout << families.size() << " metric families\n";
   return 0;
 }
