@@ -46,7 +46,8 @@ namespace warm {
 // registered. Each Collect() takes one snapshot of the channels alive then
 // (channels created later appear, destroyed ones leave), so one collectable
 // serves the whole process. Collect() is thread-safe and takes each channel's
-// lock briefly, never a lock a call takes.
+// locks briefly; the only one a call may also take is the per-method table's,
+// and a call takes it only the first time it calls a method name.
 std::shared_ptr<prometheus::Collectable> MetricsCollectable();
 
 }  // namespace warm

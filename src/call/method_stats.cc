@@ -4,18 +4,22 @@
 #include <functional>
 #include <string_view>
 
+#include "src/common/utf8.h"
+
 namespace warm {
 namespace internal {
 namespace {
 
-// The service and method of "/pkg.Service/Method", as go-grpc-prometheus
-// splits it: a name with no second "/" is "unknown", "unknown".
+constexpr char kOverflowLabel[] = "other";
+
+// The service and method labels of "/pkg.Service/Method", as
+// go-grpc-prometheus splits it (a name with no second "/" is "unknown",
+// "unknown"), made valid UTF-8 as every label must be.
 std::pair<std::string, std::string> SplitName(absl::string_view name) {
   if (!name.empty() && name.front() == '/') name.remove_prefix(1);
   const size_t slash = name.find('/');
   if (slash == absl::string_view::npos) return {"unknown", "unknown"};
-  return {std::string(name.substr(0, slash)),
-          std::string(name.substr(slash + 1))};
+  return {ValidUtf8(name.substr(0, slash)), ValidUtf8(name.substr(slash + 1))};
 }
 
 size_t Hash(const char* name, CallType type) {
@@ -41,17 +45,16 @@ absl::string_view CallTypeName(CallType type) {
   return "unary";
 }
 
-MethodSlot::MethodSlot(std::string full_name, CallType call_type,
-                       bool is_overflow)
-    : name(std::move(full_name)),
-      service(is_overflow ? "other" : SplitName(name).first),
-      method(is_overflow ? "other" : SplitName(name).second),
+MethodSlot::MethodSlot(std::string service_label, std::string method_label,
+                       CallType call_type, bool is_overflow)
+    : service(std::move(service_label)),
+      method(std::move(method_label)),
       type(call_type),
       overflow(is_overflow) {}
 
 void MethodSlot::Handled(int code, int64_t latency_us) {
   if (code < 0 || code >= MemberLoad::kCodes) code = 2;  // UNKNOWN
-  handled[code].fetch_add(1, std::memory_order_relaxed);
+  handled[code].fetch_add(1, std::memory_order_release);
   int bucket = 0;
   while (bucket < MemberLoad::kLatencyBuckets - 1 &&
          latency_us > MemberLoad::kLatencyBoundsUs[bucket]) {
@@ -63,7 +66,7 @@ void MethodSlot::Handled(int code, int64_t latency_us) {
 }
 
 void MethodSlot::Abandoned() {
-  handled[1].fetch_add(1, std::memory_order_relaxed);  // CANCELLED
+  handled[1].fetch_add(1, std::memory_order_release);  // CANCELLED
 }
 
 MethodStats::MethodStats(int max_methods)
@@ -74,53 +77,77 @@ MethodStats::MethodStats(int max_methods)
         while (capacity < 2 * static_cast<size_t>(max_methods)) capacity *= 2;
         return capacity;
       }()),
-      table_(new std::atomic<MethodSlot*>[capacity_]()) {}
+      table_(new std::atomic<Entry*>[capacity_]()) {}
 
 MethodStats::~MethodStats() {
   for (size_t i = 0; i < capacity_; ++i) delete table_[i].load();
+  MutexLock lock(&mu_);
+  for (MethodSlot* slot : order_) delete slot;
   for (std::atomic<MethodSlot*>& slot : overflow_) delete slot.load();
 }
 
-MethodSlot* MethodStats::Lookup(const char* name, size_t hash,
-                                CallType type) const {
+MethodStats::Entry* MethodStats::Lookup(const char* name, size_t hash,
+                                        CallType type) const {
   for (size_t i = hash & (capacity_ - 1);; i = (i + 1) & (capacity_ - 1)) {
-    MethodSlot* slot = table_[i].load(std::memory_order_acquire);
-    if (slot == nullptr) return nullptr;
-    if (slot->type == type && std::strcmp(slot->name.c_str(), name) == 0) {
-      return slot;
+    Entry* entry = table_[i].load(std::memory_order_acquire);
+    if (entry == nullptr) return nullptr;
+    if (entry->type == type && std::strcmp(entry->name.c_str(), name) == 0) {
+      return entry;
     }
   }
+}
+
+MethodSlot* MethodStats::OverflowLocked(CallType type) {
+  std::atomic<MethodSlot*>& overflow = overflow_[static_cast<int>(type)];
+  if (overflow.load(std::memory_order_relaxed) == nullptr) {
+    overflow.store(
+        new MethodSlot(kOverflowLabel, kOverflowLabel, type, /*overflow=*/true),
+        std::memory_order_release);
+  }
+  return overflow.load(std::memory_order_relaxed);
 }
 
 MethodSlot* MethodStats::Find(const char* name, CallType type) {
   const size_t hash = Hash(name, type);
-  if (MethodSlot* slot = Lookup(name, hash, type)) return slot;
-  std::atomic<MethodSlot*>& overflow = overflow_[static_cast<int>(type)];
-  if (MethodSlot* slot = overflow.load(std::memory_order_acquire)) {
-    return slot;  // full (the overflow slot exists only then)
+  // `full_` before the lookup: once full, no entry is added, so a lookup
+  // that misses after seeing it set means the name is not tracked.
+  const bool full = full_.load(std::memory_order_acquire);
+  if (Entry* entry = Lookup(name, hash, type)) return entry->slot;
+  if (full) {
+    return overflow_[static_cast<int>(type)].load(std::memory_order_acquire);
   }
   MutexLock lock(&mu_);
-  if (MethodSlot* slot = Lookup(name, hash, type)) return slot;
-  if (order_.size() < static_cast<size_t>(max_methods_)) {
-    size_t i = hash & (capacity_ - 1);
-    while (table_[i].load(std::memory_order_relaxed) != nullptr) {
-      i = (i + 1) & (capacity_ - 1);
+  if (Entry* entry = Lookup(name, hash, type)) return entry->slot;
+  if (entries_ >= static_cast<size_t>(max_methods_)) {
+    for (int t = 0; t < kCallTypes; ++t) OverflowLocked(static_cast<CallType>(t));
+    full_.store(true, std::memory_order_release);
+    return OverflowLocked(type);
+  }
+  // A new name: its labels' slot, shared with any name of the same labels.
+  auto [service, method] = SplitName(name);
+  MethodSlot* slot = nullptr;
+  if (service == kOverflowLabel && method == kOverflowLabel) {
+    slot = OverflowLocked(type);
+  }
+  for (MethodSlot* tracked : order_) {
+    if (slot != nullptr) break;
+    if (tracked->type == type && tracked->service == service &&
+        tracked->method == method) {
+      slot = tracked;
     }
-    auto* slot = new MethodSlot(name, type, /*overflow=*/false);
+  }
+  if (slot == nullptr) {
+    slot = new MethodSlot(std::move(service), std::move(method), type,
+                          /*overflow=*/false);
     order_.push_back(slot);
-    table_[i].store(slot, std::memory_order_release);
-    return slot;
   }
-  // Full: all overflow slots are made at once, so that one existing means
-  // the table is full for every type.
-  for (int t = 0; t < kCallTypes; ++t) {
-    if (overflow_[t].load(std::memory_order_relaxed) == nullptr) {
-      overflow_[t].store(
-          new MethodSlot("other", static_cast<CallType>(t), /*overflow=*/true),
-          std::memory_order_release);
-    }
+  size_t i = hash & (capacity_ - 1);
+  while (table_[i].load(std::memory_order_relaxed) != nullptr) {
+    i = (i + 1) & (capacity_ - 1);
   }
-  return overflow.load(std::memory_order_relaxed);
+  table_[i].store(new Entry{name, type, slot}, std::memory_order_release);
+  ++entries_;
+  return slot;
 }
 
 std::vector<MethodCounts> MethodStats::Counts() const {
@@ -144,10 +171,12 @@ std::vector<MethodCounts> MethodStats::Counts() const {
     counts.method = slot->method;
     counts.type = slot->type;
     counts.overflow = slot->overflow;
-    counts.started = slot->started.load(std::memory_order_relaxed);
+    // Handled first (acquire), started after: never more handled than
+    // started in one scrape.
     for (size_t i = 0; i < counts.handled.size(); ++i) {
-      counts.handled[i] = slot->handled[i].load(std::memory_order_relaxed);
+      counts.handled[i] = slot->handled[i].load(std::memory_order_acquire);
     }
+    counts.started = slot->started.load(std::memory_order_acquire);
     counts.msg_sent = slot->msg_sent.load(std::memory_order_relaxed);
     counts.msg_received = slot->msg_received.load(std::memory_order_relaxed);
     for (size_t i = 0; i < counts.latency_buckets.size(); ++i) {

@@ -1,10 +1,13 @@
 // MethodStats: a channel's per-method call counters (the grpc_client_*
 // metrics), bounded in the methods they track.
 //
-// Each (method name, call type) gets a MethodSlot of atomics the first time
-// it is called, while the channel has fewer than `max_methods` of them; later
-// methods share one overflow slot per call type, so that generic calls with
-// arbitrary names count every call in bounded memory. Slots are never freed
+// Each (method name, call type) is counted in a MethodSlot of atomics, one
+// per distinct set of labels (service, method, type): names that come out as
+// the same labels ("foo" and "bar" are both unknown/unknown; "/a/b" and "a/b"
+// are both a/b; "/other/other" is the overflow series) share a slot, so no
+// two series ever carry the same labels. At most `max_methods` names are
+// tracked; later ones share one overflow slot per call type, so that generic
+// calls with arbitrary names count every call in bounded memory. Slots are never freed
 // or reused while the channel lives: counts never go down, and a member's
 // closure loses none (the slots belong to the channel, not to the member).
 //
@@ -45,11 +48,11 @@ absl::string_view CallTypeName(CallType type);
 // One method's counters. The labels are set before the slot is published and
 // never change.
 struct MethodSlot {
-  MethodSlot(std::string full_name, CallType call_type, bool is_overflow);
+  MethodSlot(std::string service_label, std::string method_label,
+             CallType call_type, bool is_overflow);
   MethodSlot(const MethodSlot&) = delete;
   MethodSlot& operator=(const MethodSlot&) = delete;
 
-  const std::string name;     // the full name, "/pkg.Service/Method"
   const std::string service;  // "pkg.Service" ("other" for overflow)
   const std::string method;   // "Method" ("other" for overflow)
   const CallType type;
@@ -65,6 +68,8 @@ struct MethodSlot {
   std::atomic<uint64_t> latency_sum_us{0};
 
   void Started() { started.fetch_add(1, std::memory_order_relaxed); }
+  // Release increments of `handled`, read first by Counts(): a scrape never
+  // shows more calls handled than started.
   void Handled(int code, int64_t latency_us);
   // A call destroyed before its status arrived: CANCELLED, no latency.
   void Abandoned();
@@ -107,17 +112,30 @@ class MethodStats {
   int max_methods() const { return max_methods_; }
 
  private:
-  MethodSlot* Lookup(const char* name, size_t hash, CallType type) const;
+  // One name seen, and the slot that counts it.
+  struct Entry {
+    std::string name;  // the full name as called, "/pkg.Service/Method"
+    CallType type;
+    MethodSlot* slot;
+  };
+  Entry* Lookup(const char* name, size_t hash, CallType type) const;
+  MethodSlot* OverflowLocked(CallType type) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int max_methods_;
-  // Open addressing, at most half full, never shrinks: readers load slots
-  // with acquire and see complete ones; writers insert under mu_.
+  // Open addressing by name, at most half full, never shrinks: readers load
+  // entries with acquire and see complete ones; writers insert under mu_.
   const size_t capacity_;
-  const std::unique_ptr<std::atomic<MethodSlot*>[]> table_;
-  // Made all at once when the table is full, so one existing means full.
+  const std::unique_ptr<std::atomic<Entry*>[]> table_;
+  // Set (release) once max_methods names are tracked, after every overflow
+  // slot exists; read (acquire) before a lookup, so that a lookup after it
+  // sees every entry.
+  std::atomic<bool> full_{false};
+  // Made under mu_ when first needed; never freed before the stats.
   std::array<std::atomic<MethodSlot*>, kCallTypes> overflow_{};
   mutable Mutex mu_;
-  std::vector<MethodSlot*> order_ ABSL_GUARDED_BY(mu_);  // first-call order
+  size_t entries_ ABSL_GUARDED_BY(mu_) = 0;
+  // Tracked slots, each once, in first-call order.
+  std::vector<MethodSlot*> order_ ABSL_GUARDED_BY(mu_);
 };
 
 // CallSlotScope: hands a call's MethodSlot from Pool::CreateCall to the

@@ -7,7 +7,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <set>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -116,6 +119,61 @@ TEST(MethodStatsTest, ArbitraryNamesFromManyThreadsStayBounded) {
   EXPECT_EQ(total, 20000u);  // every call counted once
   EXPECT_TRUE(counts.back().overflow);
   EXPECT_EQ(counts.back().started, 20000u - 16u);
+}
+
+// Names that come out as the same labels share one slot, so that no two
+// series carry the same labels (Prometheus would drop one of them).
+TEST(MethodStatsTest, NamesWithTheSameLabelsShareASlot) {
+  MethodStats stats(8);
+  MethodSlot* foo = stats.Find("foo", CallType::kUnary);
+  EXPECT_EQ(stats.Find("bar", CallType::kUnary), foo);  // unknown/unknown
+  EXPECT_EQ(foo->service, "unknown");
+  MethodSlot* ab = stats.Find("/a/b", CallType::kUnary);
+  EXPECT_EQ(stats.Find("a/b", CallType::kUnary), ab);
+  EXPECT_NE(stats.Find("/a/b", CallType::kBidiStream), ab);  // another type
+  // Two invalid UTF-8 names that read the same once made valid.
+  MethodSlot* bad = stats.Find("/s/\xff", CallType::kUnary);
+  EXPECT_EQ(stats.Find("/s/\xfe", CallType::kUnary), bad);
+  EXPECT_EQ(bad->method, "\xEF\xBF\xBD");
+  // A method really named like the overflow series is counted there.
+  MethodSlot* other = stats.Find("/other/other", CallType::kUnary);
+  EXPECT_TRUE(other->overflow);
+  other->Started();
+  std::set<std::pair<std::string, std::string>> labels;
+  for (const MethodCounts& counts : stats.Counts()) {
+    EXPECT_TRUE(labels.emplace(counts.service + "/" + counts.method,
+                               std::string(CallTypeName(counts.type)))
+                    .second)
+        << counts.service << "/" << counts.method;
+  }
+  EXPECT_EQ(labels.size(), 5u);  // unknown, a/b twice (types), s/?, other
+}
+
+// A scrape never shows more calls handled than started.
+TEST(MethodStatsTest, CountsNeverShowMoreHandledThanStarted) {
+  MethodStats stats(2);
+  MethodSlot* slot = stats.Find("/s/M", CallType::kUnary);
+  std::atomic<bool> done{false};
+  std::thread calls([&] {
+    for (int i = 0; i < 200000; ++i) {
+      slot->Started();
+      slot->Handled(0, 10);
+    }
+    done = true;
+  });
+  int scrapes = 0;
+  int violations = 0;
+  do {
+    for (const MethodCounts& counts : stats.Counts()) {
+      uint64_t handled = 0;
+      for (uint64_t n : counts.handled) handled += n;
+      violations += handled > counts.started;
+    }
+    ++scrapes;
+  } while (!done.load());
+  calls.join();
+  EXPECT_EQ(violations, 0) << "in " << scrapes << " scrapes";
+  EXPECT_GT(scrapes, 0);
 }
 
 TEST(CallSlotScopeTest, NestsAndRestores) {
