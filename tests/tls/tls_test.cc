@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "tests/testing/certs.h"
 #include "tests/testing/dnsmasq.h"
@@ -359,6 +360,12 @@ TEST_F(TlsTest, RotationRecyclesEveryMemberWithoutFailedCalls) {
         first_failure = status.error_message();
       }
     }
+  });
+  // A failed ASSERT below returns early: stop and join the load first, so
+  // that the test reports the failure instead of aborting.
+  auto join_load = absl::MakeCleanup([&] {
+    stop = true;
+    if (load.joinable()) load.join();
   });
   ASSERT_TRUE(WaitFor([&] { return ok > 50; }));
 
