@@ -25,44 +25,126 @@ namespace warm {
 
 // HealthCheckOptions
 //
-// Active health checking of every member with the standard
-// `grpc.health.v1.Health/Check` RPC, sent on the member's own connection.
-// SERVING is a success; NOT_SERVING, any RPC error and a timeout are failures;
-// UNIMPLEMENTED means the backend has no health service, and the member is
-// treated as healthy (shown as `MemberHealth::kNoHealthService`).
+// Active health checking of every member with the standard grpc.health.v1
+// protocol, on the member's own connection. By default each member keeps one
+// `Health/Watch` stream open (gRFC A17): the server pushes its status when it
+// changes, so NOT_SERVING takes the member out of the picker within one
+// round trip, and an idle member costs one quiet stream, not a check every
+// few seconds. A server that answers Watch with UNIMPLEMENTED is polled with
+// `Health/Check` instead; one that answers both with UNIMPLEMENTED has no
+// health service, and the member is treated as healthy (shown as
+// `MemberHealth::kNoHealthService`).
+//
+// What counts:
+//   - A Watch message is the server's own word: SERVING makes the member
+//     healthy, NOT_SERVING (or any other status) unhealthy, at once.
+//   - A Watch stream that ends (other than UNIMPLEMENTED), or sends nothing
+//     within `timeout` of opening, is a failed check, and the stream is
+//     opened again after a backoff (1 s doubling, at most 30 s, +-20 %
+//     jitter; reset by any message).
+//   - A polled Check: SERVING succeeds; NOT_SERVING, an error and a timeout
+//     fail; `unhealthy_threshold` failures in a row make the member
+//     unhealthy, `healthy_threshold` successes healthy again.
+//   - Liveness probes (LivenessOptions) count like polled Checks.
+// An unhealthy member leaves the picker at once and is closed and replaced.
+// A quiet Watch stream says nothing about whether the connection still
+// works; that is LivenessOptions' job.
 //
 // Defaults, and why:
-//   interval 5 s, timeout 3 s. warm_channels checks every 9 s with a 7.5 s
-//     timeout and marks a member unhealthy after one failure. Checking more
-//     often with a shorter timeout but asking for two failures in a row finds
-//     a NOT_SERVING backend in ~5-10 s and a hung one in ~11-16 s, about as
-//     fast as warm_channels, without evicting a warm connection for a single
-//     slow answer. A lost connection takes the member out of the picker at
-//     once; its checks then fail without waiting, so it is replaced after
-//     about `unhealthy_threshold` intervals.
+//   timeout 3 s: long enough for a server under load to answer; a member
+//     whose connection has failed fails its checks at once instead.
+//   interval 5 s, no_traffic_interval 60 s (polling only): a member with
+//     calls is polled every 5 s; one without calls since its last check
+//     every 60 s, as Envoy's no_traffic_interval, so that idle channels cost
+//     almost nothing.
 //   unhealthy_threshold 2, healthy_threshold 2: Envoy's thresholds are
 //     explicit, commonly 2-3; two is enough to ride over one lost check. A
 //     new member needs only its first success (as in Envoy and
 //     warm_channels), so a new member becomes pickable within one round trip.
 struct HealthCheckOptions {
   // Check members at all. When false a member is pickable whenever its
-  // connection is READY and is never evicted. Default: true.
+  // connection is READY and is never evicted for health. Default: true.
   bool enabled = true;
   // The service name sent in HealthCheckRequest; "" asks about the whole
   // server. Default: "".
   std::string service;
-  // Time from the end of one check of a member to the start of the next.
-  // Must be > 0. Default: 5 s.
+  // Use Health/Watch streams where the server has them. False: poll with
+  // Health/Check only (one unary call per member per interval). Default:
+  // true.
+  bool watch = true;
+  // Polling: time from the end of one check of a member to the start of the
+  // next while the member has had calls since its previous check. Must be
+  // > 0. Default: 5 s.
   std::chrono::milliseconds interval{5000};
-  // Deadline of one check. A check waits within it while the member is
-  // connecting, and fails at once when the member's connection has failed.
-  // Must be > 0. Default: 3 s.
+  // Polling: the same while the member has had no calls since its previous
+  // check. Must be >= interval. Default: 60 s.
+  std::chrono::milliseconds no_traffic_interval{60000};
+  // Deadline of one Check, and the time a new Watch stream has to send its
+  // first message. A check waits within it while the member is connecting,
+  // and fails at once when the member's connection has failed. Must be > 0.
+  // Default: 3 s.
   std::chrono::milliseconds timeout{3000};
-  // Consecutive failed checks that make a member unhealthy: it leaves the
-  // picker at once and is closed and replaced. Must be >= 1. Default: 2.
+  // Consecutive failed checks (polled, probes, or Watch streams that broke)
+  // that make a member unhealthy. Must be >= 1. Default: 2.
   int unhealthy_threshold = 2;
   // Consecutive successful checks that make an unhealthy (or ejected, see
-  // OutlierEjectionOptions) member healthy again. A new member needs one.
+  // OutlierEjectionOptions) member healthy again; a SERVING Watch message
+  // counts as enough. A new member needs one. Must be >= 1. Default: 2.
+  int healthy_threshold = 2;
+};
+
+// LivenessOptions
+//
+// Whether a member's connection still works, apart from what its health
+// service says. A partitioned or hung backend (packets dropped, process
+// stopped) does not end a Watch stream or close the connection: it just goes
+// quiet. warm finds it in two ways:
+//   - Stalls, while the channel has calls: a member with unary calls in
+//     flight, none of which completed for `stall_timeout`, while calls on
+//     other members of the channel complete, is *suspected*: it leaves the
+//     picker at once (unless no other member is pickable) and is probed
+//     with a Health/Check of deadline `probe_timeout`. A probe that passes
+//     returns it to the picker; one that fails counts as a failed check and
+//     is repeated until the member passes or is unhealthy (then evicted).
+//     Nothing runs for this while the channel has no calls: stalls are
+//     noticed by other calls' ends.
+//   - HTTP/2 keepalive, while the member's connection has a call open (its
+//     Watch stream is one): a ping every `keepalive_time`, and the
+//     connection is closed when no answer comes within `keepalive_timeout`;
+//     gRPC also sets TCP_USER_TIMEOUT to `keepalive_timeout` on the socket,
+//     so unacknowledged data closes it as well. This finds dead connections
+//     of idle channels.
+// Defaults, and why:
+//   stall_timeout 500 ms: a call that would fail at a 1 s deadline is
+//     noticed before it does, so P2C stops sending new calls to the member
+//     before its stuck calls time out and make it look idle; calls slower
+//     than this on a healthy backend cost one probe per stall_timeout.
+//   probe_timeout 1 s: a loaded server answers a Check within it.
+//   keepalive_time 330 s, keepalive_timeout 20 s: gRPC servers (C++, Go,
+//     Java; grpc-js likewise) by default refuse pings more often than every
+//     5 minutes on a connection that sends no data and answer with GOAWAY
+//     `too_many_pings`; a quiet Watch stream sends no data. 330 s stays
+//     clear of that with 10 % to spare. Pings are sent only while a call is
+//     open (GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS 0), without limit on
+//     pings between data frames (GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA 0).
+//     Keepalive arguments in ChannelOptions::channel_args take precedence.
+struct LivenessOptions {
+  // Suspect stalled members and probe them. Default: true.
+  bool stall_detection = true;
+  // Must be >= 10 ms. Default: 500 ms.
+  std::chrono::milliseconds stall_timeout{500};
+  // Must be > 0. Default: 1 s.
+  std::chrono::milliseconds probe_timeout{1000};
+  // 0: warm sets no keepalive arguments (gRPC's default: no pings). Below
+  // 5 min only against servers configured to accept such pings
+  // (GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS on gRPC C++
+  // servers). Must be >= 0. Default: 330 s.
+  std::chrono::milliseconds keepalive_time{330000};
+  // Must be > 0. Default: 20 s (gRPC's).
+  std::chrono::milliseconds keepalive_timeout{20000};
+};
+
+// OutlierEjectionOptions) member healthy again. A new member needs one.
   // Must be >= 1. Default: 2.
   int healthy_threshold = 2;
 };
@@ -216,6 +298,9 @@ struct ChannelOptions {
 
   // Active health checking; see HealthCheckOptions.
   HealthCheckOptions health_check;
+
+  // Stall detection with probes, and HTTP/2 keepalive; see LivenessOptions.
+  LivenessOptions liveness;
 
   // Below this many healthy members the channel reports itself unhealthy
   // (ChannelStatus::kUnhealthy). Capped at pool_size. Must be >= 0 and

@@ -61,6 +61,13 @@ absl::Status ValidateOptions(
                                     health.timeout.count(),
                                     " ms; it must be > 0"));
   }
+  if (health.no_traffic_interval < health.interval) {
+    problems.push_back(absl::StrCat(
+        "health_check.no_traffic_interval is ",
+        health.no_traffic_interval.count(),
+        " ms; it must be at least health_check.interval (",
+        health.interval.count(), " ms)"));
+  }
   if (health.unhealthy_threshold < 1) {
     problems.push_back(absl::StrCat("health_check.unhealthy_threshold is ",
                                     health.unhealthy_threshold,
@@ -70,6 +77,27 @@ absl::Status ValidateOptions(
     problems.push_back(absl::StrCat("health_check.healthy_threshold is ",
                                     health.healthy_threshold,
                                     "; it must be at least 1"));
+  }
+  const LivenessOptions& liveness = options.liveness;
+  if (liveness.stall_timeout < std::chrono::milliseconds(10)) {
+    problems.push_back(absl::StrCat("liveness.stall_timeout is ",
+                                    liveness.stall_timeout.count(),
+                                    " ms; it must be at least 10 ms"));
+  }
+  if (liveness.probe_timeout.count() <= 0) {
+    problems.push_back(absl::StrCat("liveness.probe_timeout is ",
+                                    liveness.probe_timeout.count(),
+                                    " ms; it must be > 0"));
+  }
+  if (liveness.keepalive_time.count() < 0) {
+    problems.push_back(absl::StrCat("liveness.keepalive_time is ",
+                                    liveness.keepalive_time.count(),
+                                    " ms; it must be >= 0 (0: off)"));
+  }
+  if (liveness.keepalive_timeout.count() <= 0) {
+    problems.push_back(absl::StrCat("liveness.keepalive_timeout is ",
+                                    liveness.keepalive_timeout.count(),
+                                    " ms; it must be > 0"));
   }
   if (options.critical_min < 0) {
     problems.push_back(absl::StrCat("critical_min is ", options.critical_min,

@@ -54,6 +54,18 @@ grpc::ChannelArguments MemberArgs(const Pool::Config& config) {
     args.SetString(GRPC_ARG_DEFAULT_AUTHORITY,
                    absl::StrCat(config.parsed.host, ":", config.parsed.port));
   }
+  // Keepalive (LivenessOptions): the user's own arguments win.
+  const LivenessOptions& liveness = config.options.liveness;
+  if (liveness.keepalive_time.count() > 0) {
+    auto set_default = [&args](const char* key, int64_t value) {
+      if (!HasArg(args, key)) args.SetInt(key, static_cast<int>(value));
+    };
+    set_default(GRPC_ARG_KEEPALIVE_TIME_MS, liveness.keepalive_time.count());
+    set_default(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                liveness.keepalive_timeout.count());
+    set_default(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+    set_default(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
   if (config.options.tls.has_value() &&
       !config.options.tls->server_name_override.empty()) {
     args.SetSslTargetNameOverride(config.options.tls->server_name_override);
