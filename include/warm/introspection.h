@@ -59,7 +59,7 @@ struct PoolEvent {
     kMemberUnhealthy,
     kMemberEvicted,     // closed: unhealthy, or retired by rebalancing
     kMemberEjected,     // outlier ejection started
-    kMemberReturned,    // outlier ejection ended
+    kMemberReturned,    // outlier ejection or suspicion ended
     kEjectionSkipped,   // would have left fewer than critical_min pickable
     kAddressBackoff,    // an address waits before it gets a member again
     kAddressesChanged,  // the DNS answer changed: "+added -removed"
@@ -69,6 +69,7 @@ struct PoolEvent {
     kStatusChanged,    // ChannelStatus changed
     kTlsReloaded,      // new TLS files in use; members being recycled
     kTlsReloadFailed,  // changed TLS files are bad; the old ones stay
+    kMemberSuspected,  // calls stalled: out of the picker while probed
   };
   std::chrono::system_clock::time_point time;
   Kind kind = Kind::kMemberOpened;
@@ -136,6 +137,13 @@ struct MemberInfo {
   bool ejected = false;
   std::chrono::system_clock::time_point ejected_until;
   int times_ejected = 0;
+
+  // Liveness (LivenessOptions): the member's calls stalled and it is out of
+  // the picker until a probe passes.
+  bool suspected = false;
+  // How its health is checked: "watch" (a Health/Watch stream), "poll"
+  // (Health/Check every interval), or "" (health checking off).
+  std::string health_mode;
 };
 
 // ResolutionInfo

@@ -77,7 +77,7 @@ struct HealthCheckOptions {
   // > 0. Default: 5 s.
   std::chrono::milliseconds interval{5000};
   // Polling: the same while the member has had no calls since its previous
-  // check. Must be >= interval. Default: 60 s.
+  // check and has none in flight. Must be >= interval. Default: 60 s.
   std::chrono::milliseconds no_traffic_interval{60000};
   // Deadline of one Check, and the time a new Watch stream has to send its
   // first message. A check waits within it while the member is connecting,
@@ -142,11 +142,6 @@ struct LivenessOptions {
   std::chrono::milliseconds keepalive_time{330000};
   // Must be > 0. Default: 20 s (gRPC's).
   std::chrono::milliseconds keepalive_timeout{20000};
-};
-
-// OutlierEjectionOptions) member healthy again. A new member needs one.
-  // Must be >= 1. Default: 2.
-  int healthy_threshold = 2;
 };
 
 // OutlierEjectionOptions

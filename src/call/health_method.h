@@ -12,17 +12,18 @@
 namespace warm {
 namespace internal {
 
-// The one string every health check's RpcMethod points at, so that
+// The strings every health check's RpcMethod points at, so that
 // IsHealthCheck() compares pointers (an inline variable has one address in
 // the whole program). The message package is warm's private copy (see
-// cmake/WarmProto.cmake); the RPC path is the standard one.
+// cmake/WarmProto.cmake); the RPC paths are the standard ones.
 inline constexpr char kHealthCheckMethod[] = "/grpc.health.v1.Health/Check";
+inline constexpr char kHealthWatchMethod[] = "/grpc.health.v1.Health/Watch";
 
 // Whether an interceptor factory is being asked about a health check (which
 // it should not intercept). `method` is ClientRpcInfo::method(); the
 // comparison is of the pointer, so it costs nothing on ordinary calls.
 inline bool IsHealthCheck(const char* method) {
-  return method == kHealthCheckMethod;
+  return method == kHealthCheckMethod || method == kHealthWatchMethod;
 }
 
 }  // namespace internal

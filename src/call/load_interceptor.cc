@@ -34,16 +34,23 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
   // reference to the member grpc::Channel (channel_, declared earlier), which
   // owns the factory, which owns `load`.
   // `slot` (never null) is the channel's, which the factory keeps alive.
-  LoadInterceptor(MemberLoad* load, MethodSlot* slot, TsanChannelRef channel)
+  LoadInterceptor(MemberLoad* load, MethodSlot* slot, TsanChannelRef channel,
+                  bool unary)
       : load_(load),
         slot_(slot),
         channel_(std::move(channel)),
-        start_(std::chrono::steady_clock::now()) {
+        start_(std::chrono::steady_clock::now()),
+        unary_(unary) {
     load_->CallStarted();
+    if (unary_) load_->UnaryStarted(SteadyMicros(start_));
     slot_->Started();
   }
   ~LoadInterceptor() override {
     if (!finished_) {
+      if (unary_) {
+        load_->UnaryFinished(SteadyMicros(std::chrono::steady_clock::now()),
+                             /*answered=*/false);
+      }
       load_->CallFinished(grpc::StatusCode::CANCELLED);
       slot_->Abandoned();
     }
@@ -69,10 +76,20 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
           std::chrono::duration_cast<std::chrono::microseconds>(now - start_)
               .count();
       load_->RecordLatency(latency_us);
-      if (load_->peak_ewma) {
-        load_->RecordPeakEwma(latency_us, SteadyMicros(now));
-      }
+      const int64_t now_us = SteadyMicros(now);
+      if (load_->peak_ewma) load_->RecordPeakEwma(latency_us, now_us);
       const int code = methods->GetRecvStatus()->error_code();
+      if (unary_) {
+        if (code == grpc::StatusCode::DEADLINE_EXCEEDED) {
+          load_->UnaryTimedOut(now_us);
+        } else {
+          load_->UnaryFinished(now_us,
+                               /*answered=*/code != grpc::StatusCode::CANCELLED);
+        }
+      }
+      if (load_->stall_trigger != nullptr) {
+        load_->stall_trigger->OnCallEnd(now_us);
+      }
       load_->CallFinished(code);
       slot_->Handled(code, latency_us);
     }
@@ -84,6 +101,7 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
   MethodSlot* const slot_;
   const TsanChannelRef channel_;  // src/common/tsan.h
   const std::chrono::steady_clock::time_point start_;
+  const bool unary_;       // counted for stall detection (MemberLoad)
   bool finished_ = false;  // POST_RECV_STATUS comes once, on one thread
 };
 
@@ -99,7 +117,9 @@ LoadInterceptorFactory::CreateClientInterceptor(
     // Not handed over by the pool: a call with no registered method.
     slot = method_stats_->Find(info->method(), CallTypeOf(info->type()));
   }
-  return new LoadInterceptor(load_.get(), slot, TsanRef(info->channel()));
+  return new LoadInterceptor(
+      load_.get(), slot, TsanRef(info->channel()),
+      info->type() == grpc::experimental::ClientRpcInfo::Type::UNARY);
 }
 
 }  // namespace internal

@@ -43,6 +43,11 @@ class Member {
   void ResetFailures() const {
     load_->consecutive_failures.store(0, std::memory_order_relaxed);
   }
+  // Liveness: the member was heard from at `now_us` (a probe passed), so
+  // its calls count as stalled only from then on.
+  void MarkProgress(int64_t now_us) const {
+    load_->progress_us.store(now_us, std::memory_order_relaxed);
+  }
 
   // The RpcMethod for `method` on this member; `registered_methods` is how
   // many ids the warm channel has handed out (a tag beyond is not ours).

@@ -29,6 +29,32 @@ namespace internal {
 class CallStats;
 struct CallCounts;
 
+// StallTrigger: lets the ends of one channel's calls start the pool's stall
+// scan (LivenessOptions), at most once per `period`, so that nothing runs
+// for liveness while the channel has no calls. One per channel, shared by
+// its members' MemberLoads; `scan` hands over to the control thread.
+class StallTrigger {
+ public:
+  StallTrigger(int64_t period_us, std::function<void()> scan)
+      : period_us_(period_us), scan_(std::move(scan)) {}
+
+  // A call ended at `now_us` (steady clock, microseconds).
+  void OnCallEnd(int64_t now_us) {
+    int64_t due = next_us_.load(std::memory_order_relaxed);
+    if (now_us < due) return;
+    // One of the calls ending at once wins the scan.
+    if (next_us_.compare_exchange_strong(due, now_us + period_us_,
+                                         std::memory_order_relaxed)) {
+      scan_();
+    }
+  }
+
+ private:
+  alignas(64) std::atomic<int64_t> next_us_{0};
+  const int64_t period_us_;
+  const std::function<void()> scan_;
+};
+
 // Counters of one member, shared by the member and its interceptors.
 struct MemberLoad {
   static constexpr int kCodes = 17;  // grpc::StatusCode 0..16
@@ -48,6 +74,21 @@ struct MemberLoad {
   alignas(64) std::atomic<int64_t> in_flight{0};
   alignas(64) std::atomic<uint64_t> started{0};
   std::array<std::atomic<uint64_t>, kCodes> finished{};
+  // Liveness: unary calls in flight, and the last time (steady clock,
+  // microseconds) one of them completed or, when none was in flight, one
+  // started. A member with unary calls in flight and an old stamp stalled.
+  // Streams are left out: an open stream may rightly be quiet for hours.
+  std::atomic<int64_t> unary_in_flight{0};
+  std::atomic<int64_t> progress_us{0};
+  // Set before the member's first call; null: no stall detection.
+  std::shared_ptr<StallTrigger> stall_trigger;
+  // Also set before the first call: a unary call that timed out
+  // (DEADLINE_EXCEEDED) on a member that answered nothing for
+  // `stall_timeout_us` calls report_stall (it hands over to the control
+  // thread). This finds a hung member when no other call completes, e.g.
+  // with a single caller.
+  int64_t stall_timeout_us = 0;
+  std::function<void()> report_stall;
 
   // Outlier ejection, set before the member's first call and read by every
   // call: codes that count as failures (bit i = grpc::StatusCode i), how
@@ -104,6 +145,25 @@ struct MemberLoad {
   void CallStarted() {
     in_flight.fetch_add(1, std::memory_order_relaxed);
     started.fetch_add(1, std::memory_order_relaxed);
+  }
+  void UnaryStarted(int64_t now_us) {
+    if (unary_in_flight.fetch_add(1, std::memory_order_relaxed) == 0) {
+      progress_us.store(now_us, std::memory_order_relaxed);
+    }
+  }
+  // `answered`: the member answered it (a status other than the client's
+  // own DEADLINE_EXCEEDED or CANCELLED; not when destroyed without one).
+  void UnaryFinished(int64_t now_us, bool answered) {
+    if (answered) progress_us.store(now_us, std::memory_order_relaxed);
+    unary_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
+  void UnaryTimedOut(int64_t now_us) {
+    if (report_stall &&
+        now_us - progress_us.load(std::memory_order_relaxed) >
+            stall_timeout_us) {
+      report_stall();
+    }
+    UnaryFinished(now_us, /*answered=*/false);
   }
   void CallFinished(int code) {
     if (code < 0 || code >= kCodes) code = 2;  // UNKNOWN

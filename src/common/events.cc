@@ -71,6 +71,8 @@ absl::string_view PoolEventKindName(PoolEvent::Kind kind) {
       return "tls reloaded";
     case PoolEvent::Kind::kTlsReloadFailed:
       return "tls reload failed";
+    case PoolEvent::Kind::kMemberSuspected:
+      return "member suspected";
   }
   return "unknown";
 }

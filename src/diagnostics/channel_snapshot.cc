@@ -71,6 +71,8 @@ void FillMember(const PoolView::Member& view, pb::Member& member) {
     member.set_ejected_until_unix_ms(UnixMs(info.ejected_until));
   }
   member.set_times_ejected(info.times_ejected);
+  member.set_suspected(info.suspected);
+  member.set_health_mode(info.health_mode);
   member.set_old_tls_material(view.old_tls_material);
 }
 

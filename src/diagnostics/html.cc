@@ -101,7 +101,9 @@ const char* StatusClass(absl::string_view status) {
 
 const char* MemberClass(absl::string_view state) {
   if (state == "healthy") return "ok";
-  if (state == "unhealthy" || state == "ejected") return "bad";
+  if (state == "unhealthy" || state == "ejected" || state == "suspected") {
+    return "bad";
+  }
   if (state == "draining") return "warn";
   return "";
 }

@@ -50,7 +50,8 @@ const Metric kMembers{
     MetricType::Gauge,
     "Member connections by state: healthy, unhealthy (failed checks or "
     "connection), starting (not yet connected or not yet passed a check), "
-    "ejected (outlier), draining (address left DNS).",
+    "ejected (outlier), suspected (calls stalled, being probed), draining "
+    "(address left DNS).",
     {"channel", "state"}};
 const Metric kHealthyMembers{
     "warm_channel_healthy_members",
@@ -261,7 +262,7 @@ std::vector<prometheus::MetricFamily> CollectMetrics(
   PerChannel(snapshot, kMembers, out,
              [](Family& f, const pb::Channel& c, const std::string& label) {
                for (const char* state : {"healthy", "unhealthy", "starting",
-                                         "ejected", "draining"}) {
+                                         "ejected", "suspected", "draining"}) {
                  int n = 0;
                  for (const pb::Member& member : c.members()) {
                    n += member.state() == state;

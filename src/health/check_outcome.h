@@ -15,6 +15,11 @@ namespace internal {
 enum class CheckOutcome { kServing, kNotServing, kUnimplemented, kFailed };
 inline constexpr size_t kCheckOutcomes = 4;
 
+// Where an outcome came from, which decides how much it weighs (see
+// HealthCheckOptions): a Watch message is the server's own word and counts
+// at once; polled checks and liveness probes count towards the thresholds.
+enum class CheckSource { kPoll, kWatch, kProbe };
+
 }  // namespace internal
 }  // namespace warm
 

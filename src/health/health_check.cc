@@ -2,6 +2,7 @@
 
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/impl/rpc_method.h>
+#include <grpcpp/support/async_stream.h>
 #include <grpcpp/support/async_unary_call.h>
 
 #include <atomic>
@@ -24,6 +25,25 @@ const grpc::internal::RpcMethod& HealthCheckMethod() {
   return *method;
 }
 
+const grpc::internal::RpcMethod& HealthWatchMethod() {
+  static const grpc::internal::RpcMethod* const method =
+      new grpc::internal::RpcMethod(kHealthWatchMethod,
+                                    grpc::internal::RpcMethod::SERVER_STREAMING);
+  return *method;
+}
+
+using Response = health::v1::HealthCheckResponse;
+
+// What a status message says.
+HealthCheck::Result FromResponse(const Response& response) {
+  HealthCheck::Result result;
+  const Response::ServingStatus serving = response.status();
+  result.outcome = serving == Response::SERVING ? CheckOutcome::kServing
+                                                : CheckOutcome::kNotServing;
+  result.detail = Response::ServingStatus_Name(serving);
+  return result;
+}
+
 std::string StatusDetail(const grpc::Status& status) {
   const int code = status.error_code();
   std::string name = code >= 0 && code < 17
@@ -31,6 +51,19 @@ std::string StatusDetail(const grpc::Status& status) {
                          : absl::StrCat("code ", code);
   if (status.error_message().empty()) return name;
   return absl::StrCat(name, ": ", status.error_message());
+}
+
+// What a call that ended without a message says.
+HealthCheck::Result FromStatus(const grpc::Status& status) {
+  HealthCheck::Result result;
+  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    result.outcome = CheckOutcome::kUnimplemented;
+    result.detail = "UNIMPLEMENTED (no health service)";
+  } else {
+    result.outcome = CheckOutcome::kFailed;
+    result.detail = StatusDetail(status);
+  }
+  return result;
 }
 
 class UnaryHealthCheck final : public HealthCheck {
@@ -42,6 +75,17 @@ class UnaryHealthCheck final : public HealthCheck {
 
  private:
   const std::shared_ptr<Call> call_;
+};
+
+class HealthWatch final : public HealthCheck {
+ public:
+  struct Stream;
+  explicit HealthWatch(std::shared_ptr<Stream> stream)
+      : stream_(std::move(stream)) {}
+  void Cancel() override;
+
+ private:
+  const std::shared_ptr<Stream> stream_;
 };
 
 }  // namespace
@@ -80,20 +124,8 @@ std::shared_ptr<HealthCheck> StartUnaryHealthCheck(
   call->reader->StartCall();
   // The completion holds the call until `done` has run.
   void* tag = worker.Completion([call, done = std::move(done)](bool) {
-    HealthCheck::Result result;
-    if (call->status.ok()) {
-      using Response = health::v1::HealthCheckResponse;
-      const Response::ServingStatus serving = call->response.status();
-      result.outcome = serving == Response::SERVING ? CheckOutcome::kServing
-                                                    : CheckOutcome::kNotServing;
-      result.detail = Response::ServingStatus_Name(serving);
-    } else if (call->status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-      result.outcome = CheckOutcome::kUnimplemented;
-      result.detail = "UNIMPLEMENTED (no health service)";
-    } else {
-      result.outcome = CheckOutcome::kFailed;
-      result.detail = StatusDetail(call->status);
-    }
+    HealthCheck::Result result = call->status.ok() ? FromResponse(call->response)
+                                                   : FromStatus(call->status);
     result.cancelled = call->cancelled.load(std::memory_order_acquire);
     done(std::move(result));
   });
@@ -104,6 +136,84 @@ std::shared_ptr<HealthCheck> StartUnaryHealthCheck(
 void UnaryHealthCheck::Cancel() {
   call_->cancelled.store(true, std::memory_order_release);
   call_->context.TryCancel();
+}
+
+// A Watch stream: StartCall, then Read after Read until one fails, then
+// Finish. Each step's completion holds the stream and arms the next, so the
+// stream lives until `on_end` has run. Only one operation is pending at a
+// time (besides Cancel), as gRPC requires of a reader.
+struct HealthWatch::Stream {
+  TsanChannelRef channel;  // src/common/tsan.h; outlives the context
+  grpc::ClientContext context;
+  health::v1::HealthCheckRequest request;
+  Response response;
+  grpc::Status status;
+  std::unique_ptr<grpc::ClientAsyncReader<Response>> reader;
+  std::function<void(HealthCheck::Result)> on_message;
+  std::function<void(HealthCheck::Result)> on_end;
+  std::atomic<bool> cancelled{false};
+
+  static void Read(const std::shared_ptr<Stream>& stream);
+  static void Finish(const std::shared_ptr<Stream>& stream);
+};
+
+void HealthWatch::Stream::Read(const std::shared_ptr<Stream>& stream) {
+  void* tag = Worker::Get().Completion([stream](bool ok) {
+    if (!ok) return Finish(stream);
+    HealthCheck::Result result = FromResponse(stream->response);
+    result.cancelled = stream->cancelled.load(std::memory_order_acquire);
+    stream->on_message(std::move(result));
+    Read(stream);
+  });
+  stream->reader->Read(&stream->response, tag);
+}
+
+void HealthWatch::Stream::Finish(const std::shared_ptr<Stream>& stream) {
+  void* tag = Worker::Get().Completion([stream](bool) {
+    // A stream that ends OK without UNIMPLEMENTED is a server that closed
+    // it: as good as broken, for the caller's purposes.
+    HealthCheck::Result result =
+        stream->status.ok()
+            ? HealthCheck::Result{CheckOutcome::kFailed,
+                                  "Watch stream ended by the server"}
+            : FromStatus(stream->status);
+    result.cancelled = stream->cancelled.load(std::memory_order_acquire);
+    // The callbacks may hold what holds this stream's channel: drop them
+    // here, on the control thread, not wherever the last reference goes.
+    auto on_end = std::move(stream->on_end);
+    stream->on_message = nullptr;
+    on_end(std::move(result));
+  });
+  stream->reader->Finish(&stream->status, tag);
+}
+
+std::shared_ptr<HealthCheck> StartHealthWatch(
+    grpc::Channel& channel, const std::string& service,
+    std::function<void(HealthCheck::Result)> on_message,
+    std::function<void(HealthCheck::Result)> on_end) {
+  auto stream = std::make_shared<HealthWatch::Stream>();
+  stream->channel = TsanRef(&channel);
+  stream->request.set_service(service);
+  stream->on_message = std::move(on_message);
+  stream->on_end = std::move(on_end);
+  Worker& worker = Worker::Get();
+  stream->reader.reset(grpc::internal::ClientAsyncReaderFactory<Response>::Create(
+      &channel, worker.cq(), HealthWatchMethod(), &stream->context,
+      stream->request, /*start=*/false, /*tag=*/nullptr));
+  void* started = worker.Completion([stream](bool ok) {
+    if (ok) {
+      HealthWatch::Stream::Read(stream);
+    } else {
+      HealthWatch::Stream::Finish(stream);
+    }
+  });
+  stream->reader->StartCall(started);
+  return std::make_shared<HealthWatch>(std::move(stream));
+}
+
+void HealthWatch::Cancel() {
+  stream_->cancelled.store(true, std::memory_order_release);
+  stream_->context.TryCancel();
 }
 
 }  // namespace internal

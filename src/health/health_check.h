@@ -1,6 +1,7 @@
-// HealthCheck: one health check of a member, and the real one:
+// HealthCheck: one health check of a member, and the real ones:
 // StartUnaryHealthCheck(), a grpc.health.v1.Health/Check call on the member's
-// connection.
+// connection, and StartHealthWatch(), a Health/Watch stream on it (gRFC A17)
+// that reports each status the server pushes.
 //
 // The call is asynchronous on the worker's completion queue: no thread waits
 // for it, so a hung backend costs one pending call until `timeout`, and other
@@ -15,9 +16,10 @@
 // HealthCheck is also the interface a pool starts checks through
 // (StartHealthCheckFn), so that unit tests give results of their own.
 //
-// Thread safety: StartUnaryHealthCheck() and Cancel() may be called from any
-// thread; its `done` runs on the Worker's thread (src/common/worker.h), so a
-// pool using it must have the Worker as its Scheduler.
+// Thread safety: StartUnaryHealthCheck(), StartHealthWatch() and Cancel() may
+// be called from any thread; their callbacks run on the Worker's thread
+// (src/common/worker.h), so a pool using them must have the Worker as its
+// Scheduler.
 
 #ifndef WARM_SRC_HEALTH_HEALTH_CHECK_H_
 #define WARM_SRC_HEALTH_HEALTH_CHECK_H_
@@ -35,7 +37,7 @@
 namespace warm {
 namespace internal {
 
-// One check in flight.
+// One check (or Watch stream) in flight.
 class HealthCheck {
  public:
   struct Result {
@@ -66,6 +68,25 @@ std::shared_ptr<HealthCheck> StartUnaryHealthCheck(
     grpc::Channel& channel, const std::string& service,
     std::chrono::milliseconds timeout,
     std::function<void(HealthCheck::Result)> done);
+
+// Opens a Health/Watch stream about `service` on `channel`, with no
+// deadline: `on_message` runs for every status the server sends (outcome
+// kServing or kNotServing), then `on_end` once, when the stream has ended:
+// kUnimplemented (the server has no Watch), kFailed with the status, or
+// `cancelled` after Cancel(). Both run on the control thread; the returned
+// object may be dropped, as with StartHealthCheckFn.
+using StartHealthWatchFn = std::function<std::shared_ptr<HealthCheck>(
+    grpc::Channel& channel, const std::string& service,
+    std::function<void(HealthCheck::Result)> on_message,
+    std::function<void(HealthCheck::Result)> on_end)>;
+
+// The real stream, on the worker's queue. Like the check it is fail-fast: it
+// waits while the member is connecting and ends with UNAVAILABLE when the
+// connection has failed or is lost.
+std::shared_ptr<HealthCheck> StartHealthWatch(
+    grpc::Channel& channel, const std::string& service,
+    std::function<void(HealthCheck::Result)> on_message,
+    std::function<void(HealthCheck::Result)> on_end);
 
 }  // namespace internal
 }  // namespace warm

@@ -1,31 +1,49 @@
 #include "src/health/member_checks.h"
 
+#include <algorithm>
+#include <cmath>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "src/common/time.h"
 
 namespace warm {
 namespace internal {
 
+using Kind = MemberChecks::Input::Kind;
+
 MemberChecks::MemberChecks(Options options, Scheduler& scheduler,
-                           StartHealthCheckFn start, OnResult on_result,
-                           OnDue on_due)
+                           StartHealthCheckFn start_check,
+                           StartHealthWatchFn start_watch, Deliver deliver,
+                           uint64_t seed)
     : options_(std::move(options)),
       scheduler_(scheduler),
-      start_(std::move(start)),
-      on_result_(std::move(on_result)),
-      on_due_(std::move(on_due)) {}
+      start_check_(std::move(start_check)),
+      start_watch_(std::move(start_watch)),
+      deliver_(std::move(deliver)),
+      random_(seed) {}
 
-void MemberChecks::Add(uint64_t id, std::shared_ptr<grpc::Channel> channel) {
+void MemberChecks::Add(uint64_t id, std::shared_ptr<grpc::Channel> channel,
+                       std::shared_ptr<const MemberLoad> load) {
   Entry& entry = entries_[id];
   entry.channel = std::move(channel);
-  Start(id, entry);
+  entry.load = std::move(load);
+  if (!options_.enabled) return;
+  if (options_.watch) {
+    StartWatch(id, entry);
+  } else {
+    StartPoll(id, entry);
+  }
 }
 
 void MemberChecks::Remove(uint64_t id) {
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
-  // Destroying the timer cancels it; a cancelled check reports `cancelled`,
-  // which the pool ignores.
-  if (it->second.check != nullptr) it->second.check->Cancel();
+  // Destroying the timer cancels it; cancelled checks and streams report
+  // `cancelled`, and reports for ids not here are dropped.
+  Entry& entry = it->second;
+  if (entry.active != nullptr) entry.active->Cancel();
+  if (entry.probe != nullptr) entry.probe->Cancel();
   entries_.erase(it);
 }
 
@@ -33,27 +51,165 @@ void MemberChecks::Clear() {
   while (!entries_.empty()) Remove(entries_.begin()->first);
 }
 
-bool MemberChecks::CheckDone(uint64_t id) {
+MemberChecks::Mode MemberChecks::ModeOf(uint64_t id) const {
   auto it = entries_.find(id);
-  if (it == entries_.end()) return false;
-  it->second.check.reset();
-  it->second.next =
-      scheduler_.RunAt(scheduler_.Now() + options_.interval,
-                       [on_due = on_due_, id] { on_due(id); });
-  return true;
+  return it == entries_.end() ? Mode::kNone : it->second.mode;
 }
 
-void MemberChecks::StartDue(uint64_t id) {
+std::optional<MemberChecks::Report> MemberChecks::Handle(uint64_t id,
+                                                         Input input) {
   auto it = entries_.find(id);
-  if (it != entries_.end()) Start(id, it->second);
+  if (it == entries_.end()) return std::nullopt;
+  Entry& entry = it->second;
+  HealthCheck::Result& result = input.result;
+
+  if (input.kind == Kind::kProbeDone) {
+    if (input.generation != entry.probe_generation) return std::nullopt;
+    entry.probe.reset();
+    if (result.cancelled) return std::nullopt;
+    return Report{CheckSource::kProbe, result.outcome, std::move(result.detail)};
+  }
+  if (input.generation != entry.generation) return std::nullopt;
+
+  switch (input.kind) {
+    case Kind::kWatchMessage:
+      if (result.cancelled) return std::nullopt;
+      entry.got_message = true;
+      entry.stream_failures = 0;
+      entry.timer.reset();  // the first-message deadline
+      return Report{CheckSource::kWatch, result.outcome,
+                    std::move(result.detail)};
+
+    case Kind::kWatchEnded: {
+      entry.active.reset();
+      if (result.cancelled && !entry.timed_out) return std::nullopt;
+      if (result.outcome == CheckOutcome::kUnimplemented) {
+        // No Watch here: poll with Check, which also tells whether there is
+        // a health service at all.
+        StartPoll(id, entry);
+        return std::nullopt;
+      }
+      ++entry.stream_failures;
+      const bool reported = entry.timed_out;
+      ArmTimer(id, entry,
+               scheduler_.Now() + WatchBackoff(entry.stream_failures));
+      if (reported) return std::nullopt;  // reported when it timed out
+      return Report{CheckSource::kWatch, CheckOutcome::kFailed,
+                    absl::StrCat("Watch stream ended: ", result.detail)};
+    }
+
+    case Kind::kPollDone: {
+      entry.active.reset();
+      if (result.cancelled) return std::nullopt;
+      entry.last_poll_end = scheduler_.Now();
+      entry.calls_seen = entry.load->started.load(std::memory_order_relaxed);
+      ArmTimer(id, entry, entry.last_poll_end + options_.interval);
+      return Report{CheckSource::kPoll, result.outcome,
+                    std::move(result.detail)};
+    }
+
+    case Kind::kTimer:
+      entry.timer.reset();
+      if (entry.mode == Mode::kPoll) {
+        // Every interval: check when the member had calls since the last
+        // check (or has some in flight), else only once no_traffic_interval
+        // has passed. Waking costs a timer, a check costs an RPC; waking
+        // every interval is what lets a check follow soon after calls
+        // resume.
+        const bool traffic =
+            entry.load->started.load(std::memory_order_relaxed) !=
+                entry.calls_seen ||
+            entry.load->in_flight.load(std::memory_order_relaxed) > 0;
+        const SteadyTime now = scheduler_.Now();
+        if (traffic ||
+            now - entry.last_poll_end >= options_.no_traffic_interval) {
+          StartPoll(id, entry);
+        } else {
+          ArmTimer(id, entry,
+                   std::min(now + options_.interval,
+                            entry.last_poll_end + options_.no_traffic_interval));
+        }
+        return std::nullopt;
+      }
+      if (entry.active == nullptr) {  // a backoff ran out
+        StartWatch(id, entry);
+        return std::nullopt;
+      }
+      if (!entry.got_message) {
+        entry.timed_out = true;
+        entry.active->Cancel();  // ends the stream: reopened after backoff
+        return Report{
+            CheckSource::kWatch, CheckOutcome::kFailed,
+            absl::StrCat("DEADLINE_EXCEEDED: no Watch message within ",
+                         FormatDuration(options_.timeout))};
+      }
+      return std::nullopt;
+
+    case Kind::kProbeDone:
+      break;  // handled above
+  }
+  return std::nullopt;
 }
 
-void MemberChecks::Start(uint64_t id, Entry& entry) {
-  entry.next.reset();
-  entry.check = start_(*entry.channel, options_.service, options_.timeout,
-                       [on_result = on_result_, id](HealthCheck::Result r) {
-                         on_result(id, std::move(r));
-                       });
+void MemberChecks::Probe(uint64_t id) {
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.probe != nullptr) return;
+  Entry& entry = it->second;
+  const uint64_t generation = ++entry.probe_generation;
+  entry.probe = start_check_(
+      *entry.channel, options_.service, options_.probe_timeout,
+      [deliver = deliver_, id, generation](HealthCheck::Result result) {
+        deliver(id, Input{Kind::kProbeDone, generation, std::move(result)});
+      });
+}
+
+void MemberChecks::StartWatch(uint64_t id, Entry& entry) {
+  entry.mode = Mode::kWatch;
+  const uint64_t generation = ++entry.generation;
+  entry.got_message = false;
+  entry.timed_out = false;
+  entry.active = start_watch_(
+      *entry.channel, options_.service,
+      [deliver = deliver_, id, generation](HealthCheck::Result result) {
+        deliver(id, Input{Kind::kWatchMessage, generation, std::move(result)});
+      },
+      [deliver = deliver_, id, generation](HealthCheck::Result result) {
+        deliver(id, Input{Kind::kWatchEnded, generation, std::move(result)});
+      });
+  // The first message's deadline; the generation is the stream's.
+  entry.timer = scheduler_.RunAt(
+      scheduler_.Now() + options_.timeout,
+      [deliver = deliver_, id, generation] {
+        deliver(id, Input{Kind::kTimer, generation, {}});
+      });
+}
+
+void MemberChecks::StartPoll(uint64_t id, Entry& entry) {
+  entry.mode = Mode::kPoll;
+  const uint64_t generation = ++entry.generation;
+  entry.timer.reset();
+  entry.active = start_check_(
+      *entry.channel, options_.service, options_.timeout,
+      [deliver = deliver_, id, generation](HealthCheck::Result result) {
+        deliver(id, Input{Kind::kPollDone, generation, std::move(result)});
+      });
+}
+
+void MemberChecks::ArmTimer(uint64_t id, Entry& entry, SteadyTime at) {
+  const uint64_t generation = ++entry.generation;
+  entry.timer = scheduler_.RunAt(at, [deliver = deliver_, id, generation] {
+    deliver(id, Input{Kind::kTimer, generation, {}});
+  });
+}
+
+Nanos MemberChecks::WatchBackoff(int failures) {
+  const double base =
+      std::min(static_cast<double>(options_.watch_backoff_max.count()),
+               options_.watch_backoff_initial.count() *
+                   std::pow(2.0, std::min(failures - 1, 30)));
+  std::uniform_real_distribution<double> jitter(
+      1 - options_.watch_backoff_jitter, 1 + options_.watch_backoff_jitter);
+  return Nanos(static_cast<int64_t>(base * jitter(random_)));
 }
 
 }  // namespace internal

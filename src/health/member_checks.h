@@ -1,16 +1,31 @@
-// MemberChecks: the health checks of one pool's members, one at a time per
-// member, the next starting `interval` after the last ended.
+// MemberChecks: the health checks of one pool's members.
 //
-// The pool adds a member when it opens and removes it when it closes. A
-// check's result goes to `on_result`; the pool then calls CheckDone() (which
-// arms the next check) and feeds the outcome to its decisions. When the next
-// check is due, `on_due` runs and the pool calls StartDue(). `on_due` runs on
-// the scheduler's control thread, `on_result` where the StartHealthCheckFn
-// runs `done` (the Worker's thread for the real check: the pool pairs it with
-// the Worker), both outside any lock; every method here is called under the
-// pool's lock.
+// Per member, one of:
+//   - a Health/Watch stream (HealthCheckOptions::watch): each status the
+//     server pushes is reported; a stream that sends nothing within
+//     `timeout` of opening is cancelled and reported failed; a stream that
+//     ends is reported failed and opened again after a backoff (reset by
+//     any message); a stream answered UNIMPLEMENTED turns the member to
+//     polling, for good;
+//   - polling: one Health/Check at a time, the next starting `interval`
+//     after the last ended; while the member has had no calls since and has
+//     none in flight, checks are skipped until `no_traffic_interval` has
+//     passed (the timer still wakes every interval, to notice calls);
+//   - nothing (health checking off).
+// And, on demand, liveness probes (Probe()): a Check with `probe_timeout`,
+// at most one in flight per member, whatever the mode.
 //
-// Thread safety: none; the pool calls it under its mutex.
+// Everything asynchronous (a check's or stream's result, a timer) comes back
+// through `deliver`, as an Input the pool hands to Handle() under its lock;
+// Handle() says what, if anything, the pool's decisions should hear. An
+// Input carries the generation of what produced it, so that the results of
+// a stream or timer already replaced are dropped.
+//
+// `deliver` runs outside any lock: on the control thread for timers, and
+// where the start functions run their callbacks for results (the Worker's
+// thread for the real checks: the pool pairs them with the Worker).
+//
+// Thread safety: none; the pool calls every method under its mutex.
 
 #ifndef WARM_SRC_HEALTH_MEMBER_CHECKS_H_
 #define WARM_SRC_HEALTH_MEMBER_CHECKS_H_
@@ -22,9 +37,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
 
+#include "src/call/member_load.h"
 #include "src/common/scheduler.h"
+#include "src/common/time.h"
+#include "src/health/check_outcome.h"
 #include "src/health/health_check.h"
 
 namespace warm {
@@ -33,44 +53,90 @@ namespace internal {
 class MemberChecks {
  public:
   struct Options {
+    bool enabled = true;  // health checks; probes run either way
     std::string service;
+    bool watch = true;
     std::chrono::milliseconds interval{5000};
+    std::chrono::milliseconds no_traffic_interval{60000};
     std::chrono::milliseconds timeout{3000};
+    std::chrono::milliseconds probe_timeout{1000};
+    // Reopening a Watch stream that ended: initial x 2^(failures-1), at
+    // most max, +-jitter.
+    Nanos watch_backoff_initial = std::chrono::seconds(1);
+    Nanos watch_backoff_max = std::chrono::seconds(30);
+    double watch_backoff_jitter = 0.2;
   };
-  using OnResult = std::function<void(uint64_t id, HealthCheck::Result)>;
-  using OnDue = std::function<void(uint64_t id)>;
 
-  MemberChecks(Options options, Scheduler& scheduler, StartHealthCheckFn start,
-               OnResult on_result, OnDue on_due);
+  // What Handle() was given.
+  struct Input {
+    enum class Kind { kPollDone, kWatchMessage, kWatchEnded, kTimer, kProbeDone };
+    Kind kind = Kind::kTimer;
+    uint64_t generation = 0;
+    HealthCheck::Result result;
+  };
+  using Deliver = std::function<void(uint64_t id, Input input)>;
+
+  // What the pool's decisions should hear.
+  struct Report {
+    CheckSource source = CheckSource::kPoll;
+    CheckOutcome outcome = CheckOutcome::kFailed;
+    std::string detail;
+  };
+
+  // How a member is being checked now (diagnostics).
+  enum class Mode { kNone, kWatch, kPoll };
+
+  MemberChecks(Options options, Scheduler& scheduler,
+               StartHealthCheckFn start_check, StartHealthWatchFn start_watch,
+               Deliver deliver, uint64_t seed);
   ~MemberChecks() { Clear(); }
   MemberChecks(const MemberChecks&) = delete;
   MemberChecks& operator=(const MemberChecks&) = delete;
 
-  // Starts checking member `id` on `channel` (which outlives its entry here).
-  void Add(uint64_t id, std::shared_ptr<grpc::Channel> channel);
-  // Cancels the member's check or its timer.
+  // Starts checking member `id` on `channel` (which outlives its entry
+  // here); `load` tells polling whether the member had calls.
+  void Add(uint64_t id, std::shared_ptr<grpc::Channel> channel,
+           std::shared_ptr<const MemberLoad> load);
+  // Cancels the member's stream, checks and timer.
   void Remove(uint64_t id);
   void Clear();
 
-  // The check of `id` has ended: arm the next one. False when `id` is not
-  // here (closed meanwhile).
-  bool CheckDone(uint64_t id);
-  // The next check of `id` is due: start it.
-  void StartDue(uint64_t id);
+  std::optional<Report> Handle(uint64_t id, Input input);
+
+  // Starts a liveness probe of `id` unless one is in flight.
+  void Probe(uint64_t id);
+
+  // kNone also for unknown ids.
+  Mode ModeOf(uint64_t id) const;
 
  private:
   struct Entry {
     std::shared_ptr<grpc::Channel> channel;
-    std::shared_ptr<HealthCheck> check;        // in flight, or null
-    std::unique_ptr<Scheduler::Timer> next;  // armed, or null
+    std::shared_ptr<const MemberLoad> load;
+    Mode mode = Mode::kNone;
+    // Of the stream, check or timer whose inputs count; bumped by each.
+    uint64_t generation = 0;
+    std::shared_ptr<HealthCheck> active;  // stream or polled check, or null
+    std::unique_ptr<Scheduler::Timer> timer;
+    bool got_message = false;  // on the current stream
+    bool timed_out = false;    // current stream cancelled: no first message
+    int stream_failures = 0;   // since the last message, for the backoff
+    uint64_t calls_seen = 0;   // load->started when the last poll ended
+    SteadyTime last_poll_end{};
+    std::shared_ptr<HealthCheck> probe;
+    uint64_t probe_generation = 0;
   };
-  void Start(uint64_t id, Entry& entry);
+  void StartWatch(uint64_t id, Entry& entry);
+  void StartPoll(uint64_t id, Entry& entry);
+  void ArmTimer(uint64_t id, Entry& entry, SteadyTime at);
+  Nanos WatchBackoff(int failures);
 
   const Options options_;
   Scheduler& scheduler_;
-  const StartHealthCheckFn start_;
-  const OnResult on_result_;
-  const OnDue on_due_;
+  const StartHealthCheckFn start_check_;
+  const StartHealthWatchFn start_watch_;
+  const Deliver deliver_;
+  std::mt19937_64 random_;
   std::map<uint64_t, Entry> entries_;
 };
 

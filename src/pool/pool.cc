@@ -85,6 +85,9 @@ Pool::Config WithDefaults(Pool::Config config) {
           target, credentials, args, std::move(interceptors));
     };
   }
+  if (!config.start_health_watch) {
+    config.start_health_watch = StartHealthWatch;
+  }
   if (!config.start_health_check) {
     config.start_health_check = StartUnaryHealthCheck;
   }
@@ -129,9 +132,13 @@ DnsRefreshPolicy DnsPolicy(const ChannelOptions& options) {
 
 MemberChecks::Options CheckOptions(const ChannelOptions& options) {
   MemberChecks::Options out;
+  out.enabled = options.health_check.enabled;
   out.service = options.health_check.service;
+  out.watch = options.health_check.watch;
   out.interval = options.health_check.interval;
+  out.no_traffic_interval = options.health_check.no_traffic_interval;
   out.timeout = options.health_check.timeout;
+  out.probe_timeout = options.liveness.probe_timeout;
   return out;
 }
 
@@ -231,11 +238,26 @@ absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
     // Its callbacks hold the pool weakly: made once a shared_ptr owns it.
     pool->checks_.emplace(
         CheckOptions(pool->config_.options), pool->scheduler_,
-        pool->config_.start_health_check,
-        pool->Weakly([](Pool& pool, uint64_t id, HealthCheck::Result result) {
-          pool.OnCheckDone(id, std::move(result));
+        pool->config_.start_health_check, pool->config_.start_health_watch,
+        pool->Weakly([](Pool& pool, uint64_t id, MemberChecks::Input input) {
+          pool.OnHealthInput(id, std::move(input));
         }),
-        pool->Weakly([](Pool& pool, uint64_t id) { pool.OnCheckDue(id); }));
+        pool->config_.seed + 2);
+    const LivenessOptions& liveness = pool->config_.options.liveness;
+    if (liveness.stall_detection) {
+      // Scans run on the control thread, at most four per stall_timeout.
+      const int64_t period_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(
+              liveness.stall_timeout)
+              .count() /
+          4;
+      pool->stall_trigger_ = std::make_shared<StallTrigger>(
+          period_us,
+          [scheduler = pool->config_.scheduler,
+           scan = pool->Weakly([](Pool& pool) { pool.ScanForStalls(); })] {
+            scheduler->Post(scan);
+          });
+    }
     pool->ApplyLocked(pool->decisions_.Start(pool->scheduler_.Now()));
     // Health reports are of changes after creation (see on_health_change).
     pool->pending_health_.reset();
@@ -283,6 +305,7 @@ void Pool::ApplyLocked(PoolDecisions::Actions actions) {
     auto it = slots_.find(id);
     if (it != slots_.end()) it->second.member->ResetFailures();
   }
+  for (uint64_t id : actions.probe) checks_->Probe(id);
   for (const PoolDecisions::Event& event : actions.events) {
     std::string line = absl::StrCat("warm channel ", name(), ": ",
                                     PoolEventKindName(event.kind));
@@ -300,6 +323,18 @@ void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   const ChannelOptions& options = config_.options;
   auto load = std::make_shared<MemberLoad>(call_stats_);
   load->peak_ewma = options.pick == PickPolicy::kPeakEwma;
+  load->stall_trigger = stall_trigger_;
+  if (stall_trigger_ != nullptr) {
+    load->stall_timeout_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(
+            options.liveness.stall_timeout)
+            .count();
+    load->report_stall =
+        [scheduler = config_.scheduler,
+         on_control = Weakly([id](Pool& pool) { pool.OnCallTimedOut(id); })] {
+          scheduler->Post(on_control);
+        };
+  }
   if (options.outlier_ejection.enabled) {
     load->failure_codes = FailureCodes(options.outlier_ejection);
     load->failures_to_report = options.outlier_ejection.consecutive_failures;
@@ -332,12 +367,12 @@ void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   }
   // Watching from IDLE reports the state at once if it already moved on.
   WatchLocked(id, *channel, GRPC_CHANNEL_IDLE);
+  checks_->Add(id, channel, load);
   Slot& slot = slots_[id];
-  slot.member = std::make_shared<Member>(id, address, channel, std::move(load),
-                                         std::move(methods));
+  slot.member = std::make_shared<Member>(id, address, std::move(channel),
+                                         std::move(load), std::move(methods));
   slot.latency_samples.push_back({scheduler_.Now(), {}});
   slot.tls_generation = tls_.has_value() ? tls_->generation() : 0;
-  if (options.health_check.enabled) checks_->Add(id, std::move(channel));
 }
 
 void Pool::CloseMemberLocked(uint64_t id) {
@@ -366,20 +401,72 @@ void Pool::OnMemberStateChange(uint64_t id) {
   ApplyLocked(decisions_.OnConnectivity(id, state, scheduler_.Now()));
 }
 
-void Pool::OnCheckDone(uint64_t id, HealthCheck::Result result) {
-  if (result.cancelled) return;  // the member was closed
+void Pool::OnHealthInput(uint64_t id, MemberChecks::Input input) {
   Section section(this);
   if (shutdown_) return;
-  // The next check starts `interval` after this one ended. Should the result
-  // close the member, its timer goes with it.
-  if (!checks_->CheckDone(id)) return;
-  ApplyLocked(decisions_.OnCheck(id, result.outcome, std::move(result.detail),
-                                 scheduler_.Now()));
+  // Arms what comes next (the next poll, a stream reopening); should the
+  // report close the member, that goes with it.
+  std::optional<MemberChecks::Report> report =
+      checks_->Handle(id, std::move(input));
+  if (!report.has_value()) return;
+  if (report->source == CheckSource::kProbe &&
+      report->outcome != CheckOutcome::kFailed) {
+    auto it = slots_.find(id);
+    if (it != slots_.end()) {
+      it->second.member->MarkProgress(
+          SteadyMicros(std::chrono::steady_clock::now()));
+    }
+  }
+  ApplyLocked(decisions_.OnCheck(id, report->source, report->outcome,
+                                 std::move(report->detail), scheduler_.Now()));
 }
 
-void Pool::OnCheckDue(uint64_t id) {
-  MutexLock lock(&mu_);
-  if (!shutdown_) checks_->StartDue(id);
+void Pool::OnCallTimedOut(uint64_t id) {
+  Section section(this);
+  if (shutdown_) return;
+  ApplyLocked(decisions_.OnStall(
+      id,
+      absl::StrCat("a call timed out with no answer from the member for over ",
+                   FormatDuration(config_.options.liveness.stall_timeout)),
+      scheduler_.Now()));
+}
+
+void Pool::ScanForStalls() {
+  Section section(this);
+  if (shutdown_) return;
+  // Call stamps are on the steady clock whatever the scheduler's clock.
+  const int64_t now_us = SteadyMicros(std::chrono::steady_clock::now());
+  const int64_t stall_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          config_.options.liveness.stall_timeout)
+          .count();
+  std::vector<std::pair<uint64_t, int64_t>> stalled;  // (id, quiet for us)
+  int progressing = 0;  // members whose calls complete
+  for (const auto& [id, slot] : slots_) {
+    const MemberLoad& load = slot.member->load();
+    const int64_t quiet =
+        now_us - load.progress_us.load(std::memory_order_relaxed);
+    if (load.unary_in_flight.load(std::memory_order_relaxed) > 0 &&
+        quiet > stall_us) {
+      stalled.emplace_back(id, quiet);
+    } else if (quiet <= stall_us) {
+      ++progressing;
+    }
+  }
+  // A stall means something only while calls elsewhere complete: when
+  // every member is slow, the backends (or this client) are, and taking
+  // members out would not help.
+  if (progressing == 0) return;
+  for (const auto& [id, quiet] : stalled) {
+    const int64_t in_flight = slots_.at(id).member->load().unary_in_flight.load(
+        std::memory_order_relaxed);
+    ApplyLocked(decisions_.OnStall(
+        id,
+        absl::StrCat(in_flight, " unary calls in flight, none completed for ",
+                     FormatDuration(std::chrono::microseconds(quiet)),
+                     " while other members' calls did"),
+        scheduler_.Now()));
+  }
 }
 
 void Pool::OnOutlier(uint64_t id) {

@@ -108,12 +108,13 @@ class Pool : public std::enable_shared_from_this<Pool> {
     // DNS targets: the resolver (null for static targets).
     std::shared_ptr<DnsResolver> resolver;
     // Where the pool runs and how it reaches backends; null: the Worker,
-    // gRPC channels, unary health checks. Tests put fakes here. The real
-    // health check completes on the Worker's thread, so a scheduler other
-    // than the Worker needs a start_health_check of its own.
+    // gRPC channels, real health checks and Watch streams. Tests put fakes
+    // here. The real checks complete on the Worker's thread, so a scheduler
+    // other than the Worker needs start functions of its own.
     std::shared_ptr<Scheduler> scheduler;
     CreateMemberChannelFn create_channel;
     StartHealthCheckFn start_health_check;
+    StartHealthWatchFn start_health_watch;
     // Seeds the decisions' randomness (backoff jitter, first address); 0:
     // random.
     uint64_t seed = 0;
@@ -210,8 +211,12 @@ class Pool : public std::enable_shared_from_this<Pool> {
                    grpc_connectivity_state last_observed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnMemberStateChange(uint64_t id);
-  void OnCheckDone(uint64_t id, HealthCheck::Result result);
-  void OnCheckDue(uint64_t id);
+  // A health check's, Watch stream's or probe's news, or a check timer.
+  void OnHealthInput(uint64_t id, MemberChecks::Input input);
+  // Liveness: suspects members whose unary calls stalled (StallTrigger),
+  // or one whose call timed out after it answered nothing for a while.
+  void ScanForStalls();
+  void OnCallTimedOut(uint64_t id);
   void OnOutlier(uint64_t id);
   void ArmTimerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnTimer();
@@ -240,6 +245,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // Arguments of every member connection (the user's and warm's).
   const grpc::ChannelArguments member_args_;
   const std::shared_ptr<Gone> gone_;
+  // Null without LivenessOptions::stall_detection; set by Start().
+  std::shared_ptr<StallTrigger> stall_trigger_;
   uint64_t registry_id_ = 0;  // set by Start()
 
   // Thread-safe on their own.

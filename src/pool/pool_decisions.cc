@@ -12,6 +12,7 @@ void PoolDecisions::Actions::Append(Actions other) {
   for (auto& entry : other.open) open.push_back(entry);
   for (uint64_t id : other.close) close.push_back(id);
   for (uint64_t id : other.reset_failures) reset_failures.push_back(id);
+  for (uint64_t id : other.probe) probe.push_back(id);
   for (Event& event : other.events) events.push_back(std::move(event));
   health_changed |= other.health_changed;
 }
@@ -56,18 +57,37 @@ PoolDecisions::Actions PoolDecisions::OnConnectivity(uint64_t id,
   MemberRecord& member = it->second;
   const bool was_healthy = Healthy(member);
   member.connectivity = state;
+  if (member.suspected && state != GRPC_CHANNEL_READY) {
+    EndSuspicion(member, LogSeverity::kInfo,
+                 absl::StrCat("connection ", ConnectivityStateName(state)), now,
+                 actions);
+  }
   if (!was_healthy && Healthy(member))
     MemberBecameHealthy(member, now, actions);
   Update(now, actions);
   return actions;
 }
 
-PoolDecisions::Actions PoolDecisions::OnCheck(uint64_t id, CheckOutcome outcome,
-                                      std::string detail, SteadyTime now) {
+PoolDecisions::Actions PoolDecisions::OnCheck(uint64_t id, CheckSource source,
+                                              CheckOutcome outcome,
+                                              std::string detail,
+                                              SteadyTime now) {
   Actions actions;
   auto it = members_.find(id);
-  if (it == members_.end() || !policy_.health_checks) return actions;
+  if (it == members_.end()) return actions;
   MemberRecord& member = it->second;
+  if (source == CheckSource::kProbe && member.suspected) {
+    if (outcome == CheckOutcome::kFailed) {
+      actions.probe.push_back(id);  // still suspected: probe again
+    } else {
+      EndSuspicion(member, LogSeverity::kInfo,
+                   absl::StrCat("probe answered ", detail), now, actions);
+    }
+  }
+  if (!policy_.health_checks) {
+    Update(now, actions);
+    return actions;
+  }
   const bool was_healthy = Healthy(member);
   ++counters_.checks[static_cast<size_t>(outcome)];
   member.last_check = detail;
@@ -76,6 +96,10 @@ PoolDecisions::Actions PoolDecisions::OnCheck(uint64_t id, CheckOutcome outcome,
       outcome == CheckOutcome::kUnimplemented) {
     member.failures = 0;
     ++member.successes;
+    // A Watch message is the server's word: enough on its own.
+    if (source == CheckSource::kWatch) {
+      member.successes = std::max(member.successes, policy_.healthy_threshold);
+    }
     const MemberHealth ok = outcome == CheckOutcome::kServing
                                 ? MemberHealth::kHealthy
                                 : MemberHealth::kNoHealthService;
@@ -96,6 +120,10 @@ PoolDecisions::Actions PoolDecisions::OnCheck(uint64_t id, CheckOutcome outcome,
   } else {
     member.successes = 0;
     ++member.failures;
+    if (source == CheckSource::kWatch &&
+        outcome == CheckOutcome::kNotServing) {
+      member.failures = std::max(member.failures, policy_.unhealthy_threshold);
+    }
     AddressRecord& address = addresses_[member.address];
     address.last_error = detail;
     address.last_error_at = now;
@@ -104,18 +132,51 @@ PoolDecisions::Actions PoolDecisions::OnCheck(uint64_t id, CheckOutcome outcome,
       const bool never_healthy = member.health == MemberHealth::kUnknown;
       member.health = MemberHealth::kUnhealthy;
       any_member_failed_ = true;
+      const std::string why =
+          source == CheckSource::kWatch && outcome == CheckOutcome::kNotServing
+              ? absl::StrCat("the server says ", detail)
+              : absl::StrCat(member.failures, " checks failed in a row",
+                             never_healthy ? " (never healthy)" : "",
+                             "; last: ", detail);
       Record(now, PoolEvent::Kind::kMemberUnhealthy, LogSeverity::kWarning,
-             member,
-             absl::StrCat(member.failures, " checks failed in a row",
-                          never_healthy ? " (never healthy)" : "",
-                          "; last: ", detail),
-             actions);
+             member, why, actions);
     }
   }
   if (!was_healthy && Healthy(member))
     MemberBecameHealthy(member, now, actions);
   Update(now, actions);
   return actions;
+}
+
+PoolDecisions::Actions PoolDecisions::OnStall(uint64_t id, std::string detail,
+                                              SteadyTime now) {
+  Actions actions;
+  auto it = members_.find(id);
+  if (it == members_.end()) return actions;
+  MemberRecord& member = it->second;
+  if (member.suspected || TierOf(member) != Tier::kPickable) return actions;
+  bool others = false;
+  for (const auto& [other_id, other] : members_) {
+    others = others || (other_id != id && TierOf(other) == Tier::kPickable);
+  }
+  // With no other member to send calls to, taking this one out gains
+  // nothing; its calls end at their deadlines, and checks still run.
+  if (!others) return actions;
+  member.suspected = true;
+  member.suspected_at = now;
+  actions.probe.push_back(id);
+  Record(now, PoolEvent::Kind::kMemberSuspected, LogSeverity::kWarning, member,
+         std::move(detail), actions);
+  Update(now, actions);
+  return actions;
+}
+
+void PoolDecisions::EndSuspicion(MemberRecord& member, LogSeverity severity,
+                                 std::string why, SteadyTime now,
+                                 Actions& actions) {
+  member.suspected = false;
+  Record(now, PoolEvent::Kind::kMemberReturned, severity, member,
+         absl::StrCat("no longer suspected: ", why), actions);
 }
 
 PoolDecisions::Actions PoolDecisions::OnCallFailures(uint64_t id, SteadyTime now) {
@@ -253,7 +314,7 @@ bool PoolDecisions::Healthy(const MemberRecord& member) const {
 }
 
 PoolDecisions::Tier PoolDecisions::TierOf(const MemberRecord& member) const {
-  if (member.ejected) return Tier::kOther;
+  if (member.ejected || member.suspected) return Tier::kOther;
   if (member.connectivity == GRPC_CHANNEL_READY) {
     if (HealthOk(member.health) || degraded_) return Tier::kPickable;
     if (member.health == MemberHealth::kUnknown) return Tier::kTrying;
@@ -277,6 +338,22 @@ void PoolDecisions::Update(SteadyTime now, Actions& actions) {
     }
   }
   RecomputeHealth(now, actions);
+  // Suspicion must not leave the picker empty (other members may have gone
+  // since): the oldest suspicion ends.
+  for (;;) {
+    MemberRecord* oldest = nullptr;
+    bool pickable = false;
+    for (auto& [id, member] : members_) {
+      pickable = pickable || TierOf(member) == Tier::kPickable;
+      if (member.suspected &&
+          (oldest == nullptr || member.suspected_at < oldest->suspected_at)) {
+        oldest = &member;
+      }
+    }
+    if (pickable || oldest == nullptr) break;
+    EndSuspicion(*oldest, LogSeverity::kWarning,
+                 "no other member is pickable", now, actions);
+  }
   // Ejection must not leave fewer than critical_min pickable members (other
   // members may have failed since): end the ejections that end soonest.
   for (;;) {

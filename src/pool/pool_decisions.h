@@ -39,6 +39,15 @@
 //     healthy within replacement_timeout is evicted and tried again after
 //     its address's backoff. At most one extra member (a surplus or a
 //     replacement) exists at a time.
+//   - Health by source (OnCheck): a Watch message counts at once (SERVING:
+//     healthy; otherwise unhealthy); polled checks and probes count towards
+//     the thresholds above.
+//   - Suspicion (OnStall): a pickable member whose calls stalled leaves the
+//     picker and is probed, unless no other member is pickable; a probe the
+//     server answered (SERVING, NOT_SERVING or UNIMPLEMENTED) ends the
+//     suspicion, a failed one asks for another probe. A member whose
+//     connection leaves READY is no longer suspected (its next connection
+//     starts afresh); when no member is pickable the oldest suspicion ends.
 //   - Outlier ejection: OnCallFailures() ejects a member for base x times
 //     ejected (capped), unless that would leave fewer than critical_min
 //     pickable members; when other members fail later, ejections end early
@@ -126,6 +135,9 @@ class PoolDecisions {
     bool recycle = false;
     uint64_t replaces = 0;
     SteadyTime last_skip_event{};  // last kEjectionSkipped recorded
+    // Liveness: calls stalled; out of the picker until a probe passes.
+    bool suspected = false;
+    SteadyTime suspected_at{};
   };
 
   struct AddressRecord {
@@ -163,6 +175,7 @@ class PoolDecisions {
     std::vector<std::pair<uint64_t, size_t>> open;  // (new id, address index)
     std::vector<uint64_t> close;
     std::vector<uint64_t> reset_failures;  // outlier counters to zero
+    std::vector<uint64_t> probe;           // members to probe (liveness)
     std::vector<Event> events;             // new events, oldest first
     bool health_changed = false;           // health() differs
     // Adds `other`'s actions after these.
@@ -178,8 +191,15 @@ class PoolDecisions {
   Actions Start(SteadyTime now);
   Actions OnConnectivity(uint64_t id, grpc_connectivity_state state,
                          SteadyTime now);
+  Actions OnCheck(uint64_t id, CheckSource source, CheckOutcome outcome,
+                  std::string detail, SteadyTime now);
+  // A polled check's outcome.
   Actions OnCheck(uint64_t id, CheckOutcome outcome, std::string detail,
-                  SteadyTime now);
+                  SteadyTime now) {
+    return OnCheck(id, CheckSource::kPoll, outcome, std::move(detail), now);
+  }
+  // The member's calls stalled (LivenessOptions); `detail` says how.
+  Actions OnStall(uint64_t id, std::string detail, SteadyTime now);
   // The member's calls failed `consecutive_failures` times in a row.
   Actions OnCallFailures(uint64_t id, SteadyTime now);
   Actions OnTimer(SteadyTime now);
@@ -231,6 +251,8 @@ class PoolDecisions {
              std::string why = "");
   void MemberBecameHealthy(MemberRecord& member, SteadyTime now,
                            Actions& actions);
+  void EndSuspicion(MemberRecord& member, LogSeverity severity,
+                    std::string why, SteadyTime now, Actions& actions);
   // Whether a member was retired (false: no current address is crowded).
   bool Retire(SteadyTime now, Actions& actions);
   // Closes members on stale addresses when they are no longer needed, and

@@ -22,6 +22,7 @@ constexpr std::chrono::seconds kSampleEvery{10};
 absl::string_view MemberStateWord(const PoolDecisions& decisions,
                                   const PoolDecisions::MemberRecord& record) {
   if (record.ejected) return "ejected";
+  if (record.suspected) return "suspected";
   if (decisions.addresses()[record.address].stale) return "draining";
   if (decisions.Healthy(record)) return "healthy";
   if (record.health == MemberHealth::kUnhealthy ||
@@ -151,6 +152,17 @@ std::optional<PoolView> Pool::View(bool sample_latency) {
     info.ejected = record.ejected;
     if (record.ejected) info.ejected_until = clocks.ToWall(record.ejected_until);
     info.times_ejected = record.times_ejected;
+    info.suspected = record.suspected;
+    switch (checks_->ModeOf(id)) {
+      case MemberChecks::Mode::kWatch:
+        info.health_mode = "watch";
+        break;
+      case MemberChecks::Mode::kPoll:
+        info.health_mode = "poll";
+        break;
+      case MemberChecks::Mode::kNone:
+        break;
+    }
 
     member.state_word = MemberStateWord(decisions_, record);
     member.latency_ewma_ms =

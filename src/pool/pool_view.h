@@ -46,7 +46,8 @@ struct PoolView {
   };
   struct Member {
     MemberInfo info;
-    // One word: "healthy", "starting", "unhealthy", "ejected", "draining".
+    // One word: "healthy", "starting", "unhealthy", "ejected", "suspected",
+    // "draining".
     absl::string_view state_word;
     // Calls since the oldest latency sample kept, and their percentiles
     // (-1: none); see Pool::View().

@@ -252,9 +252,12 @@ TEST(HealthTest, AllBackendsNotServingIsDegradedButCallsSucceed) {
   }
 }
 
-TEST(HealthTest, HungBackendIsDetectedByTimeoutWhileCallsSucceed) {
+TEST(HealthTest, HungBackendIsDetectedByPolledCheckTimeouts) {
   ChildBackend a("127.0.0.1"), b("127.0.0.2"), c("127.0.0.3");
   ChannelOptions options = FastHealthOptions(3);
+  // Polling alone, without liveness probes.
+  options.health_check.watch = false;
+  options.liveness.stall_detection = false;
   options.health_check.timeout = milliseconds(500);
   options.outlier_ejection.enabled = false;  // the health checks must see it
   std::shared_ptr<Channel> channel =
@@ -306,6 +309,61 @@ TEST(HealthTest, HungBackendIsDetectedByTimeoutWhileCallsSucceed) {
   b.Continue();
 }
 
+TEST(HealthTest, HungBackendLeavesThePickerWhenItsCallTimesOut) {
+  ChildBackend a("127.0.0.1"), b("127.0.0.2"), c("127.0.0.3");
+  // Default health checks (Watch streams, which a hung backend leaves
+  // quiet) and liveness.
+  ChannelOptions options;
+  options.pool_size = 3;
+  options.outlier_ejection.enabled = false;  // liveness must see it
+  std::shared_ptr<Channel> channel =
+      MustCreate(Ipv4Target({&a, &b, &c}), std::move(options));
+  ASSERT_NE(channel, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return Pickable(*channel) == 3; }));
+  auto stub = EchoTest::NewStub(channel);
+
+  // One caller: when its call hangs on b, no other call completes, so only
+  // the call's own timeout can tell (a stall scan needs other calls).
+  std::atomic<bool> stop{false};
+  std::atomic<int> calls{0}, failed{0};
+  std::thread caller([&] {
+    while (!stop.load()) {
+      ++calls;
+      if (!Echo(*stub, nullptr, milliseconds(1000)).ok()) ++failed;
+    }
+  });
+  const auto start = std::chrono::steady_clock::now();
+  b.Stop();
+  const bool detected_in_time =
+      WaitFor([&] { return PickableOn(*channel, b.address()) == 0; });
+  const double detected = SecondsSince(start);
+  stop = true;
+  caller.join();
+  ASSERT_TRUE(detected_in_time);
+  std::cout << "[measured] SIGSTOP, one caller: out of the picker after "
+            << detected << " s; " << failed << " of " << calls
+            << " calls failed meanwhile\n";
+  // The first call that went to b timed out (1 s) and b was suspected.
+  EXPECT_LE(failed, 2);
+  EXPECT_TRUE(HasEvent(*channel, PoolEvent::Kind::kMemberSuspected));
+  for (int i = 0; i < 100; ++i) {
+    std::string backend;
+    ASSERT_TRUE(Echo(*stub, &backend).ok()) << i;
+    EXPECT_NE(backend, b.address());
+  }
+  // Its probes time out, so it is found unhealthy and replaced.
+  EXPECT_TRUE(WaitFor([&] {
+    for (const PoolEvent& event : channel->Events()) {
+      if (event.kind == PoolEvent::Kind::kMemberUnhealthy &&
+          event.detail.find("DEADLINE_EXCEEDED") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  }));
+  b.Continue();
+}
+
 TEST(HealthTest, KilledBackendIsReplaced) {
   ChildBackend a("127.0.0.1"), b("127.0.0.2"), c("127.0.0.3");
   std::shared_ptr<Channel> channel =
@@ -348,7 +406,8 @@ TEST(HealthTest, BackendWithoutHealthServiceIsUsed) {
 TEST(HealthTest, NamedServiceIsChecked) {
   ChildBackend a("127.0.0.1");
   ChannelOptions options = FastHealthOptions(1);
-  // gRPC's default health service knows only "" until a service is set.
+  // gRPC's default health service knows only "" until a service is set:
+  // Watch answers SERVICE_UNKNOWN (Check would answer NOT_FOUND).
   options.health_check.service = "no.such.Service";
   std::shared_ptr<Channel> channel =
       MustCreate(a.address(), std::move(options));
@@ -357,7 +416,9 @@ TEST(HealthTest, NamedServiceIsChecked) {
       [&] { return HasEvent(*channel, PoolEvent::Kind::kMemberUnhealthy); }));
   EXPECT_TRUE(WaitFor([&] {
     for (const PoolEvent& event : channel->Events()) {
-      if (event.detail.find("NOT_FOUND") != std::string::npos) return true;
+      if (event.detail.find("SERVICE_UNKNOWN") != std::string::npos) {
+        return true;
+      }
     }
     return false;
   }));

@@ -69,7 +69,12 @@ class PoolTest : public ::testing::Test {
     ChannelOptions options;
     options.name = "pool-test";
     options.health_check.service = "warm.test.Backend";
+    // Polling: what these tests drive through FakeHealthChecks. Watch
+    // streams have tests of their own.
+    options.health_check.watch = false;
     options.health_check.interval = kInterval;
+    // With or without calls (the no-traffic interval has a test of its own).
+    options.health_check.no_traffic_interval = kInterval;
     options.health_check.timeout = milliseconds(500);
     options.on_health_change = [this](const ChannelHealth& health) {
       reports_.push_back(health);
