@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages warm needs to build and run its demo, with
 # --test also the tools its tests run (Prometheus and promtool, headless
-# Chromium), and with --clang Debian's clang for the thread-safety check
-# (scripts/thread_safety.sh).
+# Chromium, Node.js and npm for the grpc-js backend in tests/js), and with
+# --clang Debian's clang for the thread-safety check (scripts/thread_safety.sh).
 # Usage: bash scripts/deps.sh [--test] [--clang]
 #        (as root, or with sudo available)
 set -euo pipefail
@@ -16,7 +16,10 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    --test) packages+=(prometheus chromium) ;;
+    --test) packages+=(prometheus chromium)
+            # Debian's nodejs and npm, unless an npm is there already (a
+            # NodeSource nodejs bundles npm and conflicts with Debian's).
+            command -v npm >/dev/null 2>&1 || packages+=(nodejs npm) ;;
     --clang) packages+=(clang) ;;
     *) echo "deps: unknown option $arg (usage: deps.sh [--test] [--clang])" >&2
        exit 2 ;;

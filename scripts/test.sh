@@ -8,6 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh --test
+# The npm packages of the grpc-js test backend, as tests/js/package-lock.json
+# pins them (tests/health/keepalive_test.cc skips its grpc-js tests without).
+if command -v npm >/dev/null 2>&1; then
+  npm ci --prefix tests/js --ignore-scripts --no-audit --no-fund \
+    --loglevel=error ||
+    echo "test.sh: npm ci in tests/js failed; the grpc-js tests will skip" >&2
+fi
 
 sanitize="${WARM_SANITIZE:-}"
 build_dir="build${sanitize:+-$sanitize}"
