@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages warm needs to build and run its demo, with
 # --test also the tools its tests run (Prometheus and promtool, headless
-# Chromium), and with --clang Debian's clang for the thread-safety check
+# Chromium, nftables and iproute2 for the hosts in network namespaces), and
+# with --clang Debian's clang for the thread-safety check
 # (scripts/thread_safety.sh).
 # Usage: bash scripts/deps.sh [--test] [--clang]
 #        (as root, or with sudo available)
@@ -16,7 +17,7 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    --test) packages+=(prometheus chromium) ;;
+    --test) packages+=(prometheus chromium nftables iproute2) ;;
     --clang) packages+=(clang) ;;
     *) echo "deps: unknown option $arg (usage: deps.sh [--test] [--clang])" >&2
        exit 2 ;;
