@@ -37,7 +37,7 @@ struct Variant {
   const char* description;
 };
 const Variant kVariants[] = {
-    {kWarm, "defaults: pool 3, a health check per member every 5 s"},
+    {kWarm, "defaults: pool 3, a Health/Watch stream per member"},
     {kWarmNoChecks, "pool 3, `health_check.enabled = false`"},
     {kRoundRobin,
      "3 connections each (own subchannel pool), client health checking"},

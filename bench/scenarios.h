@@ -28,7 +28,7 @@ struct BenchConfig {
   int reps = 0;
   double seconds = 0;          // one measurement (overhead, slow_backend)
   std::vector<int> threads;    // closed-loop callers (overhead, slow_backend)
-  double failover_window = 0;  // seconds observed after the fault
+  double failover_window = 0;  // seconds observed after the fault (netfault too)
   double dns_bound = 0;        // seconds to wait for traffic to move
   int channels = 0;            // scale: idle channels in one process
   double cpu_window = 0;       // scale: seconds CPU is measured over
@@ -66,6 +66,8 @@ absl::StatusOr<ScenarioReport> RunFailover(const BenchConfig& config);
 absl::StatusOr<ScenarioReport> RunDnsMove(const BenchConfig& config);
 absl::StatusOr<ScenarioReport> RunWarmStart(const BenchConfig& config);
 absl::StatusOr<ScenarioReport> RunScale(const BenchConfig& config);
+// Skipped (a report that says why) where network namespaces cannot be made.
+absl::StatusOr<ScenarioReport> RunNetfault(const BenchConfig& config);
 
 // The scale scenario measures each variant in a process of its own (so that
 // one variant's freed memory does not hide the next one's); this is that
@@ -74,6 +76,11 @@ absl::StatusOr<ScenarioReport> RunScale(const BenchConfig& config);
 // "key=number" pairs.
 int RunScaleChild(const std::string& variant, const std::string& target,
                   int channels, double cpu_window);
+
+// The netfault scenario's backends run in child processes inside network
+// namespaces; this is such a process's work: a BenchBackend on `host` and a
+// free port, announced as "PORT <n>" on stdout, served until stdin ends.
+int RunNetfaultBackend(const std::string& host);
 
 }  // namespace bench
 }  // namespace warm

@@ -9,6 +9,8 @@
 //   dns_move      seconds until traffic follows replaced DNS records
 //   warm_start    the first call on a new channel vs steady state
 //   scale         1000 idle channels: memory and CPU per channel
+//   netfault      failed calls and latency when one backend's network fails
+//                 (partition, packet loss, TCP resets; needs root)
 // The cost of one pick at 3/64/1024 members is pick_bench's (Google
 // Benchmark).
 //
@@ -49,16 +51,17 @@ constexpr char kUsage[] =
                   [--scrape-ms N] [--json FILE] [--markdown FILE] [--slow-plot-data FILE]
 
   --scenario         overhead, slow_backend, failover, dns_move, warm_start,
-                     scale, or all (default: all)
+                     scale, netfault, or all (default: all; netfault needs
+                     root, ip and nft, and says why it was skipped without)
   --smoke            short runs that only show the harness works (ctest)
   --verbose          let warm log its events (evictions...) to stderr
   --reps N           repetitions, 1..1000 (default per scenario: overhead 10,
                      slow_backend 5, failover 5, dns_move 3, warm_start 20,
-                     scale 3; --smoke: 1)
+                     scale 3, netfault 3; --smoke: 1)
   --seconds S        one measurement of overhead and slow_backend (2)
   --threads N,...    closed-loop callers: overhead (4), slow_backend
                      (4,8,16,32)
-  --failover-window S  observed after the fault (8)
+  --failover-window S  observed after the fault: failover (8), netfault (9)
   --dns-bound S      longest wait for traffic to move (30)
   --channels N       scale: idle channels in one process, 1..20000 (1000)
   --cpu-window S     scale: CPU measured over S seconds (5)
@@ -81,6 +84,7 @@ const std::vector<std::pair<std::string, Runner>>& Scenarios() {
           {"overhead", RunOverhead},    {"slow_backend", RunSlowBackend},
           {"failover", RunFailover},    {"dns_move", RunDnsMove},
           {"warm_start", RunWarmStart}, {"scale", RunScale},
+          {"netfault", RunNetfault},
       };
   return *scenarios;
 }
@@ -99,7 +103,8 @@ constexpr absl::string_view kValueFlags[] = {"--scenario",
                                              "--markdown",
                                              "--slow-plot-data",
                                              "--scale-child",
-                                             "--scale-target"};
+                                             "--scale-target",
+                                             "--netfault-backend"};
 
 bool TakesValue(absl::string_view flag) {
   return std::find(std::begin(kValueFlags), std::end(kValueFlags), flag) !=
@@ -115,6 +120,8 @@ struct Flags {
   // The scale scenario's per-variant process.
   std::string scale_child;
   std::string scale_target;
+  // The netfault scenario's backend process: its listening address.
+  std::string netfault_backend;
 };
 
 // A usage error: the message and the usage text on stderr, exit 2.
@@ -206,6 +213,8 @@ Flags ParseFlags(int argc, char** argv) {
       flags.scale_child = value;
     } else if (name == "--scale-target") {
       flags.scale_target = value;
+    } else if (name == "--netfault-backend") {
+      flags.netfault_backend = value;
     }
   }
   for (absl::string_view part : absl::StrSplit(scenario_list, ',')) {
@@ -309,6 +318,9 @@ int main(int argc, char** argv) {
     }
     return RunScaleChild(flags.scale_child, flags.scale_target,
                          flags.config.channels, flags.config.cpu_window);
+  }
+  if (!flags.netfault_backend.empty()) {
+    return RunNetfaultBackend(flags.netfault_backend);
   }
   flags.config.self_path = SelfPath();
   // warm logs evictions and ejections to stderr; the faults here are on

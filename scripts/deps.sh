@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages warm needs to build and run its demo, with
 # --test also the tools its tests run (Prometheus and promtool, headless
-# Chromium, Node.js and npm for the grpc-js backend in tests/js), and with
-# --clang Debian's clang for the thread-safety check (scripts/thread_safety.sh).
+# Chromium, Node.js and npm for the grpc-js backend in tests/js, nftables and
+# iproute2 for the hosts in network namespaces), and with --clang Debian's
+# clang for the thread-safety check (scripts/thread_safety.sh).
 # Usage: bash scripts/deps.sh [--test] [--clang]
 #        (as root, or with sudo available)
 set -euo pipefail
@@ -16,7 +17,7 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    --test) packages+=(prometheus chromium)
+    --test) packages+=(prometheus chromium nftables iproute2)
             # Debian's nodejs and npm, unless an npm is there already (a
             # NodeSource nodejs bundles npm and conflicts with Debian's).
             command -v npm >/dev/null 2>&1 || packages+=(nodejs npm) ;;
