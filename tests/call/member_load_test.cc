@@ -50,8 +50,9 @@ TEST(StallTriggerTest, NoCallEndsNoScans) {
 }
 
 TEST(StallTriggerTest, OfCallsEndingAtOnceOnManyThreadsOneScans) {
-  for (int round = 0; round < 20; ++round) {
-    SCOPED_TRACE(round);
+  // The race is narrow (a load and a compare-exchange): many rounds.
+  int extra_scans = 0;
+  for (int round = 0; round < 2000; ++round) {
     std::atomic<int> scans{0};
     StallTrigger trigger(kPeriodUs, [&] { scans.fetch_add(1); });
     constexpr int kThreads = 4;
@@ -60,15 +61,16 @@ TEST(StallTriggerTest, OfCallsEndingAtOnceOnManyThreadsOneScans) {
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&] {
         ready.fetch_add(1);
-        while (ready.load() < kThreads) {
-        }
+        while (ready.load() < kThreads) std::this_thread::yield();
         // Every thread's calls end within one period.
         for (int64_t i = 0; i < 1000; ++i) trigger.OnCallEnd(7000000 + i * 100);
       });
     }
     for (std::thread& thread : threads) thread.join();
-    EXPECT_EQ(scans.load(), 1);
+    EXPECT_GE(scans.load(), 1);
+    extra_scans += scans.load() - 1;
   }
+  EXPECT_EQ(extra_scans, 0) << "calls ending at once started several scans";
 }
 
 // The time of the call end being handled on this thread: the scan runs on
