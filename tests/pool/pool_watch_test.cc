@@ -9,6 +9,7 @@
 // deadline (tens of milliseconds), never sleep.
 
 #include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/generic/generic_stub.h>
 
 #include <atomic>
 #include <thread>
@@ -172,21 +173,24 @@ class HangingBackendService : public grpc::CallbackGenericService {
      public:
       explicit Reactor(bool hang) : hang_(hang) { StartRead(&message_); }
       void OnReadDone(bool ok) override {
-        if (!ok) {
-          Finish(grpc::Status(grpc::StatusCode::INTERNAL, "no request"));
-          return;
+        if (!ok)
+          return FinishOnce(
+              grpc::Status(grpc::StatusCode::INTERNAL, "no request"));
+        if (hang_) return;  // until cancelled
+        if (!finished_.exchange(true)) {
+          StartWriteAndFinish(&message_, grpc::WriteOptions(),
+                              grpc::Status::OK);
         }
-        if (hang_) return;  // until OnCancel
-        StartWriteAndFinish(&message_, grpc::WriteOptions(), grpc::Status::OK);
       }
       void OnCancel() override {
-        if (hang_ && !finished_.exchange(true)) {
-          Finish(grpc::Status(grpc::StatusCode::CANCELLED, "gave up"));
-        }
+        FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "gave up"));
       }
       void OnDone() override { delete this; }
 
      private:
+      void FinishOnce(grpc::Status status) {
+        if (!finished_.exchange(true)) Finish(std::move(status));
+      }
       const bool hang_;
       std::atomic<bool> finished_{false};
       grpc::ByteBuffer message_;
@@ -235,6 +239,42 @@ class PoolLivenessTest : public PoolWatchTest {
         grpc::internal::RpcMethod(method,
                                   grpc::internal::RpcMethod::NORMAL_RPC),
         context, request, &response);
+  }
+
+  // Waits (on real time, bounded) until member `id` has `n` calls in
+  // flight.
+  bool WaitInFlight(uint64_t id, int64_t n) {
+    const auto give_up = std::chrono::steady_clock::now() + seconds(5);
+    while (std::chrono::steady_clock::now() < give_up) {
+      std::optional<MemberInfo> info = Member(id);
+      if (info.has_value() && info->in_flight == n) return true;
+      std::this_thread::yield();
+    }
+    return false;
+  }
+
+  // A bidi stream on member `id` that hangs until `deadline`: its end
+  // starts a stall scan (StallTrigger), but a stream is not a unary call,
+  // so it moves no member's progress stamp.
+  grpc::Status HangStream(uint64_t id, milliseconds deadline) {
+    std::shared_ptr<grpc::Channel> channel = Ch(id);
+    if (channel == nullptr) return grpc::Status::CANCELLED;
+    grpc::GenericStub stub(channel);
+    grpc::CompletionQueue cq;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + deadline);
+    std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+        stub.PrepareCall(&context, kHangMethod, &cq);
+    grpc::Status status;
+    call->StartCall(reinterpret_cast<void*>(1));
+    call->Finish(&status, reinterpret_cast<void*>(2));
+    void* tag;
+    bool ok;
+    for (int done = 0; done < 2 && cq.Next(&tag, &ok);) ++done;
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+    return status;
   }
 
   HangingBackendService service_;
@@ -335,6 +375,42 @@ TEST_F(PoolLivenessTest, CallsStalledWhileOthersCompleteSuspectTheMember) {
   EXPECT_THAT(EventsOf(Kind::kMemberSuspected)[0].detail,
               HasSubstr("while other members' calls did"));
   EXPECT_EQ(checks_.InFlight(*Ch(1)), 1) << "probed";
+}
+
+// LivenessOptions: a stalled member is suspected "while calls on other
+// members of the channel complete" (ScanForStalls: "when every member is
+// slow, ... taking members out would not help"). But a member counts as
+// progressing when its progress stamp is recent, and the stamp is also set
+// when a unary call *starts* on a member with none in flight
+// (MemberLoad::UnaryStarted). Here no call completes anywhere: member 1's
+// call hangs, member 2's call hangs too but started just before the scan,
+// and the scan (started by a stream's end on member 3) suspects member 1
+// with "while other members' calls did".
+TEST_F(PoolLivenessTest, DISABLED_NoCallCompletedAnywhereSuspectsNobody) {
+  Start(kStaticTarget, LivenessOptions());
+  for (uint64_t id : {1, 2, 3}) WatchHealthy(id);
+  grpc::ClientContext first;
+  grpc::ClientContext second;
+  std::thread one([&] { Call(1, kHangMethod, milliseconds(5000), &first); });
+  ASSERT_TRUE(WaitInFlight(1, 1));
+  // Quiet for longer than stall_timeout (10 ms); the stream's end posts a
+  // scan, which runs at RunPending() below.
+  EXPECT_EQ(HangStream(3, milliseconds(30)).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  std::thread two([&] { Call(2, kHangMethod, milliseconds(5000), &second); });
+  const bool two_in_flight = WaitInFlight(2, 1);
+  scheduler_->RunPending();
+  const bool suspected = Member(1)->suspected;
+  const std::vector<PoolEvent> events = EventsOf(Kind::kMemberSuspected);
+  first.TryCancel();
+  second.TryCancel();
+  one.join();
+  two.join();
+  ASSERT_TRUE(two_in_flight);
+  EXPECT_FALSE(suspected) << "no call completed on any member";
+  for (const PoolEvent& event : events) {
+    ADD_FAILURE() << "#" << event.member_id << ": " << event.detail;
+  }
 }
 
 }  // namespace
