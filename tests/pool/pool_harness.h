@@ -107,6 +107,7 @@ class PoolTest : public ::testing::Test {
     config.scheduler = scheduler_;
     config.create_channel = channels_->CreateFn();
     config.start_health_check = checks_.StartFn();
+    config.start_health_watch = watches_.StartFn();
     config.seed = 42;
     absl::StatusOr<std::shared_ptr<Pool>> pool =
         Pool::Start(std::move(config));
@@ -197,6 +198,8 @@ class PoolTest : public ::testing::Test {
   std::shared_ptr<wt::FakeScheduler> scheduler_ =
       std::make_shared<wt::FakeScheduler>();
   wt::FakeHealthChecks checks_{scheduler_};
+  // Watch streams, for tests that set health_check.watch (pool_watch_test).
+  wt::FakeHealthWatches watches_{scheduler_};
   std::unique_ptr<wt::FakeChannels> channels_ =
       std::make_unique<wt::FakeChannels>();
   std::shared_ptr<wt::FakeResolver> resolver_;

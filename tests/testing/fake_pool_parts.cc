@@ -202,6 +202,192 @@ bool FakeHealthChecks::Complete(const grpc::Channel& channel,
   return true;
 }
 
+// --- FakeHealthWatches -------------------------------------------------------
+
+struct FakeHealthWatches::Shared {
+  struct Record {
+    Stream stream;
+    std::function<void(HealthCheck::Result)> on_message;
+    std::function<void(HealthCheck::Result)> on_end;
+  };
+  const std::shared_ptr<FakeScheduler> scheduler;
+  mutable Mutex mu;
+  bool alive ABSL_GUARDED_BY(mu) = true;
+  std::vector<std::shared_ptr<Record>> records ABSL_GUARDED_BY(mu);
+
+  explicit Shared(std::shared_ptr<FakeScheduler> s) : scheduler(std::move(s)) {}
+
+  // The newest open stream of `channel`, or null.
+  std::shared_ptr<Record> NewestOpen(const grpc::Channel& channel)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    for (auto it = records.rbegin(); it != records.rend(); ++it) {
+      if ((*it)->stream.channel == &channel && (*it)->stream.open()) return *it;
+    }
+    return nullptr;
+  }
+};
+
+namespace {
+
+// What the pool holds of one stream: Cancel() ends it with `cancelled`,
+// later, on the control thread, as the real stream does. (A template only
+// to reach FakeHealthWatches' private types.)
+template <typename Shared, typename Record>
+class FakeStream final : public HealthCheck {
+ public:
+  FakeStream(std::shared_ptr<Shared> shared, std::shared_ptr<Record> record)
+      : shared_(std::move(shared)), record_(std::move(record)) {}
+
+  void Cancel() override {
+    std::function<void(HealthCheck::Result)> on_end;
+    {
+      MutexLock lock(&shared_->mu);
+      if (!record_->stream.open()) return;
+      record_->stream.cancelled = true;
+      on_end = std::move(record_->on_end);
+      record_->on_message = nullptr;  // as the real stream, drops its captures
+    }
+    // Called under the pool's lock: the end comes later.
+    shared_->scheduler->Post([on_end = std::move(on_end)] {
+      HealthCheck::Result result;
+      result.outcome = CheckOutcome::kFailed;
+      result.detail = "CANCELLED: fake stream cancelled";
+      result.cancelled = true;
+      on_end(std::move(result));
+    });
+  }
+
+ private:
+  const std::shared_ptr<Shared> shared_;
+  const std::shared_ptr<Record> record_;
+};
+
+}  // namespace
+
+FakeHealthWatches::FakeHealthWatches(std::shared_ptr<FakeScheduler> scheduler)
+    : shared_(std::make_shared<Shared>(std::move(scheduler))) {}
+
+FakeHealthWatches::~FakeHealthWatches() {
+  MutexLock lock(&shared_->mu);
+  shared_->alive = false;
+}
+
+internal::StartHealthWatchFn FakeHealthWatches::StartFn() {
+  return [shared = shared_](grpc::Channel& channel, const std::string& service,
+                            std::function<void(HealthCheck::Result)> on_message,
+                            std::function<void(HealthCheck::Result)> on_end)
+             -> std::shared_ptr<HealthCheck> {
+    auto record = std::make_shared<Shared::Record>();
+    record->stream.channel = &channel;
+    record->stream.service = service;
+    record->stream.opened_at = shared->scheduler->Now();
+    record->on_message = std::move(on_message);
+    record->on_end = std::move(on_end);
+    {
+      MutexLock lock(&shared->mu);
+      if (shared->alive) shared->records.push_back(record);
+    }
+    return std::make_shared<FakeStream<Shared, Shared::Record>>(shared, record);
+  };
+}
+
+std::vector<FakeHealthWatches::Stream> FakeHealthWatches::streams() const {
+  MutexLock lock(&shared_->mu);
+  std::vector<Stream> out;
+  for (const auto& record : shared_->records) out.push_back(record->stream);
+  return out;
+}
+
+int FakeHealthWatches::Started(const grpc::Channel& channel) const {
+  MutexLock lock(&shared_->mu);
+  int n = 0;
+  for (const auto& record : shared_->records) {
+    n += record->stream.channel == &channel;
+  }
+  return n;
+}
+
+int FakeHealthWatches::Open(const grpc::Channel& channel) const {
+  MutexLock lock(&shared_->mu);
+  int n = 0;
+  for (const auto& record : shared_->records) {
+    n += record->stream.channel == &channel && record->stream.open();
+  }
+  return n;
+}
+
+int FakeHealthWatches::Cancelled(const grpc::Channel& channel) const {
+  MutexLock lock(&shared_->mu);
+  int n = 0;
+  for (const auto& record : shared_->records) {
+    n += record->stream.channel == &channel && record->stream.cancelled;
+  }
+  return n;
+}
+
+int FakeHealthWatches::Open() const {
+  MutexLock lock(&shared_->mu);
+  int n = 0;
+  for (const auto& record : shared_->records) n += record->stream.open();
+  return n;
+}
+
+int FakeHealthWatches::Cancelled() const {
+  MutexLock lock(&shared_->mu);
+  int n = 0;
+  for (const auto& record : shared_->records) n += record->stream.cancelled;
+  return n;
+}
+
+bool FakeHealthWatches::Send(const grpc::Channel& channel, CheckOutcome outcome,
+                             std::string detail) {
+  std::function<void(HealthCheck::Result)> on_message;
+  {
+    MutexLock lock(&shared_->mu);
+    std::shared_ptr<Shared::Record> record = shared_->NewestOpen(channel);
+    if (record == nullptr) return false;
+    ++record->stream.messages;
+    on_message = record->on_message;  // more may follow
+  }
+  if (detail.empty()) detail = FakeHealthChecks::DefaultDetail(outcome);
+  shared_->scheduler->Post([on_message = std::move(on_message), outcome,
+                            detail = std::move(detail)] {
+    HealthCheck::Result result;
+    result.outcome = outcome;
+    result.detail = detail;
+    on_message(std::move(result));
+  });
+  RunDue(shared_->scheduler.get());
+  return true;
+}
+
+bool FakeHealthWatches::End(const grpc::Channel& channel, CheckOutcome outcome,
+                            std::string detail) {
+  std::function<void(HealthCheck::Result)> on_end;
+  {
+    MutexLock lock(&shared_->mu);
+    std::shared_ptr<Shared::Record> record = shared_->NewestOpen(channel);
+    if (record == nullptr) return false;
+    record->stream.ended = true;
+    on_end = std::move(record->on_end);
+    record->on_message = nullptr;
+  }
+  if (detail.empty()) {
+    detail = outcome == CheckOutcome::kFailed
+                 ? "UNAVAILABLE: fake stream ended"
+                 : FakeHealthChecks::DefaultDetail(outcome);
+  }
+  shared_->scheduler->Post(
+      [on_end = std::move(on_end), outcome, detail = std::move(detail)] {
+        HealthCheck::Result result;
+        result.outcome = outcome;
+        result.detail = detail;
+        on_end(std::move(result));
+      });
+  RunDue(shared_->scheduler.get());
+  return true;
+}
+
 // --- FakeResolver ------------------------------------------------------------
 
 FakeResolver::~FakeResolver() {

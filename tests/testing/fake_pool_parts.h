@@ -4,6 +4,9 @@
 //   FakeHealthChecks  a StartHealthCheckFn: records every check started
 //                     (channel, service, timeout); the test completes it
 //                     with an outcome, or sees it cancelled.
+//   FakeHealthWatches a StartHealthWatchFn: records every Watch stream
+//                     opened (channel, service, time); the test sends
+//                     messages on it and ends it, or sees it cancelled.
 //   FakeResolver      a DnsResolver: records every Resolve(); the test
 //                     answers (addresses with TTLs, or an error).
 //   FakeChannels      a CreateMemberChannelFn: makes a real grpc::Channel to
@@ -15,9 +18,10 @@
 //                     the test's (no ports): real calls, still no sockets.
 //
 // Completions go through the scheduler, as the real ones do (on the control
-// thread): Complete() and Answer() queue the callback and then run what is
-// due (FakeScheduler::RunPending()), unless called from inside a function the
-// scheduler runs. A cancelled check reports `cancelled` the same way, later.
+// thread): Complete(), Send(), End() and Answer() queue the callback and then
+// run what is due (FakeScheduler::RunPending()), unless called from inside a
+// function the scheduler runs. A cancelled check reports `cancelled` the same
+// way, later.
 //
 // Member channels are matched to members by creation order (the pool opens
 // members in id order, 1, 2, ...: FakeChannels::channel(id - 1)) and to
@@ -92,6 +96,57 @@ class FakeHealthChecks {
 
   // "SERVING", "NOT_SERVING", "UNIMPLEMENTED", "DEADLINE_EXCEEDED: fake".
   static std::string DefaultDetail(internal::CheckOutcome outcome);
+
+ private:
+  struct Shared;
+  const std::shared_ptr<Shared> shared_;
+};
+
+// --- Health Watch streams ---------------------------------------------------
+
+class FakeHealthWatches {
+ public:
+  // One stream the pool opened.
+  struct Stream {
+    const grpc::Channel* channel = nullptr;
+    std::string service;
+    internal::SteadyTime opened_at{};  // the scheduler's Now() then
+    int messages = 0;                  // sent by the test
+    bool ended = false;                // by the test (End())
+    bool cancelled = false;            // by its holder (Cancel())
+    bool open() const { return !ended && !cancelled; }
+  };
+
+  explicit FakeHealthWatches(std::shared_ptr<FakeScheduler> scheduler);
+  ~FakeHealthWatches();
+  FakeHealthWatches(const FakeHealthWatches&) = delete;
+  FakeHealthWatches& operator=(const FakeHealthWatches&) = delete;
+
+  // For Pool::Config::start_health_watch (or MemberChecks). May outlive
+  // this object (streams opened then are recorded nowhere).
+  internal::StartHealthWatchFn StartFn();
+
+  // Every stream opened so far, oldest first.
+  std::vector<Stream> streams() const;
+  // Streams of `channel` opened so far / open (neither ended nor
+  // cancelled) / cancelled.
+  int Started(const grpc::Channel& channel) const;
+  int Open(const grpc::Channel& channel) const;
+  int Cancelled(const grpc::Channel& channel) const;
+  // The same over every channel.
+  int Open() const;
+  int Cancelled() const;
+
+  // Sends a message with `outcome` (kServing or kNotServing; `detail` by
+  // default the outcome's name) on the newest open stream of `channel`;
+  // false, and nothing happens, when none is open.
+  bool Send(const grpc::Channel& channel, internal::CheckOutcome outcome,
+            std::string detail = "");
+  // Ends the newest open stream of `channel` as the server (or the
+  // connection) would: kUnimplemented (no Watch), or kFailed with `detail`
+  // (default "UNAVAILABLE: fake stream ended"); false when none is open.
+  bool End(const grpc::Channel& channel, internal::CheckOutcome outcome,
+           std::string detail = "");
 
  private:
   struct Shared;
