@@ -13,6 +13,7 @@
 #ifndef WARM_SRC_CALL_MEMBER_LOAD_H_
 #define WARM_SRC_CALL_MEMBER_LOAD_H_
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -74,12 +75,14 @@ struct MemberLoad {
   alignas(64) std::atomic<int64_t> in_flight{0};
   alignas(64) std::atomic<uint64_t> started{0};
   std::array<std::atomic<uint64_t>, kCodes> finished{};
-  // Liveness: unary calls in flight, and the last time (steady clock,
-  // microseconds) one of them completed or, when none was in flight, one
-  // started. A member with unary calls in flight and an old stamp stalled.
+  // Liveness: unary calls in flight; the last time (steady clock,
+  // microseconds) the member answered one (progress_us); and when the
+  // latest of its unary calls started while none was in flight (busy_us).
+  // A member with unary calls in flight and both stamps old stalled.
   // Streams are left out: an open stream may rightly be quiet for hours.
   std::atomic<int64_t> unary_in_flight{0};
   std::atomic<int64_t> progress_us{0};
+  std::atomic<int64_t> busy_us{0};
   // Set before the member's first call; null: no stall detection.
   std::shared_ptr<StallTrigger> stall_trigger;
   // Also set before the first call: a unary call that timed out
@@ -148,7 +151,7 @@ struct MemberLoad {
   }
   void UnaryStarted(int64_t now_us) {
     if (unary_in_flight.fetch_add(1, std::memory_order_relaxed) == 0) {
-      progress_us.store(now_us, std::memory_order_relaxed);
+      busy_us.store(now_us, std::memory_order_relaxed);
     }
   }
   // `answered`: the member answered it (a status other than the client's
@@ -157,10 +160,13 @@ struct MemberLoad {
     if (answered) progress_us.store(now_us, std::memory_order_relaxed);
     unary_in_flight.fetch_sub(1, std::memory_order_relaxed);
   }
+  // How long the member has been busy without answering, at `now_us`.
+  int64_t QuietFor(int64_t now_us) const {
+    return now_us - std::max(progress_us.load(std::memory_order_relaxed),
+                             busy_us.load(std::memory_order_relaxed));
+  }
   void UnaryTimedOut(int64_t now_us) {
-    if (report_stall &&
-        now_us - progress_us.load(std::memory_order_relaxed) >
-            stall_timeout_us) {
+    if (report_stall && QuietFor(now_us) > stall_timeout_us) {
       report_stall();
     }
     UnaryFinished(now_us, /*answered=*/false);

@@ -155,7 +155,7 @@ void MemberChecks::Probe(uint64_t id) {
   auto it = entries_.find(id);
   if (it == entries_.end() || it->second.probe != nullptr) return;
   Entry& entry = it->second;
-  const uint64_t generation = ++entry.probe_generation;
+  const uint64_t generation = entry.probe_generation = ++next_generation_;
   entry.probe = start_check_(
       *entry.channel, options_.service, options_.probe_timeout,
       [deliver = deliver_, id, generation](HealthCheck::Result result) {
@@ -165,7 +165,7 @@ void MemberChecks::Probe(uint64_t id) {
 
 void MemberChecks::StartWatch(uint64_t id, Entry& entry) {
   entry.mode = Mode::kWatch;
-  const uint64_t generation = ++entry.generation;
+  const uint64_t generation = entry.generation = ++next_generation_;
   entry.got_message = false;
   entry.timed_out = false;
   entry.active = start_watch_(
@@ -186,7 +186,7 @@ void MemberChecks::StartWatch(uint64_t id, Entry& entry) {
 
 void MemberChecks::StartPoll(uint64_t id, Entry& entry) {
   entry.mode = Mode::kPoll;
-  const uint64_t generation = ++entry.generation;
+  const uint64_t generation = entry.generation = ++next_generation_;
   entry.timer.reset();
   entry.active = start_check_(
       *entry.channel, options_.service, options_.timeout,
@@ -196,7 +196,7 @@ void MemberChecks::StartPoll(uint64_t id, Entry& entry) {
 }
 
 void MemberChecks::ArmTimer(uint64_t id, Entry& entry, SteadyTime at) {
-  const uint64_t generation = ++entry.generation;
+  const uint64_t generation = entry.generation = ++next_generation_;
   entry.timer = scheduler_.RunAt(at, [deliver = deliver_, id, generation] {
     deliver(id, Input{Kind::kTimer, generation, {}});
   });

@@ -114,7 +114,9 @@ class MemberChecks {
     std::shared_ptr<grpc::Channel> channel;
     std::shared_ptr<const MemberLoad> load;
     Mode mode = Mode::kNone;
-    // Of the stream, check or timer whose inputs count; bumped by each.
+    // Of the stream, check or timer whose inputs count: a new one from
+    // next_generation_ for each, so that no two ever share one, even across
+    // an id removed and added again.
     uint64_t generation = 0;
     std::shared_ptr<HealthCheck> active;  // stream or polled check, or null
     std::unique_ptr<Scheduler::Timer> timer;
@@ -137,6 +139,7 @@ class MemberChecks {
   const StartHealthWatchFn start_watch_;
   const Deliver deliver_;
   std::mt19937_64 random_;
+  uint64_t next_generation_ = 0;
   std::map<uint64_t, Entry> entries_;
 };
 

@@ -444,13 +444,13 @@ void Pool::ScanForStalls() {
   int progressing = 0;  // members whose calls complete
   for (const auto& [id, slot] : slots_) {
     const MemberLoad& load = slot.member->load();
-    const int64_t quiet =
-        now_us - load.progress_us.load(std::memory_order_relaxed);
+    const int64_t quiet = load.QuietFor(now_us);
     if (load.unary_in_flight.load(std::memory_order_relaxed) > 0 &&
         quiet > stall_us) {
       stalled.emplace_back(id, quiet);
-    } else if (quiet <= stall_us) {
-      ++progressing;
+    } else if (now_us - load.progress_us.load(std::memory_order_relaxed) <=
+               stall_us) {
+      ++progressing;  // answered a call lately
     }
   }
   // A stall means something only while calls elsewhere complete: when

@@ -128,17 +128,21 @@ struct StallProbe {
   }
 };
 
-TEST(MemberLoadTest, ProgressIsStampedByTheFirstCallInFlightAndByAnswers) {
+TEST(MemberLoadTest, BusyIsStampedByTheFirstCallInFlightProgressByAnswers) {
   MemberLoad load;
   load.UnaryStarted(1000);
-  EXPECT_EQ(load.progress_us.load(), 1000);
+  EXPECT_EQ(load.busy_us.load(), 1000);
+  EXPECT_EQ(load.progress_us.load(), 0) << "a start is no answer";
+  EXPECT_EQ(load.QuietFor(1500), 500);
   EXPECT_EQ(load.unary_in_flight.load(), 1);
-  load.UnaryStarted(2000);  // another in flight: no progress by that
-  EXPECT_EQ(load.progress_us.load(), 1000);
+  load.UnaryStarted(2000);  // another in flight: not a new busy period
+  EXPECT_EQ(load.busy_us.load(), 1000);
   load.UnaryFinished(3000, /*answered=*/false);  // destroyed unanswered
-  EXPECT_EQ(load.progress_us.load(), 1000);
+  EXPECT_EQ(load.progress_us.load(), 0);
+  EXPECT_EQ(load.QuietFor(3000), 2000);
   load.UnaryFinished(4000, /*answered=*/true);
   EXPECT_EQ(load.progress_us.load(), 4000);
+  EXPECT_EQ(load.QuietFor(4500), 500);
   EXPECT_EQ(load.unary_in_flight.load(), 0);
 }
 
@@ -155,11 +159,11 @@ TEST(MemberLoadTest,
   load.UnaryTimedOut(1000000 + kStallUs);
   EXPECT_EQ(probe.reports, 0);
   EXPECT_EQ(load.unary_in_flight.load(), 2);
-  EXPECT_EQ(load.progress_us.load(), 1000000) << "a timeout is no progress";
+  EXPECT_EQ(load.progress_us.load(), 0) << "a timeout is no progress";
 
   load.UnaryTimedOut(1000000 + kStallUs + 1);
   EXPECT_EQ(probe.reports, 1);
-  EXPECT_EQ(load.progress_us.load(), 1000000) << "a timeout is no progress";
+  EXPECT_EQ(load.progress_us.load(), 0) << "a timeout is no progress";
   EXPECT_EQ(load.unary_in_flight.load(), 1);
 
   // An answer in between: the member is not quiet.
@@ -184,7 +188,7 @@ TEST(MemberLoadTest, WithoutStallDetectionATimeoutOnlyCountsTheCallOut) {
   load.UnaryStarted(1000);
   load.UnaryTimedOut(1000 + 3600000000LL);
   EXPECT_EQ(load.unary_in_flight.load(), 0);
-  EXPECT_EQ(load.progress_us.load(), 1000);
+  EXPECT_EQ(load.progress_us.load(), 0);
 }
 
 }  // namespace

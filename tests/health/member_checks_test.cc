@@ -447,16 +447,13 @@ TEST_F(MemberChecksTest, InputsOfARemovedMemberAreDropped) {
   EXPECT_EQ(checks_->ModeOf(1), Mode::kNone);
 }
 
-// Latent: the pool never reuses a member id (PoolDecisions counts them up),
-// so this cannot happen there today. But an entry's generation starts again
-// at 0 when an id is added anew, so the cancelled end of the removed
-// incarnation's stream (generation 1) matches the new stream's and is taken
-// as its end: the new stream's handle is dropped without Cancel(), its
-// first-message deadline then reads "a backoff ran out" and opens a second
-// stream, and the silent stream is never reported. Generations unique per
-// MemberChecks (one counter for all entries) would close this.
-TEST_F(MemberChecksTest,
-       DISABLED_InputsOfAnEarlierMemberWithTheSameIdAreDropped) {
+// The pool never reuses a member id (PoolDecisions counts them up), but
+// MemberChecks must not rely on it: were generations counted per entry, the
+// cancelled end of the removed incarnation's stream would match the new
+// stream's and be taken as its end (the new stream dropped without
+// Cancel(), a second one opened, the silent one never reported).
+// Generations are unique per MemberChecks.
+TEST_F(MemberChecksTest, InputsOfAnEarlierMemberWithTheSameIdAreDropped) {
   Make(WatchOptions());
   grpc::Channel& channel = Add(1);
   checks_->Remove(1);  // posts stream 1's cancelled end
