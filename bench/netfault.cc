@@ -96,9 +96,7 @@ std::vector<Variant> Variants() {
          return Channels{*channel, *channel};
        }},
       {kRoundRobin, "client health checking (healthCheckConfig)",
-       [](const std::string& target) {
-         return PlainRoundRobin(target, {});
-       }},
+       [](const std::string& target) { return PlainRoundRobin(target, {}); }},
       {std::string(kRoundRobin) + "+keepalive",
        "client health checking, keepalive ping every 1 s, 1 s timeout",
        [keepalive](const std::string& target) {
@@ -264,7 +262,8 @@ std::vector<std::string> CellRow(const Fault& fault, const Variant& variant,
   };
   std::string end_cell = last(&Outcome::last_failure_end_s);
   if (cell.StillFailing() == reps) {
-    end_cell = "> " + absl::StrCat(window.count() / 1000.0) + " (never stopped)";
+    end_cell =
+        "> " + absl::StrCat(window.count() / 1000.0) + " (never stopped)";
   }
   const std::string in_flight =
       variant.name == kWarm
@@ -371,11 +370,11 @@ absl::StatusOr<ScenarioReport> RunNetfault(const BenchConfig& config) {
       Fixed(partition_failed, 0) + " failed calls vs " +
       Fixed(partition_in_flight, 0) +
       " in flight on the faulted member(s) at the fault + " +
-      std::to_string(kPartitionSlack) + " (goal <=): " +
-      GoalWord(partition_few) + " — **" + GoalWord(partition_met) +
-      "**\n- loss10: warm p99 " + Fixed(warm_loss_p99, 1) + " ms vs " +
-      Fixed(kLossP99Ratio, 1) + " x round_robin p99 " +
-      Fixed(rr_loss_p99, 1) + " ms (ratio " +
+      std::to_string(kPartitionSlack) +
+      " (goal <=): " + GoalWord(partition_few) + " — **" +
+      GoalWord(partition_met) + "**\n- loss10: warm p99 " +
+      Fixed(warm_loss_p99, 1) + " ms vs " + Fixed(kLossP99Ratio, 1) +
+      " x round_robin p99 " + Fixed(rr_loss_p99, 1) + " ms (ratio " +
       Fixed(rr_loss_p99 > 0 ? warm_loss_p99 / rr_loss_p99 : 0, 3) +
       ", goal <= " + Fixed(kLossP99Ratio, 1) + "): " + GoalWord(loss_fast) +
       "; warm " + Fixed(warm_loss_failed, 0) + " failed calls vs round_robin " +
@@ -391,21 +390,21 @@ absl::StatusOr<ScenarioReport> RunNetfault(const BenchConfig& config) {
       .Set("quiet_s", kQuiet.count() / 1000.0)
       .Set("reps", double(reps))
       .Set("faults", fault_json)
-      .Set("goals", JsonObject()
-                        .Set("partition_met", partition_met)
-                        .Set("partition_last_failure_end_s", partition_last)
-                        .Set("partition_failed", partition_failed)
-                        .Set("partition_in_flight_at_fault",
-                             partition_in_flight)
-                        .Set("partition_last_failure_met", partition_in_time)
-                        .Set("partition_failed_met", partition_few)
-                        .Set("loss10_met", loss_met)
-                        .Set("loss10_p99_met", loss_fast)
-                        .Set("loss10_failed_met", loss_fewer)
-                        .Set("loss10_warm_p99_ms", warm_loss_p99)
-                        .Set("loss10_round_robin_p99_ms", rr_loss_p99)
-                        .Set("loss10_warm_failed", warm_loss_failed)
-                        .Set("loss10_round_robin_failed", rr_loss_failed));
+      .Set("goals",
+           JsonObject()
+               .Set("partition_met", partition_met)
+               .Set("partition_last_failure_end_s", partition_last)
+               .Set("partition_failed", partition_failed)
+               .Set("partition_in_flight_at_fault", partition_in_flight)
+               .Set("partition_last_failure_met", partition_in_time)
+               .Set("partition_failed_met", partition_few)
+               .Set("loss10_met", loss_met)
+               .Set("loss10_p99_met", loss_fast)
+               .Set("loss10_failed_met", loss_fewer)
+               .Set("loss10_warm_p99_ms", warm_loss_p99)
+               .Set("loss10_round_robin_p99_ms", rr_loss_p99)
+               .Set("loss10_warm_failed", warm_loss_failed)
+               .Set("loss10_round_robin_failed", rr_loss_failed));
   report.markdown =
       "### netfault\n\n3 backends, each on a host of its own (a network "
       "namespace behind a veth pair; BenchBackend in a child process under "
@@ -415,7 +414,8 @@ absl::StatusOr<ScenarioReport> RunNetfault(const BenchConfig& config) {
       "network of backend 0 fails (nftables in its namespace): partition "
       "(every packet dropped), loss10 (10 % of packets dropped, each "
       "direction), reset (every TCP packet arriving answered with a RST); "
-      "calls are watched for " + absl::StrCat(window.count() / 1000.0) +
+      "calls are watched for " +
+      absl::StrCat(window.count() / 1000.0) +
       " s more. Latency: calls that ended after the fault, ok or not. "
       "\"Still failing\": a call started in the last 2 s of the window "
       "failed. warm: default options but pool_size 3. " +

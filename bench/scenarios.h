@@ -28,7 +28,7 @@ struct BenchConfig {
   int reps = 0;
   double seconds = 0;          // one measurement (overhead, slow_backend)
   std::vector<int> threads;    // closed-loop callers (overhead, slow_backend)
-  double failover_window = 0;  // seconds observed after the fault (netfault too)
+  double failover_window = 0;  // failover, netfault: seconds after fault
   double dns_bound = 0;        // seconds to wait for traffic to move
   int channels = 0;            // scale: idle channels in one process
   double cpu_window = 0;       // scale: seconds CPU is measured over

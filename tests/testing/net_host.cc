@@ -12,7 +12,6 @@
 #include <cstring>
 #include <iostream>
 #include <set>
-#include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -20,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/wait.h"
@@ -34,9 +34,15 @@ constexpr int kSubnets = 256;
 // Held while subnets are chosen and stale hosts swept, by every process.
 constexpr char kLockFile[] = "/run/warm-net-host.lock";
 constexpr std::chrono::seconds kLockTimeout{60};
-// The veth end inside a namespace (its name is private to the namespace).
+// The veth ends: "wm<pid>-<n>" in the root namespace (at most 15
+// characters, as interface names must be), "eth0" inside (its names are
+// private to the namespace).
+constexpr char kNamespacePrefix[] = "warm-";  // "warm-<pid>-<n>"
+constexpr char kHostVethPrefix[] = "wm";
 constexpr char kNamespaceVeth[] = "eth0";
 constexpr char kFaultTable[] = "warm_fault";
+constexpr char kNoIp[] = "no ip command: install Debian's package iproute2";
+constexpr char kNoNft[] = "no nft command: install Debian's package nftables";
 
 std::string ErrnoText(int error) { return std::strerror(error); }
 
@@ -65,7 +71,9 @@ absl::StatusOr<std::string> Command(std::vector<std::string> args,
                                     const std::string& stdin_path = "") {
   const std::string text = absl::StrJoin(args, " ");
   if (args[0] == "ip") args[0] = IpPath();
-  if (args[0].empty()) return absl::FailedPreconditionError("no ip: " + text);
+  if (args[0].empty()) {
+    return absl::FailedPreconditionError(std::string(kNoIp) + ": " + text);
+  }
   SubprocessOptions options;
   options.stdin_path = stdin_path;
   options.separate_stderr = true;
@@ -146,11 +154,11 @@ absl::StatusOr<std::vector<std::string>> LinkNames() {
 // left by NetHosts of processes that are gone (a test killed at its
 // timeout). A veth goes with its namespace, but not at once: it is deleted
 // by name too, so that its subnet is free right away.
-void SweepStale(const std::string& host_veth_prefix) {
+void SweepStale() {
   if (DIR* dir = opendir("/run/netns")) {
     std::vector<std::string> stale;
     while (dirent* entry = readdir(dir)) {
-      const pid_t pid = PidIn(entry->d_name, "warm-");
+      const pid_t pid = PidIn(entry->d_name, kNamespacePrefix);
       if (pid != 0 && pid != getpid() && PidGone(pid)) {
         stale.push_back(entry->d_name);
       }
@@ -163,7 +171,7 @@ void SweepStale(const std::string& host_veth_prefix) {
   absl::StatusOr<std::vector<std::string>> links = LinkNames();
   if (!links.ok()) return;
   for (const std::string& link : *links) {
-    const pid_t pid = PidIn(link, host_veth_prefix);
+    const pid_t pid = PidIn(link, kHostVethPrefix);
     if (pid != 0 && pid != getpid() && PidGone(pid)) {
       (void)Command({"ip", "link", "delete", link});
     }
@@ -190,8 +198,6 @@ absl::StatusOr<std::set<int>> SubnetsInUse() {
   return used;
 }
 
-constexpr char kHostVethPrefix[] = "wm";
-
 }  // namespace
 
 std::string NetHost::SkipReason() {
@@ -200,13 +206,8 @@ std::string NetHost::SkipReason() {
       return new std::string(
           "not root: network namespaces (ip netns) need root");
     }
-    if (IpPath().empty()) {
-      return new std::string(
-          "no ip command: install Debian's package iproute2");
-    }
-    if (NftPath().empty()) {
-      return new std::string("no nft command: install Debian's package nftables");
-    }
+    if (IpPath().empty()) return new std::string(kNoIp);
+    if (NftPath().empty()) return new std::string(kNoNft);
     absl::StatusOr<std::unique_ptr<NetHost>> probe = Create();
     absl::Status status = probe.status();
     if (status.ok()) status = (*probe)->Partition();
@@ -217,8 +218,7 @@ std::string NetHost::SkipReason() {
   return *reason;
 }
 
-NetHost::NetHost(std::string name, std::string host_veth, int subnet,
-                 int ns_fd)
+NetHost::NetHost(std::string name, std::string host_veth, int subnet, int ns_fd)
     : name_(std::move(name)),
       host_veth_(std::move(host_veth)),
       address_(kSubnetPrefix + std::to_string(subnet) + ".2"),
@@ -226,14 +226,11 @@ NetHost::NetHost(std::string name, std::string host_veth, int subnet,
       ns_fd_(ns_fd) {}
 
 absl::StatusOr<std::unique_ptr<NetHost>> NetHost::Create() {
-  if (IpPath().empty()) {
-    return absl::FailedPreconditionError(
-        "no ip command: install Debian's package iproute2");
-  }
+  if (IpPath().empty()) return absl::FailedPreconditionError(kNoIp);
   static std::atomic<int> next{0};
   const std::string suffix =
       std::to_string(getpid()) + "-" + std::to_string(next++);
-  const std::string name = "warm-" + suffix;
+  const std::string name = kNamespacePrefix + suffix;
   const std::string host_veth = kHostVethPrefix + suffix;  // <= 15 chars
   if (host_veth.size() > 15) {
     return absl::ResourceExhaustedError("veth name " + host_veth +
@@ -242,14 +239,14 @@ absl::StatusOr<std::unique_ptr<NetHost>> NetHost::Create() {
 
   absl::StatusOr<std::unique_ptr<HostLock>> lock = HostLock::Acquire();
   if (!lock.ok()) return lock.status();
-  SweepStale(kHostVethPrefix);
+  SweepStale();
   absl::StatusOr<std::set<int>> used = SubnetsInUse();
   if (!used.ok()) return used.status();
   int subnet = 0;
   while (subnet < kSubnets && used->count(subnet)) ++subnet;
   if (subnet == kSubnets) {
-    return absl::ResourceExhaustedError(
-        std::string("every subnet ") + kSubnetPrefix + "N.0/24 is in use");
+    return absl::ResourceExhaustedError(std::string("every subnet ") +
+                                        kSubnetPrefix + "N.0/24 is in use");
   }
   const std::string prefix = kSubnetPrefix + std::to_string(subnet) + ".";
 
@@ -286,8 +283,7 @@ absl::StatusOr<std::unique_ptr<NetHost>> NetHost::Create() {
     (void)Command({"ip", "netns", "delete", name});
     return status;
   }
-  return std::unique_ptr<NetHost>(
-      new NetHost(name, host_veth, subnet, ns_fd));
+  return std::unique_ptr<NetHost>(new NetHost(name, host_veth, subnet, ns_fd));
 }
 
 NetHost::~NetHost() {
@@ -351,8 +347,8 @@ absl::StatusOr<std::unique_ptr<NetHost::Server>> NetHost::StartServer(
   std::string problem;
   if (!WaitFor([&] { return printed_port() || (*process)->Exited(); },
                timeout)) {
-    problem = "printed no port within " + std::to_string(timeout.count()) +
-              " ms";
+    problem =
+        "printed no port within " + std::to_string(timeout.count()) + " ms";
   } else if (port == 0 || (*process)->Exited()) {
     problem = "exited: " + (*process)->Describe();
   }
@@ -384,10 +380,7 @@ absl::Status NetHost::Run(const std::function<void()>& fn) const {
 
 absl::Status NetHost::ApplyLocked(const std::string& input_rules,
                                   const std::string& output_rules) {
-  if (NftPath().empty()) {
-    return absl::FailedPreconditionError(
-        "no nft command: install Debian's package nftables");
-  }
+  if (NftPath().empty()) return absl::FailedPreconditionError(kNoNft);
   // One transaction: declaring the table first makes the delete succeed
   // when there is no fault yet.
   std::string ruleset = std::string("table inet ") + kFaultTable +
@@ -428,10 +421,10 @@ absl::Status NetHost::Loss(int percent) {
                                       "): not a percentage from 0 to 100");
   }
   // numgen's "mod 100" values are 0..99: "< 100" is out of its range.
-  const std::string rule =
-      percent == 100 ? "    drop\n"
-                     : "    numgen random mod 100 < " +
-                           std::to_string(percent) + " drop\n";
+  const std::string rule = percent == 100
+                               ? "    drop\n"
+                               : "    numgen random mod 100 < " +
+                                     std::to_string(percent) + " drop\n";
   std::lock_guard<std::mutex> lock(mu_);
   return ApplyLocked(rule, rule);
 }

@@ -8,10 +8,10 @@
 // 10.213.N.0/24: the root side is 10.213.N.1 (host_address()), the namespace
 // side 10.213.N.2 (address()). A server started inside the namespace
 // (StartServer()) listens on address() and is reached from the root
-// namespace over the veth pair, as another machine would be. N is chosen under an flock()
-// on /run/warm-net-host.lock among the /24s that no interface in the root
-// namespace uses, so test processes running at the same time (ctest -j) get
-// distinct subnets; Create() also deletes what a killed test process left
+// namespace over the veth pair, as another machine would be. N is chosen under
+// an flock() on /run/warm-net-host.lock among the /24s that no interface in the
+// root namespace uses, so test processes running at the same time (ctest -j)
+// get distinct subnets; Create() also deletes what a killed test process left
 // behind (namespaces and veths of pids that are no longer alive).
 //
 // Faults are nftables rules in a table of the namespace's own ("inet
@@ -68,8 +68,9 @@ class NetHost {
   // How long one `ip` or `nft` command may take.
   static constexpr std::chrono::seconds kCommandTimeout{20};
 
-  // "" when NetHosts can be made here; otherwise why not ("not root", "no
-  // nft: install Debian's package nftables", "ip netns add ... failed: ...").
+  // "" when NetHosts can be made here; otherwise why not ("not root: ...",
+  // "no nft command: install Debian's package nftables", "cannot make a
+  // NetHost: ... `ip netns add warm-1234-0` exited with status 1: ...").
   // Found out once per process, by making and removing a namespace with a
   // veth pair and a fault.
   static std::string SkipReason();
@@ -108,6 +109,7 @@ class NetHost {
     // The port it printed, and "10.213.7.2:PORT" (the NetHost's address()).
     int port() const { return port_; }
     const std::string& address() const { return address_; }
+    // The process, e.g. for its stderr in a failure message.
     Subprocess& process() { return *process_; }
 
    private:
@@ -159,8 +161,9 @@ class NetHost {
  private:
   NetHost(std::string name, std::string host_veth, int subnet, int ns_fd);
 
-  // Applies `rules` (the chains' bodies: input, output) as the fault table,
-  // replacing any fault before. Requires mu_.
+  // Makes the fault table's input and output chains these rules (nft
+  // syntax, a rule a line), replacing any fault before; both empty: no
+  // fault table at all. Requires mu_.
   absl::Status ApplyLocked(const std::string& input_rules,
                            const std::string& output_rules);
 

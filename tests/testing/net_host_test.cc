@@ -123,9 +123,8 @@ class NetHostTest : public ::testing::Test {
 };
 
 TEST_F(NetHostTest, CallsCrossTheVethPair) {
-  EXPECT_TRUE(absl::StartsWith(host_->name(), "warm-" +
-                                                  std::to_string(getpid()) +
-                                                  "-"))
+  EXPECT_TRUE(
+      absl::StartsWith(host_->name(), "warm-" + std::to_string(getpid()) + "-"))
       << host_->name();
   EXPECT_TRUE(absl::StartsWith(host_->address(), "10.213."))
       << host_->address();
@@ -246,8 +245,8 @@ TEST_F(NetHostTest, AServerThatCannotStartIsReported) {
   absl::StatusOr<std::unique_ptr<NetHost::Server>> server =
       host_->StartServer({"/nonexistent/warm-server"}, milliseconds(5000));
   ASSERT_FALSE(server.ok());
-  EXPECT_TRUE(absl::StrContains(server.status().message(),
-                                "/nonexistent/warm-server"))
+  EXPECT_TRUE(
+      absl::StrContains(server.status().message(), "/nonexistent/warm-server"))
       << server.status();
 }
 
