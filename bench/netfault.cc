@@ -360,7 +360,10 @@ absl::StatusOr<ScenarioReport> RunNetfault(const BenchConfig& config) {
   const double warm_loss_failed = Median(cells[1][0].Field(&Outcome::failed));
   const double rr_loss_failed = Median(cells[1][1].Field(&Outcome::failed));
   const bool loss_fast = warm_loss_p99 <= kLossP99Ratio * rr_loss_p99;
-  const bool loss_fewer = warm_loss_failed < rr_loss_failed;
+  // "Fewer" cannot be met when round_robin failed none: then none is the
+  // goal.
+  const bool loss_fewer = warm_loss_failed < rr_loss_failed ||
+                          (warm_loss_failed == 0 && rr_loss_failed == 0);
   const bool loss_met = loss_fast && loss_fewer;
   // Each part's verdict too: a goal can be missed by one part alone.
   const std::string goals =
@@ -378,7 +381,7 @@ absl::StatusOr<ScenarioReport> RunNetfault(const BenchConfig& config) {
       Fixed(rr_loss_p99 > 0 ? warm_loss_p99 / rr_loss_p99 : 0, 3) +
       ", goal <= " + Fixed(kLossP99Ratio, 1) + "): " + GoalWord(loss_fast) +
       "; warm " + Fixed(warm_loss_failed, 0) + " failed calls vs round_robin " +
-      Fixed(rr_loss_failed, 0) + " (goal: fewer): " + GoalWord(loss_fewer) +
+      Fixed(rr_loss_failed, 0) + " (goal: fewer, or none when round_robin failed none): " + GoalWord(loss_fewer) +
       " — **" + GoalWord(loss_met) + "**\n";
 
   ScenarioReport report;

@@ -41,6 +41,8 @@ absl::string_view ChannelStatusName(ChannelStatus status);
 
 struct ChannelHealth {
   ChannelStatus status = ChannelStatus::kStarting;
+  // Connected members that passed their health checks and are not ejected
+  // (suspected members count: see LivenessOptions).
   int healthy_members = 0;
   int members = 0;
   // The effective minimums (ChannelOptions values capped at pool_size).

@@ -40,7 +40,7 @@ namespace warm {
 //     healthy, NOT_SERVING (or any other status) unhealthy, at once.
 //   - A Watch stream that ends (other than UNIMPLEMENTED), or sends nothing
 //     within `timeout` of opening, is a failed check, and the stream is
-//     opened again after a backoff (1 s doubling, at most 30 s, +-20 %
+//     opened again after a backoff (1 s doubling, at most 30 s, then +-20 %
 //     jitter; reset by any message).
 //   - A polled Check: SERVING succeeds; NOT_SERVING, an error and a timeout
 //     fail; `unhealthy_threshold` failures in a row make the member
@@ -103,9 +103,14 @@ struct HealthCheckOptions {
 //     flight, none of which completed for `stall_timeout`, while calls on
 //     other members of the channel complete, is *suspected*: it leaves the
 //     picker at once (unless no other member is pickable) and is probed
-//     with a Health/Check of deadline `probe_timeout`. A probe that passes
-//     returns it to the picker; one that fails counts as a failed check and
-//     is repeated until the member passes or is unhealthy (then evicted).
+//     with a Health/Check of deadline `probe_timeout`. Any answer from the
+//     server (SERVING, NOT_SERVING, UNIMPLEMENTED) returns it to the picker
+//     and counts like a polled Check; a probe that gets no answer (timeout,
+//     connection error) counts as a failed check and is repeated until one
+//     is answered or the member is unhealthy (then evicted). A suspected
+//     member still counts as healthy in ChannelHealth: suspicion lasts a
+//     probe's round trip on a live backend, and counting it out would make
+//     the channel's status flap with slow calls.
 //     Nothing runs for this while the channel has no calls: stalls are
 //     noticed by other calls' ends.
 //   - HTTP/2 keepalive, while the member's connection has a call open (its
