@@ -23,7 +23,7 @@ set(positive_slow_backend
   "runs 0 variants 0 calls" "runs 0 variants 1 calls")
 set(positive_failover
   "variants 0 calls_after_fault 0" "variants 1 calls_after_fault 0"
-  "variants 2 calls_after_fault 0")
+  "variants 2 calls_after_fault 0" "variants 3 calls_after_fault 0")
 set(positive_dns_move "bound_s" "record_ttl_s" "reps")
 set(positive_warm_start
   "cases 0 first_ms_summary median" "cases 2 first_ms_summary median"
@@ -31,6 +31,8 @@ set(positive_warm_start
 set(positive_scale
   "variants 0 ready_s median" "variants 1 ready_s median"
   "variants 2 ready_s median" "channels")
+set(positive_detect
+  "rows 0 out_of_picker_s 0" "rows 2 out_of_picker_s 0" "reps")
 if(NOT DEFINED positive_${SCENARIO})
   message(FATAL_ERROR "check_smoke.cmake: no checks for \"${SCENARIO}\"")
 endif()

@@ -41,6 +41,17 @@ struct Variant {
 
 std::vector<Variant> Variants() {
   return {
+      {std::string(kWarm) + " (defaults)",
+       "default options (Watch streams, stall detection with probes), "
+       "pool_size 3",
+       [](const std::string& target)
+           -> absl::StatusOr<std::shared_ptr<grpc::ChannelInterface>> {
+         ChannelOptions options;
+         options.pool_size = kBackends;
+         auto channel = CreateWarmChannel(target, std::move(options));
+         if (!channel.ok()) return channel.status();
+         return std::shared_ptr<grpc::ChannelInterface>(*channel);
+       }},
       {kWarm,
        "health checks every 200 ms, timeout 500 ms, 2 failures evict; "
        "outlier ejection after 5 failures in a row, DEADLINE_EXCEEDED "

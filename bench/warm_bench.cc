@@ -11,6 +11,8 @@
 //   scale         1000 idle channels: memory and CPU per channel
 //   netfault      failed calls and latency when one backend's network fails
 //                 (partition, packet loss, TCP resets; needs root)
+//   detect        seconds until a NOT_SERVING or hung backend stops getting
+//                 calls, default options
 // The cost of one pick at 3/64/1024 members is pick_bench's (Google
 // Benchmark).
 //
@@ -51,17 +53,18 @@ constexpr char kUsage[] =
                   [--scrape-ms N] [--json FILE] [--markdown FILE] [--slow-plot-data FILE]
 
   --scenario         overhead, slow_backend, failover, dns_move, warm_start,
-                     scale, netfault, or all (default: all; netfault needs
+                     scale, netfault, detect, or all (default: all; netfault needs
                      root, ip and nft, and says why it was skipped without)
   --smoke            short runs that only show the harness works (ctest)
   --verbose          let warm log its events (evictions...) to stderr
   --reps N           repetitions, 1..1000 (default per scenario: overhead 10,
                      slow_backend 5, failover 5, dns_move 3, warm_start 20,
-                     scale 3, netfault 3; --smoke: 1)
+                     scale 3, netfault 3, detect 5; --smoke: 1)
   --seconds S        one measurement of overhead and slow_backend (2)
   --threads N,...    closed-loop callers: overhead (4), slow_backend
                      (4,8,16,32)
-  --failover-window S  observed after the fault: failover (8), netfault (9)
+  --failover-window S  observed after the fault: failover (8), netfault (9),
+                     detect (5)
   --dns-bound S      longest wait for traffic to move (30)
   --channels N       scale: idle channels in one process, 1..20000 (1000)
   --cpu-window S     scale: CPU measured over S seconds (5)
@@ -84,7 +87,7 @@ const std::vector<std::pair<std::string, Runner>>& Scenarios() {
           {"overhead", RunOverhead},    {"slow_backend", RunSlowBackend},
           {"failover", RunFailover},    {"dns_move", RunDnsMove},
           {"warm_start", RunWarmStart}, {"scale", RunScale},
-          {"netfault", RunNetfault},
+          {"netfault", RunNetfault},    {"detect", RunDetect},
       };
   return *scenarios;
 }
