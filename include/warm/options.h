@@ -130,9 +130,11 @@ struct HealthCheckOptions {
 //     5 minutes on a connection that sends no data and answer with GOAWAY
 //     `too_many_pings`; a quiet Watch stream sends no data. 330 s stays
 //     clear of that with 10 % to spare. Pings are sent only while a call is
-//     open (GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS 0), without limit on
-//     pings between data frames (GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA 0).
-//     Keepalive arguments in ChannelOptions::channel_args take precedence.
+//     open (gRPC's default GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS 0), without
+//     limit on pings between data frames (warm sets
+//     GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA 0: gRPC's default 2 would stop
+//     the pings on a quiet Watch stream). Keepalive arguments in
+//     ChannelOptions::channel_args take precedence.
 struct LivenessOptions {
   // Suspect stalled members and probe them. Default: true.
   bool stall_detection = true;
@@ -143,9 +145,9 @@ struct LivenessOptions {
   // 0: warm sets no keepalive arguments (gRPC's default: no pings). Below
   // 5 min only against servers configured to accept such pings
   // (GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS on gRPC C++
-  // servers). Must be >= 0. Default: 330 s.
+  // servers). Must be 0..24 h. Default: 330 s.
   std::chrono::milliseconds keepalive_time{330000};
-  // Must be > 0. Default: 20 s (gRPC's).
+  // Must be > 0 and at most 24 h. Default: 20 s (gRPC's).
   std::chrono::milliseconds keepalive_timeout{20000};
 };
 

@@ -89,15 +89,17 @@ absl::Status ValidateOptions(
                                     liveness.probe_timeout.count(),
                                     " ms; it must be > 0"));
   }
-  if (liveness.keepalive_time.count() < 0) {
+  if (liveness.keepalive_time.count() < 0 ||
+      liveness.keepalive_time > std::chrono::hours(24)) {
     problems.push_back(absl::StrCat("liveness.keepalive_time is ",
                                     liveness.keepalive_time.count(),
-                                    " ms; it must be >= 0 (0: off)"));
+                                    " ms; it must be 0 (off) to 24 h"));
   }
-  if (liveness.keepalive_timeout.count() <= 0) {
+  if (liveness.keepalive_timeout.count() <= 0 ||
+      liveness.keepalive_timeout > std::chrono::hours(24)) {
     problems.push_back(absl::StrCat("liveness.keepalive_timeout is ",
                                     liveness.keepalive_timeout.count(),
-                                    " ms; it must be > 0"));
+                                    " ms; it must be > 0 and at most 24 h"));
   }
   if (options.critical_min < 0) {
     problems.push_back(absl::StrCat("critical_min is ", options.critical_min,

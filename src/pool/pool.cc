@@ -54,16 +54,21 @@ grpc::ChannelArguments MemberArgs(const Pool::Config& config) {
     args.SetString(GRPC_ARG_DEFAULT_AUTHORITY,
                    absl::StrCat(config.parsed.host, ":", config.parsed.port));
   }
-  // Keepalive (LivenessOptions): the user's own arguments win.
+  // Keepalive (LivenessOptions): the user's own arguments win. Values equal
+  // to gRPC's client defaults (timeout 20 s, no pings without calls) are
+  // left out: every channel argument costs each member about 0.5 KiB, in
+  // the copies gRPC keeps of them.
   const LivenessOptions& liveness = config.options.liveness;
   if (liveness.keepalive_time.count() > 0) {
     auto set_default = [&args](const char* key, int64_t value) {
       if (!HasArg(args, key)) args.SetInt(key, static_cast<int>(value));
     };
     set_default(GRPC_ARG_KEEPALIVE_TIME_MS, liveness.keepalive_time.count());
-    set_default(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
-                liveness.keepalive_timeout.count());
-    set_default(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+    if (liveness.keepalive_timeout != std::chrono::seconds(20)) {
+      set_default(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                  liveness.keepalive_timeout.count());
+    }
+    // gRPC's default 2 would stop the pings on a quiet Watch stream.
     set_default(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   }
   if (config.options.tls.has_value() &&

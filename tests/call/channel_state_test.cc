@@ -369,6 +369,25 @@ TEST(CreateChannelTest, RejectsBadTargetsAndOptions) {
       error("dns:///svc.test:443", std::move(bad_dns)).message());
   EXPECT_THAT(dns_problems, HasSubstr("dns.min_refresh is 0 ms"));
   EXPECT_THAT(dns_problems, HasSubstr("dns.max_refresh is -1 ms"));
+
+  // Health and liveness options, all named in one error.
+  ChannelOptions bad_health;
+  bad_health.health_check.no_traffic_interval = std::chrono::milliseconds(10);
+  bad_health.liveness.stall_timeout = std::chrono::milliseconds(5);
+  bad_health.liveness.probe_timeout = std::chrono::milliseconds(0);
+  bad_health.liveness.keepalive_time = std::chrono::hours(25);
+  bad_health.liveness.keepalive_timeout = std::chrono::milliseconds(-1);
+  const std::string health_problems(
+      error("ipv4:127.0.0.1:1", std::move(bad_health)).message());
+  EXPECT_THAT(health_problems,
+              HasSubstr("health_check.no_traffic_interval is 10 ms; it must "
+                        "be at least health_check.interval (5000 ms)"));
+  EXPECT_THAT(health_problems, HasSubstr("liveness.stall_timeout is 5 ms"));
+  EXPECT_THAT(health_problems, HasSubstr("liveness.probe_timeout is 0 ms"));
+  EXPECT_THAT(health_problems,
+              HasSubstr("liveness.keepalive_time is 90000000 ms"));
+  EXPECT_THAT(health_problems,
+              HasSubstr("liveness.keepalive_timeout is -1 ms"));
 }
 
 TEST(CreateChannelTest, NameDefaultsToTarget) {
