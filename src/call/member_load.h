@@ -92,6 +92,7 @@ struct MemberLoad {
   // with a single caller.
   int64_t stall_timeout_us = 0;
   std::function<void()> report_stall;
+  std::atomic<int64_t> last_stall_report_us{INT64_MIN / 2};
 
   // Outlier ejection, set before the member's first call and read by every
   // call: codes that count as failures (bit i = grpc::StatusCode i), how
@@ -150,9 +151,12 @@ struct MemberLoad {
     started.fetch_add(1, std::memory_order_relaxed);
   }
   void UnaryStarted(int64_t now_us) {
-    if (unary_in_flight.fetch_add(1, std::memory_order_relaxed) == 0) {
+    // The stamp goes first and the count is released after it, so a scan
+    // that sees the count (acquire) sees the stamp of this busy period.
+    if (unary_in_flight.load(std::memory_order_relaxed) == 0) {
       busy_us.store(now_us, std::memory_order_relaxed);
     }
+    unary_in_flight.fetch_add(1, std::memory_order_release);
   }
   // `answered`: the member answered it (a status other than the client's
   // own DEADLINE_EXCEEDED or CANCELLED; not when destroyed without one).
@@ -166,8 +170,15 @@ struct MemberLoad {
                              busy_us.load(std::memory_order_relaxed));
   }
   void UnaryTimedOut(int64_t now_us) {
+    // At most one report per stall_timeout: a hung member's calls time out
+    // in bursts, and each report is a task for the control thread.
     if (report_stall && QuietFor(now_us) > stall_timeout_us) {
-      report_stall();
+      int64_t last = last_stall_report_us.load(std::memory_order_relaxed);
+      if (now_us - last > stall_timeout_us &&
+          last_stall_report_us.compare_exchange_strong(
+              last, now_us, std::memory_order_relaxed)) {
+        report_stall();
+      }
     }
     UnaryFinished(now_us, /*answered=*/false);
   }

@@ -62,6 +62,12 @@ HealthCheck::Result FromStatus(const grpc::Status& status) {
   } else {
     result.outcome = CheckOutcome::kFailed;
     result.detail = StatusDetail(status);
+    using grpc::StatusCode;
+    const StatusCode code = status.error_code();
+    result.answered_error =
+        code != StatusCode::DEADLINE_EXCEEDED &&
+        code != StatusCode::UNAVAILABLE && code != StatusCode::CANCELLED &&
+        code != StatusCode::UNKNOWN && code != StatusCode::INTERNAL;
   }
   return result;
 }

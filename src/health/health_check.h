@@ -46,6 +46,10 @@ class HealthCheck {
     std::string detail;
     // Cancel() was called: the result says nothing about the backend.
     bool cancelled = false;
+    // kFailed with a status the server itself sent (NOT_FOUND,
+    // UNAUTHENTICATED, ...: not a timeout, UNAVAILABLE or another status a
+    // client makes up): the server is alive, whatever it thinks of the check.
+    bool answered_error = false;
   };
 
   virtual ~HealthCheck() = default;

@@ -44,7 +44,7 @@ void MemberChecks::Remove(uint64_t id) {
   Entry& entry = it->second;
   if (entry.active != nullptr) entry.active->Cancel();
   if (entry.probe != nullptr) entry.probe->Cancel();
-  entries_.erase(it);
+  entries_.erase(it);  // and with it the timers
 }
 
 void MemberChecks::Clear() {
@@ -57,17 +57,28 @@ MemberChecks::Mode MemberChecks::ModeOf(uint64_t id) const {
 }
 
 std::optional<MemberChecks::Report> MemberChecks::Handle(uint64_t id,
-                                                         Input input) {
+                                                         Input input,
+                                                         bool in_use) {
   auto it = entries_.find(id);
   if (it == entries_.end()) return std::nullopt;
   Entry& entry = it->second;
   HealthCheck::Result& result = input.result;
 
+  if (input.kind == Kind::kProbeDue) {
+    if (input.generation != entry.probe_generation) return std::nullopt;
+    StartProbe(id, entry);
+    return std::nullopt;
+  }
   if (input.kind == Kind::kProbeDone) {
     if (input.generation != entry.probe_generation) return std::nullopt;
     entry.probe.reset();
     if (result.cancelled) return std::nullopt;
-    return Report{CheckSource::kProbe, result.outcome, std::move(result.detail)};
+    entry.last_probe_end = scheduler_.Now();
+    const bool answered =
+        result.outcome != CheckOutcome::kFailed || result.answered_error;
+    entry.probes_failed = answered ? 0 : entry.probes_failed + 1;
+    return Report{CheckSource::kProbe, result.outcome, std::move(result.detail),
+                  result.answered_error};
   }
   if (input.generation != entry.generation) return std::nullopt;
 
@@ -105,7 +116,7 @@ std::optional<MemberChecks::Report> MemberChecks::Handle(uint64_t id,
       entry.calls_seen = entry.load->started.load(std::memory_order_relaxed);
       ArmTimer(id, entry, entry.last_poll_end + options_.interval);
       return Report{CheckSource::kPoll, result.outcome,
-                    std::move(result.detail)};
+                    std::move(result.detail), result.answered_error};
     }
 
     case Kind::kTimer:
@@ -121,7 +132,7 @@ std::optional<MemberChecks::Report> MemberChecks::Handle(uint64_t id,
                 entry.calls_seen ||
             entry.load->in_flight.load(std::memory_order_relaxed) > 0;
         const SteadyTime now = scheduler_.Now();
-        if (traffic ||
+        if (traffic || !in_use ||
             now - entry.last_poll_end >= options_.no_traffic_interval) {
           StartPoll(id, entry);
         } else {
@@ -146,6 +157,7 @@ std::optional<MemberChecks::Report> MemberChecks::Handle(uint64_t id,
       return std::nullopt;
 
     case Kind::kProbeDone:
+    case Kind::kProbeDue:
       break;  // handled above
   }
   return std::nullopt;
@@ -153,8 +165,29 @@ std::optional<MemberChecks::Report> MemberChecks::Handle(uint64_t id,
 
 void MemberChecks::Probe(uint64_t id) {
   auto it = entries_.find(id);
-  if (it == entries_.end() || it->second.probe != nullptr) return;
+  if (it == entries_.end()) return;
   Entry& entry = it->second;
+  if (entry.probe != nullptr || entry.probe_timer != nullptr) return;
+  if (entry.probes_failed > 0) {
+    const Nanos wait = std::min<Nanos>(
+        std::chrono::seconds(30),
+        Nanos(options_.probe_timeout) *
+            (int64_t{1} << std::min(entry.probes_failed - 1, 20)));
+    const SteadyTime at = entry.last_probe_end + wait;
+    if (at > scheduler_.Now()) {
+      const uint64_t generation = entry.probe_generation = ++next_generation_;
+      entry.probe_timer = scheduler_.RunAt(
+          at, [deliver = deliver_, id, generation] {
+            deliver(id, Input{Kind::kProbeDue, generation, {}});
+          });
+      return;
+    }
+  }
+  StartProbe(id, entry);
+}
+
+void MemberChecks::StartProbe(uint64_t id, Entry& entry) {
+  entry.probe_timer.reset();
   const uint64_t generation = entry.probe_generation = ++next_generation_;
   entry.probe = start_check_(
       *entry.channel, options_.service, options_.probe_timeout,

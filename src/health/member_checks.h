@@ -69,7 +69,14 @@ class MemberChecks {
 
   // What Handle() was given.
   struct Input {
-    enum class Kind { kPollDone, kWatchMessage, kWatchEnded, kTimer, kProbeDone };
+    enum class Kind {
+      kPollDone,
+      kWatchMessage,
+      kWatchEnded,
+      kTimer,
+      kProbeDone,
+      kProbeDue,  // a delayed probe's time came
+    };
     Kind kind = Kind::kTimer;
     uint64_t generation = 0;
     HealthCheck::Result result;
@@ -81,6 +88,7 @@ class MemberChecks {
     CheckSource source = CheckSource::kPoll;
     CheckOutcome outcome = CheckOutcome::kFailed;
     std::string detail;
+    bool answered_error = false;  // see HealthCheck::Result
   };
 
   // How a member is being checked now (diagnostics).
@@ -101,9 +109,16 @@ class MemberChecks {
   void Remove(uint64_t id);
   void Clear();
 
-  std::optional<Report> Handle(uint64_t id, Input input);
+  // `in_use`: the member is healthy and pickable. Polling skips checks of an
+  // idle member (no_traffic_interval) only then: a member out of the picker
+  // gets no calls by construction, and its next check is what may bring it
+  // back.
+  std::optional<Report> Handle(uint64_t id, Input input, bool in_use = true);
 
-  // Starts a liveness probe of `id` unless one is in flight.
+  // Starts a liveness probe of `id` unless one is in flight or waiting.
+  // After a probe that got no answer the next waits: probe_timeout doubling
+  // per such probe in a row, at most 30 s, so that probes failing fast
+  // (connection refused by a proxy, say) do not loop.
   void Probe(uint64_t id);
 
   // kNone also for unknown ids.
@@ -127,7 +142,11 @@ class MemberChecks {
     SteadyTime last_poll_end{};
     std::shared_ptr<HealthCheck> probe;
     uint64_t probe_generation = 0;
+    std::unique_ptr<Scheduler::Timer> probe_timer;  // a delayed probe
+    int probes_failed = 0;  // unanswered in a row
+    SteadyTime last_probe_end{};
   };
+  void StartProbe(uint64_t id, Entry& entry);
   void StartWatch(uint64_t id, Entry& entry);
   void StartPoll(uint64_t id, Entry& entry);
   void ArmTimer(uint64_t id, Entry& entry, SteadyTime at);

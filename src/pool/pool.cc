@@ -411,11 +411,16 @@ void Pool::OnHealthInput(uint64_t id, MemberChecks::Input input) {
   if (shutdown_) return;
   // Arms what comes next (the next poll, a stream reopening); should the
   // report close the member, that goes with it.
+  auto member = decisions_.members().find(id);
+  const bool in_use = member != decisions_.members().end() &&
+                      decisions_.Healthy(member->second) &&
+                      decisions_.TierOf(member->second) ==
+                          PoolDecisions::Tier::kPickable;
   std::optional<MemberChecks::Report> report =
-      checks_->Handle(id, std::move(input));
+      checks_->Handle(id, std::move(input), in_use);
   if (!report.has_value()) return;
   if (report->source == CheckSource::kProbe &&
-      report->outcome != CheckOutcome::kFailed) {
+      (report->outcome != CheckOutcome::kFailed || report->answered_error)) {
     auto it = slots_.find(id);
     if (it != slots_.end()) {
       it->second.member->MarkProgress(
@@ -423,12 +428,32 @@ void Pool::OnHealthInput(uint64_t id, MemberChecks::Input input) {
     }
   }
   ApplyLocked(decisions_.OnCheck(id, report->source, report->outcome,
-                                 std::move(report->detail), scheduler_.Now()));
+                                 std::move(report->detail), scheduler_.Now(),
+                                 report->answered_error));
+}
+
+bool Pool::OthersAnsweredLocked(uint64_t id) const {
+  auto it = slots_.find(id);
+  if (it == slots_.end()) return false;
+  const MemberLoad& quiet = it->second.member->load();
+  const int64_t since =
+      std::max(quiet.progress_us.load(std::memory_order_relaxed),
+               quiet.busy_us.load(std::memory_order_relaxed));
+  for (const auto& [other_id, slot] : slots_) {
+    if (other_id != id && slot.member->load().progress_us.load(
+                              std::memory_order_relaxed) > since) {
+      return true;
+    }
+  }
+  return false;
 }
 
 void Pool::OnCallTimedOut(uint64_t id) {
   Section section(this);
   if (shutdown_) return;
+  // As in ScanForStalls: when no member answers, every backend (or this
+  // client) is slow, and taking members out would not help.
+  if (!OthersAnsweredLocked(id)) return;
   ApplyLocked(decisions_.OnStall(
       id,
       absl::StrCat("a call timed out with no answer from the member for over ",
@@ -449,9 +474,12 @@ void Pool::ScanForStalls() {
   int progressing = 0;  // members whose calls complete
   for (const auto& [id, slot] : slots_) {
     const MemberLoad& load = slot.member->load();
+    // In flight first (acquire): a call that starts after this load cannot
+    // pair its count with an old busy stamp (MemberLoad::UnaryStarted).
+    const bool busy =
+        load.unary_in_flight.load(std::memory_order_acquire) > 0;
     const int64_t quiet = load.QuietFor(now_us);
-    if (load.unary_in_flight.load(std::memory_order_relaxed) > 0 &&
-        quiet > stall_us) {
+    if (busy && quiet > stall_us) {
       stalled.emplace_back(id, quiet);
     } else if (now_us - load.progress_us.load(std::memory_order_relaxed) <=
                stall_us) {

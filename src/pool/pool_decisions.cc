@@ -71,13 +71,14 @@ PoolDecisions::Actions PoolDecisions::OnConnectivity(uint64_t id,
 PoolDecisions::Actions PoolDecisions::OnCheck(uint64_t id, CheckSource source,
                                               CheckOutcome outcome,
                                               std::string detail,
-                                              SteadyTime now) {
+                                              SteadyTime now,
+                                              bool answered_error) {
   Actions actions;
   auto it = members_.find(id);
   if (it == members_.end()) return actions;
   MemberRecord& member = it->second;
   if (source == CheckSource::kProbe && member.suspected) {
-    if (outcome == CheckOutcome::kFailed) {
+    if (outcome == CheckOutcome::kFailed && !answered_error) {
       actions.probe.push_back(id);  // still suspected: probe again
     } else {
       EndSuspicion(member, LogSeverity::kInfo,
@@ -314,7 +315,13 @@ bool PoolDecisions::Healthy(const MemberRecord& member) const {
 }
 
 PoolDecisions::Tier PoolDecisions::TierOf(const MemberRecord& member) const {
-  if (member.ejected || member.suspected) return Tier::kOther;
+  if (member.suspected) return Tier::kOther;
+  return TierIgnoringSuspicion(member);
+}
+
+PoolDecisions::Tier PoolDecisions::TierIgnoringSuspicion(
+    const MemberRecord& member) const {
+  if (member.ejected) return Tier::kOther;
   if (member.connectivity == GRPC_CHANNEL_READY) {
     if (HealthOk(member.health) || degraded_) return Tier::kPickable;
     if (member.health == MemberHealth::kUnknown) return Tier::kTrying;
@@ -360,7 +367,7 @@ void PoolDecisions::Update(SteadyTime now, Actions& actions) {
     int pickable = 0;
     MemberRecord* soonest = nullptr;
     for (auto& [id, member] : members_) {
-      pickable += TierOf(member) == Tier::kPickable;
+      pickable += TierIgnoringSuspicion(member) == Tier::kPickable;
       if (member.ejected && (soonest == nullptr ||
                              member.ejected_until < soonest->ejected_until)) {
         soonest = &member;

@@ -44,10 +44,14 @@
 //     the thresholds above.
 //   - Suspicion (OnStall): a pickable member whose calls stalled leaves the
 //     picker and is probed, unless no other member is pickable; a probe the
-//     server answered (SERVING, NOT_SERVING or UNIMPLEMENTED) ends the
-//     suspicion, a failed one asks for another probe. A member whose
+//     server answered (SERVING, NOT_SERVING, UNIMPLEMENTED, or an error
+//     status of its own) ends the suspicion, an unanswered one asks for
+//     another probe (MemberChecks spaces them out). A member whose
 //     connection leaves READY is no longer suspected (its next connection
 //     starts afresh); when no member is pickable the oldest suspicion ends.
+//     Suspected members count as pickable for the ejection floor below: a
+//     suspicion lasts a probe's round trip and must not end another
+//     member's ejection.
 //   - Outlier ejection: OnCallFailures() ejects a member for base x times
 //     ejected (capped), unless that would leave fewer than critical_min
 //     pickable members; when other members fail later, ejections end early
@@ -191,8 +195,11 @@ class PoolDecisions {
   Actions Start(SteadyTime now);
   Actions OnConnectivity(uint64_t id, grpc_connectivity_state state,
                          SteadyTime now);
+  // `answered_error`: a kFailed outcome with a status the server itself
+  // sent (HealthCheck::Result), which ends a suspicion like any answer.
   Actions OnCheck(uint64_t id, CheckSource source, CheckOutcome outcome,
-                  std::string detail, SteadyTime now);
+                  std::string detail, SteadyTime now,
+                  bool answered_error = false);
   // A polled check's outcome.
   Actions OnCheck(uint64_t id, CheckOutcome outcome, std::string detail,
                   SteadyTime now) {
@@ -223,6 +230,8 @@ class PoolDecisions {
   SteadyTime NextDeadline() const;
 
   Tier TierOf(const MemberRecord& member) const;
+  // The tier it would have if it were not suspected.
+  Tier TierIgnoringSuspicion(const MemberRecord& member) const;
   bool Healthy(const MemberRecord& member) const;
 
   const std::map<uint64_t, MemberRecord>& members() const { return members_; }

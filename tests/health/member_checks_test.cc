@@ -75,6 +75,8 @@ class MemberChecksTest : public ::testing::Test {
     return options;
   }
 
+  bool in_use_ = true;
+
   void Make(MemberChecks::Options options, uint64_t seed = 7) {
     checks_.emplace(
         options, *scheduler_, fake_checks_.StartFn(), watches_.StartFn(),
@@ -85,11 +87,13 @@ class MemberChecksTest : public ::testing::Test {
         seed);
   }
 
-  // What the pool does with an Input; true when it gave a report.
+  // What the pool does with an Input; true when it gave a report. The pool
+  // tells whether the member is in use (healthy and pickable); here it is
+  // unless the test says otherwise.
   bool Handle(uint64_t id, Input input) {
     if (!checks_.has_value()) return false;  // destroyed by the test
     std::optional<MemberChecks::Report> report =
-        checks_->Handle(id, std::move(input));
+        checks_->Handle(id, std::move(input), in_use_);
     if (!report.has_value()) return false;
     reports_.push_back(Reported{id, *std::move(report), scheduler_->Now()});
     return true;
@@ -579,6 +583,55 @@ TEST_F(MemberChecksTest, ProbeStartsOneCheckWithTheProbeTimeoutAtATime) {
   EXPECT_EQ(reports_[2].report.outcome, CheckOutcome::kServing);
   checks_->Probe(99);  // unknown: nothing
   EXPECT_EQ(fake_checks_.checks().size(), 2u);
+}
+
+// A probe that fails fast (a proxy refusing, say) must not loop: after an
+// unanswered probe the next waits probe_timeout, doubling per such probe.
+TEST_F(MemberChecksTest, ProbesAfterUnansweredOnesAreSpacedOut) {
+  Make(WatchOptions());
+  grpc::Channel& channel = Add(1);
+  ASSERT_TRUE(watches_.Send(channel, CheckOutcome::kServing));
+  checks_->Probe(1);
+  ASSERT_TRUE(fake_checks_.Complete(channel, CheckOutcome::kFailed));
+  checks_->Probe(1);
+  EXPECT_EQ(fake_checks_.Started(channel), 1) << "not at once";
+  checks_->Probe(1);  // asking again changes nothing
+  scheduler_->AdvanceBy(kProbeTimeout - milliseconds(1));
+  EXPECT_EQ(fake_checks_.Started(channel), 1);
+  scheduler_->AdvanceBy(milliseconds(1));
+  ASSERT_EQ(fake_checks_.Started(channel), 2);
+  ASSERT_TRUE(fake_checks_.Complete(channel, CheckOutcome::kFailed));
+  checks_->Probe(1);
+  scheduler_->AdvanceBy(2 * kProbeTimeout - milliseconds(1));
+  EXPECT_EQ(fake_checks_.Started(channel), 2) << "the wait doubles";
+  scheduler_->AdvanceBy(milliseconds(1));
+  ASSERT_EQ(fake_checks_.Started(channel), 3);
+  // An answer resets it: the next probe may start at once.
+  ASSERT_TRUE(fake_checks_.Complete(channel, CheckOutcome::kServing));
+  checks_->Probe(1);
+  EXPECT_EQ(fake_checks_.Started(channel), 4);
+  // Removing the member cancels a delayed probe.
+  ASSERT_TRUE(fake_checks_.Complete(channel, CheckOutcome::kFailed));
+  checks_->Probe(1);
+  checks_->Remove(1);
+  scheduler_->AdvanceBy(seconds(60));
+  EXPECT_EQ(fake_checks_.Started(channel), 4);
+}
+
+TEST_F(MemberChecksTest, PollingAMemberNotInUseIgnoresTheNoTrafficInterval) {
+  MemberChecks::Options options = PollOptions();
+  options.no_traffic_interval = seconds(60);
+  Make(options);
+  in_use_ = false;
+  grpc::Channel& channel = Add(1);
+  ASSERT_TRUE(fake_checks_.Complete(channel, CheckOutcome::kNotServing));
+  // Out of the picker, it gets no calls by construction; each timer is
+  // handled as the pool would, telling that the member is not in use.
+  for (int i = 0; i < 5; ++i) {
+    scheduler_->AdvanceBy(options.interval);
+    ASSERT_TRUE(fake_checks_.Complete(channel, CheckOutcome::kNotServing));
+  }
+  EXPECT_EQ(fake_checks_.Started(channel), 6);
 }
 
 TEST_F(MemberChecksTest, ProbesRunBesideAPolledCheck) {

@@ -388,6 +388,43 @@ TEST(PoolDecisionsSuspicionTest, SuspectedMembersStillCountAsHealthy) {
   EXPECT_EQ(pool.state.health().healthy_members, 2);
 }
 
+// A suspicion lasts a probe's round trip: it must not end another member's
+// outlier ejection by leaving too few members pickable for a moment.
+TEST(PoolDecisionsLivenessTest, ASuspicionDoesNotEndAnEjection) {
+  PoolPolicy policy = Policy(3);
+  policy.critical_min = 2;
+  Harness pool(policy, 3);
+  pool.Start();
+  std::vector<uint64_t> ids = pool.Ids();
+  for (uint64_t id : ids) pool.MakeHealthy(id);
+  pool.CallFailures(ids[0]);
+  ASSERT_TRUE(pool.Member(ids[0]).ejected);
+  pool.state.OnStall(ids[1], "stalled", pool.now);
+  ASSERT_TRUE(pool.Member(ids[1]).suspected);
+  EXPECT_TRUE(pool.Member(ids[0]).ejected) << "still ejected while suspected";
+  Probe(pool, ids[1], CheckOutcome::kServing);
+  EXPECT_FALSE(pool.Member(ids[1]).suspected);
+  EXPECT_TRUE(pool.Member(ids[0]).ejected);
+}
+
+// A probe the server answered with an error status of its own (NOT_FOUND,
+// UNAUTHENTICATED, ...) proves it alive: the suspicion ends, and the
+// outcome still counts as a failed check.
+TEST(PoolDecisionsLivenessTest, AProbeAnsweredWithAnErrorEndsTheSuspicion) {
+  Harness pool(Policy(3), 3);
+  pool.Start();
+  std::vector<uint64_t> ids = pool.Ids();
+  for (uint64_t id : ids) pool.MakeHealthy(id);
+  pool.state.OnStall(ids[0], "stalled", pool.now);
+  ASSERT_TRUE(pool.Member(ids[0]).suspected);
+  Actions actions = pool.state.OnCheck(
+      ids[0], CheckSource::kProbe, CheckOutcome::kFailed, "NOT_FOUND: x",
+      pool.now, /*answered_error=*/true);
+  EXPECT_FALSE(pool.Member(ids[0]).suspected);
+  EXPECT_THAT(actions.probe, IsEmpty()) << "no further probe";
+  EXPECT_EQ(pool.Member(ids[0]).failures, 1);
+}
+
 }  // namespace
 }  // namespace internal
 }  // namespace warm

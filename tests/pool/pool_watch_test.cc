@@ -290,6 +290,8 @@ TEST_F(PoolLivenessTest,
   const grpc::Status status = Call(1, kHangMethod, milliseconds(40));
   ASSERT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
       << status.error_message();
+  // Another member answers meanwhile: this one alone is quiet.
+  ASSERT_TRUE(Call(2, kOkMethod, milliseconds(5000)).ok());
   scheduler_->RunPending();  // the report is posted to the control thread
 
   std::optional<MemberInfo> info = Member(1);
@@ -320,12 +322,17 @@ TEST_F(PoolLivenessTest, FailedProbesRepeatUntilTheMemberIsEvicted) {
   for (uint64_t id : {1, 2, 3}) WatchHealthy(id);
   std::shared_ptr<grpc::Channel> one = Ch(1);
   Call(1, kHangMethod, milliseconds(40));
+  ASSERT_TRUE(Call(2, kOkMethod, milliseconds(5000)).ok());
   scheduler_->RunPending();
   ASSERT_TRUE(Member(1)->suspected);
 
   Check(1, CheckOutcome::kFailed);
   ASSERT_TRUE(Member(1).has_value());
   EXPECT_TRUE(Member(1)->suspected);
+  EXPECT_EQ(checks_.Started(*one), 1) << "not at once: probes are spaced";
+  scheduler_->AdvanceBy(milliseconds(699));
+  EXPECT_EQ(checks_.Started(*one), 1);
+  scheduler_->AdvanceBy(milliseconds(1));  // probe_timeout after the last
   EXPECT_EQ(checks_.Started(*one), 2) << "probed again";
   EXPECT_EQ(checks_.InFlight(*one), 1);
   Check(1, CheckOutcome::kFailed);
