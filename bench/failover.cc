@@ -39,35 +39,40 @@ struct Variant {
       create;
 };
 
+// A warm channel of pool_size kBackends with `options` on top.
+Variant WarmVariant(std::string name, std::string setup,
+                    std::function<void(ChannelOptions&)> configure) {
+  return {std::move(name), std::move(setup),
+          [configure = std::move(configure)](const std::string& target)
+              -> absl::StatusOr<std::shared_ptr<grpc::ChannelInterface>> {
+            ChannelOptions options;
+            options.pool_size = kBackends;
+            configure(options);
+            auto channel = CreateWarmChannel(target, std::move(options));
+            if (!channel.ok()) return channel.status();
+            return std::shared_ptr<grpc::ChannelInterface>(*channel);
+          }};
+}
+
 std::vector<Variant> Variants() {
   return {
-      {std::string(kWarm) + " (defaults)",
-       "default options (Watch streams, stall detection with probes), "
-       "pool_size 3",
-       [](const std::string& target)
-           -> absl::StatusOr<std::shared_ptr<grpc::ChannelInterface>> {
-         ChannelOptions options;
-         options.pool_size = kBackends;
-         auto channel = CreateWarmChannel(target, std::move(options));
-         if (!channel.ok()) return channel.status();
-         return std::shared_ptr<grpc::ChannelInterface>(*channel);
-       }},
-      {kWarm,
-       "health checks every 200 ms, timeout 500 ms, 2 failures evict; "
-       "outlier ejection after 5 failures in a row, DEADLINE_EXCEEDED "
-       "counted",
-       [](const std::string& target)
-           -> absl::StatusOr<std::shared_ptr<grpc::ChannelInterface>> {
-         ChannelOptions options;
-         options.pool_size = kBackends;
-         options.health_check.interval = milliseconds(200);
-         options.health_check.timeout = milliseconds(500);
-         options.outlier_ejection.failure_codes = {
-             grpc::StatusCode::DEADLINE_EXCEEDED};
-         auto channel = CreateWarmChannel(target, std::move(options));
-         if (!channel.ok()) return channel.status();
-         return std::shared_ptr<grpc::ChannelInterface>(*channel);
-       }},
+      WarmVariant(std::string(kWarm) + " (defaults)",
+                  "default options (Watch streams, stall detection with "
+                  "probes), pool_size 3",
+                  [](ChannelOptions&) {}),
+      WarmVariant(kWarm,
+                  "Check polling every 200 ms (no Watch), timeout 500 ms, 2 "
+                  "failures evict; outlier ejection after 5 failures in a "
+                  "row, DEADLINE_EXCEEDED counted",
+                  [](ChannelOptions& options) {
+                    options.health_check.watch = false;
+                    options.health_check.interval = milliseconds(200);
+                    options.health_check.no_traffic_interval =
+                        milliseconds(200);
+                    options.health_check.timeout = milliseconds(500);
+                    options.outlier_ejection.failure_codes = {
+                        grpc::StatusCode::DEADLINE_EXCEEDED};
+                  }),
       {kRoundRobin, "client health checking (healthCheckConfig)",
        [](const std::string& target)
            -> absl::StatusOr<std::shared_ptr<grpc::ChannelInterface>> {

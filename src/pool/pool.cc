@@ -436,9 +436,12 @@ bool Pool::OthersAnsweredLocked(uint64_t id) const {
   auto it = slots_.find(id);
   if (it == slots_.end()) return false;
   const MemberLoad& quiet = it->second.member->load();
+  // From stall_timeout before it went quiet: with one caller the others'
+  // last answers came just before its call started.
   const int64_t since =
       std::max(quiet.progress_us.load(std::memory_order_relaxed),
-               quiet.busy_us.load(std::memory_order_relaxed));
+               quiet.busy_us.load(std::memory_order_relaxed)) -
+      quiet.stall_timeout_us;
   for (const auto& [other_id, slot] : slots_) {
     if (other_id != id && slot.member->load().progress_us.load(
                               std::memory_order_relaxed) > since) {

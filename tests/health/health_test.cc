@@ -252,6 +252,38 @@ TEST(HealthTest, AllBackendsNotServingIsDegradedButCallsSucceed) {
   }
 }
 
+// Hangs `hung` (SIGSTOP) while one caller sends calls with 1 s deadlines
+// through `channel`, and waits (bounded) until `hung`'s member is out of the
+// picker. One caller: while its call hangs no other call completes.
+struct HangOutcome {
+  bool detected = false;
+  double seconds = 0;
+  int calls = 0;
+  int failed = 0;
+};
+HangOutcome HangUnderOneCaller(Channel& channel, EchoTest::Stub& stub,
+                               ChildBackend& hung) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> calls{0}, failed{0};
+  std::thread caller([&] {
+    while (!stop.load()) {
+      ++calls;
+      if (!Echo(stub, nullptr, milliseconds(1000)).ok()) ++failed;
+    }
+  });
+  const auto start = std::chrono::steady_clock::now();
+  hung.Stop();
+  HangOutcome outcome;
+  outcome.detected =
+      WaitFor([&] { return PickableOn(channel, hung.address()) == 0; });
+  outcome.seconds = SecondsSince(start);
+  stop = true;
+  caller.join();
+  outcome.calls = calls;
+  outcome.failed = failed;
+  return outcome;
+}
+
 TEST(HealthTest, HungBackendIsDetectedByPolledCheckTimeouts) {
   ChildBackend a("127.0.0.1"), b("127.0.0.2"), c("127.0.0.3");
   ChannelOptions options = FastHealthOptions(3);
@@ -266,26 +298,13 @@ TEST(HealthTest, HungBackendIsDetectedByPolledCheckTimeouts) {
   ASSERT_TRUE(WaitFor([&] { return Pickable(*channel) == 3; }));
   auto stub = EchoTest::NewStub(channel);
 
-  // Calls keep going on another thread while the hung backend is detected.
-  // A call that went to it before detection waits for its deadline; while it
-  // waits, the hung member has a call in flight and P2C sends the next ones
-  // elsewhere.
-  std::atomic<bool> stop{false};
-  std::atomic<int> calls{0}, failed{0};
-  std::thread caller([&] {
-    while (!stop.load()) {
-      ++calls;
-      if (!Echo(*stub, nullptr, milliseconds(1000)).ok()) ++failed;
-    }
-  });
-  const auto start = std::chrono::steady_clock::now();
-  b.Stop();
-  const bool detected_in_time =
-      WaitFor([&] { return PickableOn(*channel, b.address()) == 0; });
-  const double detected = SecondsSince(start);
-  stop = true;
-  caller.join();
-  ASSERT_TRUE(detected_in_time);
+  // A call that went to the hung backend before detection waits for its
+  // deadline; while it waits, the hung member has a call in flight and P2C
+  // sends the next ones elsewhere.
+  const HangOutcome hang = HangUnderOneCaller(*channel, *stub, b);
+  ASSERT_TRUE(hang.detected);
+  const double detected = hang.seconds;
+  const int failed = hang.failed, calls = hang.calls;
   std::cout << "[measured] SIGSTOP out of the picker after " << detected
             << " s (interval 100 ms, timeout 500 ms, unhealthy_threshold 2); "
             << failed << " of " << calls << " calls failed meanwhile\n";
@@ -324,22 +343,10 @@ TEST(HealthTest, HungBackendLeavesThePickerWhenItsCallTimesOut) {
 
   // One caller: when its call hangs on b, no other call completes, so only
   // the call's own timeout can tell (a stall scan needs other calls).
-  std::atomic<bool> stop{false};
-  std::atomic<int> calls{0}, failed{0};
-  std::thread caller([&] {
-    while (!stop.load()) {
-      ++calls;
-      if (!Echo(*stub, nullptr, milliseconds(1000)).ok()) ++failed;
-    }
-  });
-  const auto start = std::chrono::steady_clock::now();
-  b.Stop();
-  const bool detected_in_time =
-      WaitFor([&] { return PickableOn(*channel, b.address()) == 0; });
-  const double detected = SecondsSince(start);
-  stop = true;
-  caller.join();
-  ASSERT_TRUE(detected_in_time);
+  const HangOutcome hang = HangUnderOneCaller(*channel, *stub, b);
+  ASSERT_TRUE(hang.detected);
+  const double detected = hang.seconds;
+  const int failed = hang.failed, calls = hang.calls;
   std::cout << "[measured] SIGSTOP, one caller: out of the picker after "
             << detected << " s; " << failed << " of " << calls
             << " calls failed meanwhile\n";

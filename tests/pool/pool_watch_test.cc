@@ -317,6 +317,20 @@ TEST_F(PoolLivenessTest,
               HasSubstr("no longer suspected"));
 }
 
+// No other member answered around the time this one went quiet (every
+// backend slow, or no traffic elsewhere): a timed-out call suspects nobody.
+TEST_F(PoolLivenessTest, ACallTimingOutWhileNoOtherMemberAnswersSuspectsNothing) {
+  Start(kStaticTarget, LivenessOptions());
+  for (uint64_t id : {1, 2, 3}) WatchHealthy(id);
+  const grpc::Status status = Call(1, kHangMethod, milliseconds(40));
+  ASSERT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  scheduler_->RunPending();
+  EXPECT_FALSE(Member(1)->suspected);
+  EXPECT_TRUE(Pickable(1));
+  EXPECT_THAT(EventsOf(Kind::kMemberSuspected), IsEmpty());
+  EXPECT_THAT(checks_.checks(), IsEmpty()) << "no probe";
+}
+
 TEST_F(PoolLivenessTest, FailedProbesRepeatUntilTheMemberIsEvicted) {
   Start(kStaticTarget, LivenessOptions());
   for (uint64_t id : {1, 2, 3}) WatchHealthy(id);
