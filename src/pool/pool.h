@@ -50,7 +50,6 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -182,7 +181,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // A member and what the pool keeps for it beside its decisions' record.
   struct Slot {
     std::shared_ptr<Member> member;
-    std::deque<LatencySample> latency_samples;  // oldest first, never empty
+    // Oldest first, never empty; a few (see pool_view.cc), so a vector: a
+    // deque's first block alone is 512 bytes per member.
+    std::vector<LatencySample> latency_samples;
     uint64_t tls_generation = 0;  // the TLS material it was opened with
   };
   // Signalled when the pool is destroyed (see Release()).
