@@ -31,7 +31,9 @@
 // Callback calls. The warm channel's CallbackCQ() is a marker: CreateCall()
 // replaces it with the picked member's own CallbackCQ(), so each callback
 // call runs on the queue plain gRPC would use, which lives as long as the
-// member's grpc::Channel, which the call's ClientContext keeps alive.
+// member's grpc::Channel, which the call's ClientContext keeps alive. The
+// marker is one queue for the whole process, never used as a queue, rather
+// than a real completion queue per channel.
 //
 // Lifetime: owned by warm::Channel, which calls Shutdown() and then
 // Release(). Scheduler callbacks hold the pool only weakly, and only while
@@ -132,7 +134,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   grpc::internal::Call CreateCall(const grpc::internal::RpcMethod& method,
                                   grpc::ClientContext* context,
                                   grpc::CompletionQueue* cq);
-  grpc::CompletionQueue* callback_cq_marker() { return &callback_cq_marker_; }
+  static grpc::CompletionQueue* callback_cq_marker();
   void* RegisterMethod(const char* method) {
     return methods_.Register(method);
   }
@@ -254,8 +256,6 @@ class Pool : public std::enable_shared_from_this<Pool> {
   MethodRegistry methods_;
   StateWatchers watchers_;
   UnresolvedChannel unresolved_;
-  // Never used as a queue: see "Callback calls" above.
-  grpc::CompletionQueue callback_cq_marker_;
   // Readers take no lock; Publish/Reclaim happen under mu_.
   SnapshotCell<PickerSnapshot> picker_;
   // Shutdown() began: readable without mu_ (a Section's end).
