@@ -48,14 +48,28 @@ struct MethodCache::Entry {
   MethodSlot* const slot;
 };
 
+size_t MethodCache::ChunkOf(size_t id) {
+  // 0 for chunk 0, in [2^(k-1), 2^k) for chunk k: k is its bit width.
+  const unsigned long long high = id / kFirstChunk;
+  return high == 0 ? 0 : 64 - static_cast<size_t>(__builtin_clzll(high));
+}
+
+size_t MethodCache::FirstIdOf(size_t chunk) {
+  return chunk == 0 ? 0 : kFirstChunk << (chunk - 1);
+}
+
+size_t MethodCache::ChunkSize(size_t chunk) {
+  return chunk == 0 ? kFirstChunk : kFirstChunk << (chunk - 1);
+}
+
 MethodCache::~MethodCache() {
-  for (std::atomic<Chunk*>& slot : chunks_) {
-    Chunk* chunk = slot.load(std::memory_order_acquire);
+  for (size_t c = 0; c < kChunks; ++c) {
+    Slot* chunk = chunks_[c].load(std::memory_order_acquire);
     if (chunk == nullptr) continue;
-    for (std::atomic<const Entry*>& entry : *chunk) {
-      delete entry.load(std::memory_order_acquire);
+    for (size_t i = 0; i < ChunkSize(c); ++i) {
+      delete chunk[i].load(std::memory_order_acquire);
     }
-    delete chunk;
+    delete[] chunk;
   }
 }
 
@@ -69,18 +83,19 @@ grpc::internal::RpcMethod MethodCache::Get(
                                      method.method_type());
   }
   const size_t id = tag - 1;
-  std::atomic<Chunk*>& chunk_slot = chunks_[id / kChunkSize];
-  Chunk* chunk = chunk_slot.load(std::memory_order_acquire);
+  const size_t c = ChunkOf(id);
+  std::atomic<Slot*>& chunk_slot = chunks_[c];
+  Slot* chunk = chunk_slot.load(std::memory_order_acquire);
   if (chunk == nullptr) {
-    auto* fresh = new Chunk();
+    auto* fresh = new Slot[ChunkSize(c)]();
     if (chunk_slot.compare_exchange_strong(chunk, fresh,
                                            std::memory_order_acq_rel)) {
       chunk = fresh;
     } else {
-      delete fresh;  // another thread won; `chunk` now holds its chunk
+      delete[] fresh;  // another thread won; `chunk` now holds its chunk
     }
   }
-  std::atomic<const Entry*>& entry_slot = (*chunk)[id % kChunkSize];
+  Slot& entry_slot = chunk[id - FirstIdOf(c)];
   const Entry* entry = entry_slot.load(std::memory_order_acquire);
   if (entry == nullptr) {
     // Registration is idempotent in gRPC core, so a lost race only costs a

@@ -6,7 +6,9 @@
 // small method ids as tags (id + 1; nullptr keeps meaning "unregistered") and
 // each member channel keeps, per id, an RpcMethod registered on itself. The
 // cache fills on a member's first call of a method; later lookups are two
-// atomic loads and no lock.
+// atomic loads and no lock. Entries sit in chunks made on first use, each
+// twice the size of the one before (8, 8, 16, 32, ... ids), so that a member
+// whose channel calls a few methods keeps a few pointers, not thousands.
 //
 // Each entry also keeps the method's MethodSlot (method_stats.h), looked up
 // once when the entry is made, so that per-method metrics cost a call no
@@ -48,10 +50,11 @@ CallType ToCallType(grpc::internal::RpcMethod::RpcType type);
 class MethodCache {
  public:
   // Method ids the cache can hold; calls of methods beyond it go unregistered
-  // (correct, slightly slower).
-  static constexpr size_t kChunkSize = 64;
-  static constexpr size_t kChunks = 64;
-  static constexpr size_t kMaxMethods = kChunkSize * kChunks;
+  // (correct, slightly slower). Chunk 0 holds ids [0, kFirstChunk), chunk
+  // k > 0 ids [kFirstChunk << (k - 1), kFirstChunk << k).
+  static constexpr size_t kFirstChunk = 8;
+  static constexpr size_t kChunks = 10;
+  static constexpr size_t kMaxMethods = kFirstChunk << (kChunks - 1);  // 4096
 
   // `stats`: the channel's per-method counters (null: no slots, for tests).
   explicit MethodCache(std::shared_ptr<MethodStats> stats = nullptr)
@@ -73,9 +76,13 @@ class MethodCache {
 
  private:
   struct Entry;
-  using Chunk = std::array<std::atomic<const Entry*>, kChunkSize>;
+  using Slot = std::atomic<const Entry*>;
+  // The chunk of an id, and the id's index in it; a chunk's size.
+  static size_t ChunkOf(size_t id);
+  static size_t FirstIdOf(size_t chunk);
+  static size_t ChunkSize(size_t chunk);
   const std::shared_ptr<MethodStats> stats_;
-  std::array<std::atomic<Chunk*>, kChunks> chunks_{};
+  std::array<std::atomic<Slot*>, kChunks> chunks_{};
 };
 
 }  // namespace internal

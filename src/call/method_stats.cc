@@ -76,11 +76,13 @@ MethodStats::MethodStats(int max_methods)
         size_t capacity = 2;
         while (capacity < 2 * static_cast<size_t>(max_methods)) capacity *= 2;
         return capacity;
-      }()),
-      table_(new std::atomic<Entry*>[capacity_]()) {}
+      }()) {}
 
 MethodStats::~MethodStats() {
-  for (size_t i = 0; i < capacity_; ++i) delete table_[i].load();
+  if (std::atomic<Entry*>* table = table_.load()) {
+    for (size_t i = 0; i < capacity_; ++i) delete table[i].load();
+    delete[] table;
+  }
   MutexLock lock(&mu_);
   for (MethodSlot* slot : order_) delete slot;
   for (std::atomic<MethodSlot*>& slot : overflow_) delete slot.load();
@@ -88,8 +90,10 @@ MethodStats::~MethodStats() {
 
 MethodStats::Entry* MethodStats::Lookup(const char* name, size_t hash,
                                         CallType type) const {
+  const std::atomic<Entry*>* table = table_.load(std::memory_order_acquire);
+  if (table == nullptr) return nullptr;
   for (size_t i = hash & (capacity_ - 1);; i = (i + 1) & (capacity_ - 1)) {
-    Entry* entry = table_[i].load(std::memory_order_acquire);
+    Entry* entry = table[i].load(std::memory_order_acquire);
     if (entry == nullptr) return nullptr;
     if (entry->type == type && std::strcmp(entry->name.c_str(), name) == 0) {
       return entry;
@@ -141,11 +145,16 @@ MethodSlot* MethodStats::Find(const char* name, CallType type) {
                           /*overflow=*/false);
     order_.push_back(slot);
   }
+  std::atomic<Entry*>* table = table_.load(std::memory_order_relaxed);
+  if (table == nullptr) {
+    table = new std::atomic<Entry*>[capacity_]();
+    table_.store(table, std::memory_order_release);
+  }
   size_t i = hash & (capacity_ - 1);
-  while (table_[i].load(std::memory_order_relaxed) != nullptr) {
+  while (table[i].load(std::memory_order_relaxed) != nullptr) {
     i = (i + 1) & (capacity_ - 1);
   }
-  table_[i].store(new Entry{name, type, slot}, std::memory_order_release);
+  table[i].store(new Entry{name, type, slot}, std::memory_order_release);
   ++entries_;
   return slot;
 }

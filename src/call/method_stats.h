@@ -124,8 +124,10 @@ class MethodStats {
   const int max_methods_;
   // Open addressing by name, at most half full, never shrinks: readers load
   // entries with acquire and see complete ones; writers insert under mu_.
+  // Made (under mu_, published with release) for the first name: an idle
+  // channel never needs it, and it is 2 KiB at the default 100 methods.
   const size_t capacity_;
-  const std::unique_ptr<std::atomic<Entry*>[]> table_;
+  std::atomic<std::atomic<Entry*>*> table_{nullptr};
   // Set (release) once max_methods names are tracked, after every overflow
   // slot exists; read (acquire) before a lookup, so that a lookup after it
   // sees every entry.

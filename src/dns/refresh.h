@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "src/common/random.h"
 #include "src/common/time.h"
 #include "src/dns/resolver.h"
 
@@ -68,7 +69,7 @@ class DnsRefresh {
 
  private:
   const DnsRefreshPolicy policy_;
-  std::mt19937_64 random_;
+  SmallRandom random_;  // src/common/random.h: 8 bytes, not 2.5 KiB
   std::vector<Known> known_;
   bool has_answer_ = false;
   absl::Status last_error_;

@@ -280,12 +280,12 @@ absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
   return pool;
 }
 
-Pool::~Pool() {
-  callback_cq_marker_.Shutdown();
-  void* tag;
-  bool ok;
-  while (callback_cq_marker_.Next(&tag, &ok)) {
-  }
+Pool::~Pool() = default;
+
+grpc::CompletionQueue* Pool::callback_cq_marker() {
+  // Never destroyed, like the Worker's queue: nothing is ever queued on it.
+  static grpc::CompletionQueue* const marker = new grpc::CompletionQueue();
+  return marker;
 }
 
 void Pool::Release(std::shared_ptr<Pool> pool) {
@@ -687,7 +687,7 @@ grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
   if (snapshot->all.empty()) {
     // No member yet (DNS not answered) or any more (shut down).
     grpc::Channel& channel = unresolved_.channel();
-    if (cq == &callback_cq_marker_) cq = ChannelAccess::CallbackCQ(channel);
+    if (cq == callback_cq_marker()) cq = ChannelAccess::CallbackCQ(channel);
     const CallSlotScope no_slot(nullptr);  // found by name
     return ChannelAccess::CreateCall(
         channel, grpc::internal::RpcMethod(method.name(), method.method_type()),
@@ -697,7 +697,7 @@ grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
   MethodSlot* slot = nullptr;
   const grpc::internal::RpcMethod member_method =
       member->MethodFor(method, methods_.size(), &slot);
-  if (cq == &callback_cq_marker_) {
+  if (cq == callback_cq_marker()) {
     cq = ChannelAccess::CallbackCQ(member->channel());
   }
   // The call's per-method counters, for its load interceptor.

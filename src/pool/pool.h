@@ -31,7 +31,9 @@
 // Callback calls. The warm channel's CallbackCQ() is a marker: CreateCall()
 // replaces it with the picked member's own CallbackCQ(), so each callback
 // call runs on the queue plain gRPC would use, which lives as long as the
-// member's grpc::Channel, which the call's ClientContext keeps alive.
+// member's grpc::Channel, which the call's ClientContext keeps alive. The
+// marker is one queue for the whole process, never used as a queue, rather
+// than a real completion queue per channel.
 //
 // Lifetime: owned by warm::Channel, which calls Shutdown() and then
 // Release(). Scheduler callbacks hold the pool only weakly, and only while
@@ -50,7 +52,6 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -133,7 +134,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   grpc::internal::Call CreateCall(const grpc::internal::RpcMethod& method,
                                   grpc::ClientContext* context,
                                   grpc::CompletionQueue* cq);
-  grpc::CompletionQueue* callback_cq_marker() { return &callback_cq_marker_; }
+  static grpc::CompletionQueue* callback_cq_marker();
   void* RegisterMethod(const char* method) {
     return methods_.Register(method);
   }
@@ -182,7 +183,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // A member and what the pool keeps for it beside its decisions' record.
   struct Slot {
     std::shared_ptr<Member> member;
-    std::deque<LatencySample> latency_samples;  // oldest first, never empty
+    // Oldest first, never empty; a few (see pool_view.cc), so a vector: a
+    // deque's first block alone is 512 bytes per member.
+    std::vector<LatencySample> latency_samples;
     uint64_t tls_generation = 0;  // the TLS material it was opened with
   };
   // Signalled when the pool is destroyed (see Release()).
@@ -257,8 +260,6 @@ class Pool : public std::enable_shared_from_this<Pool> {
   MethodRegistry methods_;
   StateWatchers watchers_;
   UnresolvedChannel unresolved_;
-  // Never used as a queue: see "Callback calls" above.
-  grpc::CompletionQueue callback_cq_marker_;
   // Readers take no lock; Publish/Reclaim happen under mu_.
   SnapshotCell<PickerSnapshot> picker_;
   // Shutdown() began: readable without mu_ (a Section's end).

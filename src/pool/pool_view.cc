@@ -167,13 +167,13 @@ std::optional<PoolView> Pool::View(bool sample_latency) {
     member.state_word = MemberStateWord(decisions_, record);
     member.latency_ewma_ms =
         ewma_us < 0 ? -1 : static_cast<double>(ewma_us) / 1000;
-    std::deque<LatencySample>& samples = slot.latency_samples;
+    std::vector<LatencySample>& samples = slot.latency_samples;
     if (sample_latency) {
       if (now - samples.back().at >= kSampleEvery) {
         samples.push_back({now, counts.latency_buckets});
       }
       while (samples.size() >= 2 && now - samples[1].at >= kRecentWindow) {
-        samples.pop_front();
+        samples.erase(samples.begin());
       }
     }
     std::array<uint64_t, MemberLoad::kLatencyBuckets> recent{};
