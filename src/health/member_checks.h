@@ -42,6 +42,7 @@
 #include <string>
 
 #include "src/call/member_load.h"
+#include "src/common/random.h"
 #include "src/common/scheduler.h"
 #include "src/common/time.h"
 #include "src/health/check_outcome.h"
@@ -157,7 +158,7 @@ class MemberChecks {
   const StartHealthCheckFn start_check_;
   const StartHealthWatchFn start_watch_;
   const Deliver deliver_;
-  std::mt19937_64 random_;
+  SmallRandom random_;
   uint64_t next_generation_ = 0;
   std::map<uint64_t, Entry> entries_;
 };

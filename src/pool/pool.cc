@@ -432,19 +432,13 @@ void Pool::OnHealthInput(uint64_t id, MemberChecks::Input input) {
                                  report->answered_error));
 }
 
-bool Pool::OthersAnsweredLocked(uint64_t id) const {
-  auto it = slots_.find(id);
-  if (it == slots_.end()) return false;
-  const MemberLoad& quiet = it->second.member->load();
-  // From stall_timeout before it went quiet: with one caller the others'
-  // last answers came just before its call started.
-  const int64_t since =
-      std::max(quiet.progress_us.load(std::memory_order_relaxed),
-               quiet.busy_us.load(std::memory_order_relaxed)) -
-      quiet.stall_timeout_us;
+bool Pool::OthersUnstalledLocked(uint64_t id) const {
+  const int64_t now_us = SteadyMicros(std::chrono::steady_clock::now());
   for (const auto& [other_id, slot] : slots_) {
-    if (other_id != id && slot.member->load().progress_us.load(
-                              std::memory_order_relaxed) > since) {
+    const MemberLoad& load = slot.member->load();
+    if (other_id != id &&
+        (load.unary_in_flight.load(std::memory_order_acquire) == 0 ||
+         load.QuietFor(now_us) <= load.stall_timeout_us)) {
       return true;
     }
   }
@@ -454,9 +448,10 @@ bool Pool::OthersAnsweredLocked(uint64_t id) const {
 void Pool::OnCallTimedOut(uint64_t id) {
   Section section(this);
   if (shutdown_) return;
-  // As in ScanForStalls: when no member answers, every backend (or this
-  // client) is slow, and taking members out would not help.
-  if (!OthersAnsweredLocked(id)) return;
+  // When every other member is stalled too, every backend (or this
+  // client) is slow, and taking members out would not help. An idle member
+  // is not stalled: with one caller the others have no calls in flight.
+  if (!OthersUnstalledLocked(id)) return;
   ApplyLocked(decisions_.OnStall(
       id,
       absl::StrCat("a call timed out with no answer from the member for over ",

@@ -220,9 +220,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // or one whose call timed out after it answered nothing for a while.
   void ScanForStalls();
   void OnCallTimedOut(uint64_t id);
-  // Whether a member other than `id` answered a call since stall_timeout
-  // before `id` went quiet (its last answer, or the start of its calls).
-  bool OthersAnsweredLocked(uint64_t id) const
+  // Whether a member other than `id` is not stalled: no unary calls in
+  // flight, or one answered within stall_timeout.
+  bool OthersUnstalledLocked(uint64_t id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnOutlier(uint64_t id);
   void ArmTimerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -75,6 +75,7 @@
 #include <utility>
 #include <vector>
 
+#include "src/common/random.h"
 #include "src/common/target.h"
 #include "src/common/time.h"
 #include "src/health/check_outcome.h"
@@ -283,7 +284,7 @@ class PoolDecisions {
   std::vector<AddressRecord> addresses_;
   std::map<uint64_t, MemberRecord> members_;  // by id = opening order
   std::deque<Event> events_;
-  std::mt19937_64 random_;
+  SmallRandom random_;
   uint64_t next_id_ = 1;
   size_t next_address_ = 0;   // round-robin cursor for ties
   SteadyTime last_update_{};  // the latest `now` seen
