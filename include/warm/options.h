@@ -101,7 +101,10 @@ struct HealthCheckOptions {
 // quiet. warm finds it in two ways:
 //   - Stalls, while the channel has calls: a member with unary calls in
 //     flight, none of which completed for `stall_timeout`, while calls on
-//     other members of the channel complete, is *suspected*: it leaves the
+//     other members of the channel complete — or whose call timed out
+//     (DEADLINE_EXCEEDED) after it answered nothing for `stall_timeout`,
+//     unless every other member is stalled too (this finds a hung backend
+//     with a single caller) — is *suspected*: it leaves the
 //     picker at once (unless no other member is pickable) and is probed
 //     with a Health/Check of deadline `probe_timeout`. Any answer from the
 //     server (SERVING, NOT_SERVING, UNIMPLEMENTED) returns it to the picker
