@@ -169,6 +169,13 @@ struct MemberLoad {
     return now_us - std::max(progress_us.load(std::memory_order_relaxed),
                              busy_us.load(std::memory_order_relaxed));
   }
+  // Unary calls in flight, none answered for stall_timeout_us. The count is
+  // read first (acquire): a call that starts after it cannot pair its count
+  // with an old busy stamp (UnaryStarted).
+  bool Stalled(int64_t now_us) const {
+    return unary_in_flight.load(std::memory_order_acquire) > 0 &&
+           QuietFor(now_us) > stall_timeout_us;
+  }
   void UnaryTimedOut(int64_t now_us) {
     // At most one report per stall_timeout: a hung member's calls time out
     // in bursts, and each report is a task for the control thread.

@@ -135,6 +135,12 @@ DnsRefreshPolicy DnsPolicy(const ChannelOptions& options) {
   return policy;
 }
 
+int64_t StallTimeoutUs(const LivenessOptions& liveness) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             liveness.stall_timeout)
+      .count();
+}
+
 MemberChecks::Options CheckOptions(const ChannelOptions& options) {
   MemberChecks::Options out;
   out.enabled = options.health_check.enabled;
@@ -251,13 +257,8 @@ absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
     const LivenessOptions& liveness = pool->config_.options.liveness;
     if (liveness.stall_detection) {
       // Scans run on the control thread, at most four per stall_timeout.
-      const int64_t period_us =
-          std::chrono::duration_cast<std::chrono::microseconds>(
-              liveness.stall_timeout)
-              .count() /
-          4;
       pool->stall_trigger_ = std::make_shared<StallTrigger>(
-          period_us,
+          StallTimeoutUs(liveness) / 4,
           [scheduler = pool->config_.scheduler,
            scan = pool->Weakly([](Pool& pool) { pool.ScanForStalls(); })] {
             scheduler->Post(scan);
@@ -330,10 +331,7 @@ void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   load->peak_ewma = options.pick == PickPolicy::kPeakEwma;
   load->stall_trigger = stall_trigger_;
   if (stall_trigger_ != nullptr) {
-    load->stall_timeout_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(
-            options.liveness.stall_timeout)
-            .count();
+    load->stall_timeout_us = StallTimeoutUs(options.liveness);
     load->report_stall =
         [scheduler = config_.scheduler,
          on_control = Weakly([id](Pool& pool) { pool.OnCallTimedOut(id); })] {
@@ -435,12 +433,7 @@ void Pool::OnHealthInput(uint64_t id, MemberChecks::Input input) {
 bool Pool::OthersUnstalledLocked(uint64_t id) const {
   const int64_t now_us = SteadyMicros(std::chrono::steady_clock::now());
   for (const auto& [other_id, slot] : slots_) {
-    const MemberLoad& load = slot.member->load();
-    if (other_id != id &&
-        (load.unary_in_flight.load(std::memory_order_acquire) == 0 ||
-         load.QuietFor(now_us) <= load.stall_timeout_us)) {
-      return true;
-    }
+    if (other_id != id && !slot.member->load().Stalled(now_us)) return true;
   }
   return false;
 }
@@ -464,23 +457,14 @@ void Pool::ScanForStalls() {
   if (shutdown_) return;
   // Call stamps are on the steady clock whatever the scheduler's clock.
   const int64_t now_us = SteadyMicros(std::chrono::steady_clock::now());
-  const int64_t stall_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(
-          config_.options.liveness.stall_timeout)
-          .count();
   std::vector<std::pair<uint64_t, int64_t>> stalled;  // (id, quiet for us)
   int progressing = 0;  // members whose calls complete
   for (const auto& [id, slot] : slots_) {
     const MemberLoad& load = slot.member->load();
-    // In flight first (acquire): a call that starts after this load cannot
-    // pair its count with an old busy stamp (MemberLoad::UnaryStarted).
-    const bool busy =
-        load.unary_in_flight.load(std::memory_order_acquire) > 0;
-    const int64_t quiet = load.QuietFor(now_us);
-    if (busy && quiet > stall_us) {
-      stalled.emplace_back(id, quiet);
+    if (load.Stalled(now_us)) {
+      stalled.emplace_back(id, load.QuietFor(now_us));
     } else if (now_us - load.progress_us.load(std::memory_order_relaxed) <=
-               stall_us) {
+               load.stall_timeout_us) {
       ++progressing;  // answered a call lately
     }
   }

@@ -284,6 +284,26 @@ HangOutcome HangUnderOneCaller(Channel& channel, EchoTest::Stub& stub,
   return outcome;
 }
 
+// 100 calls through `stub` all succeed, none answered by `address`.
+void ExpectCallsAvoid(EchoTest::Stub& stub, const std::string& address) {
+  for (int i = 0; i < 100; ++i) {
+    std::string backend;
+    ASSERT_TRUE(Echo(stub, &backend).ok()) << i;
+    EXPECT_NE(backend, address);
+  }
+}
+
+// Whether `channel` logged a member unhealthy for a DEADLINE_EXCEEDED check.
+bool UnhealthyByTimeout(Channel& channel) {
+  for (const PoolEvent& event : channel.Events()) {
+    if (event.kind == PoolEvent::Kind::kMemberUnhealthy &&
+        event.detail.find("DEADLINE_EXCEEDED") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
 TEST(HealthTest, HungBackendIsDetectedByPolledCheckTimeouts) {
   ChildBackend a("127.0.0.1"), b("127.0.0.2"), c("127.0.0.3");
   ChannelOptions options = FastHealthOptions(3);
@@ -303,28 +323,16 @@ TEST(HealthTest, HungBackendIsDetectedByPolledCheckTimeouts) {
   // sends the next ones elsewhere.
   const HangOutcome hang = HangUnderOneCaller(*channel, *stub, b);
   ASSERT_TRUE(hang.detected);
-  const double detected = hang.seconds;
-  const int failed = hang.failed, calls = hang.calls;
-  std::cout << "[measured] SIGSTOP out of the picker after " << detected
+  std::cout << "[measured] SIGSTOP out of the picker after " << hang.seconds
             << " s (interval 100 ms, timeout 500 ms, unhealthy_threshold 2); "
-            << failed << " of " << calls << " calls failed meanwhile\n";
-  EXPECT_LT(detected, 15.0);
+            << hang.failed << " of " << hang.calls
+            << " calls failed meanwhile\n";
+  EXPECT_LT(hang.seconds, 15.0);
   // Each failed call waited 1 s for its deadline, so only a few fit in the
   // detection time.
-  EXPECT_LE(failed, 4);
-  for (int i = 0; i < 100; ++i) {
-    std::string backend;
-    ASSERT_TRUE(Echo(*stub, &backend).ok()) << i;
-    EXPECT_NE(backend, b.address());
-  }
-  bool timeout_seen = false;
-  for (const PoolEvent& event : channel->Events()) {
-    if (event.kind == PoolEvent::Kind::kMemberUnhealthy &&
-        event.detail.find("DEADLINE_EXCEEDED") != std::string::npos) {
-      timeout_seen = true;
-    }
-  }
-  EXPECT_TRUE(timeout_seen);
+  EXPECT_LE(hang.failed, 4);
+  ExpectCallsAvoid(*stub, b.address());
+  EXPECT_TRUE(UnhealthyByTimeout(*channel));
   b.Continue();
 }
 
@@ -345,29 +353,15 @@ TEST(HealthTest, HungBackendLeavesThePickerWhenItsCallTimesOut) {
   // the call's own timeout can tell (a stall scan needs other calls).
   const HangOutcome hang = HangUnderOneCaller(*channel, *stub, b);
   ASSERT_TRUE(hang.detected);
-  const double detected = hang.seconds;
-  const int failed = hang.failed, calls = hang.calls;
   std::cout << "[measured] SIGSTOP, one caller: out of the picker after "
-            << detected << " s; " << failed << " of " << calls
+            << hang.seconds << " s; " << hang.failed << " of " << hang.calls
             << " calls failed meanwhile\n";
   // The first call that went to b timed out (1 s) and b was suspected.
-  EXPECT_LE(failed, 2);
+  EXPECT_LE(hang.failed, 2);
   EXPECT_TRUE(HasEvent(*channel, PoolEvent::Kind::kMemberSuspected));
-  for (int i = 0; i < 100; ++i) {
-    std::string backend;
-    ASSERT_TRUE(Echo(*stub, &backend).ok()) << i;
-    EXPECT_NE(backend, b.address());
-  }
+  ExpectCallsAvoid(*stub, b.address());
   // Its probes time out, so it is found unhealthy and replaced.
-  EXPECT_TRUE(WaitFor([&] {
-    for (const PoolEvent& event : channel->Events()) {
-      if (event.kind == PoolEvent::Kind::kMemberUnhealthy &&
-          event.detail.find("DEADLINE_EXCEEDED") != std::string::npos) {
-        return true;
-      }
-    }
-    return false;
-  }));
+  EXPECT_TRUE(WaitFor([&] { return UnhealthyByTimeout(*channel); }));
   b.Continue();
 }
 

@@ -10,40 +10,6 @@ namespace {
 
 // --- Outlier ejection (real calls on in-process member channels) ------------
 
-constexpr char kOkMethod[] = "/warm.test.Fake/Ok";
-constexpr char kFailMethod[] = "/warm.test.Fake/Fail";
-
-// Echoes kOkMethod's request; fails every other call with UNAVAILABLE.
-class FakeBackendService : public grpc::CallbackGenericService {
- public:
-  grpc::ServerGenericBidiReactor* CreateReactor(
-      grpc::GenericCallbackServerContext* context) override {
-    class Reactor : public grpc::ServerGenericBidiReactor {
-     public:
-      explicit Reactor(bool ok) {
-        if (!ok) {
-          Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake backend"));
-          return;
-        }
-        StartRead(&message_);
-      }
-      void OnReadDone(bool ok) override {
-        if (!ok) {
-          Finish(grpc::Status(grpc::StatusCode::INTERNAL, "no request"));
-          return;
-        }
-        StartWriteAndFinish(&message_, grpc::WriteOptions(),
-                            grpc::Status::OK);
-      }
-      void OnDone() override { delete this; }
-
-     private:
-      grpc::ByteBuffer message_;
-    };
-    return new Reactor(context->method() == kOkMethod);
-  }
-};
-
 // The pool as a grpc::ChannelInterface, as warm::Channel presents it, so
 // that calls go through Pool::CreateCall() and its picker.
 class PoolChannel final : public grpc::ChannelInterface {
@@ -95,17 +61,7 @@ grpc::Status Call(grpc::ChannelInterface* channel,
 
 class PoolEjectionTest : public PoolTest {
  protected:
-  void SetUp() override {
-    grpc::ServerBuilder builder;
-    builder.RegisterCallbackGenericService(&service_);
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    channels_ = std::make_unique<wt::FakeChannels>(server_.get());
-  }
-  void TearDown() override {
-    PoolTest::TearDown();  // the pool (and its channels) first
-    server_->Shutdown();
-  }
+  void SetUp() override { UseInProcessMembers(); }
 
   ChannelOptions EjectionOptions() {
     ChannelOptions options = Options();
@@ -129,9 +85,6 @@ class PoolEjectionTest : public PoolTest {
     // The report is posted to the control thread.
     scheduler_->RunPending();
   }
-
-  FakeBackendService service_;
-  std::unique_ptr<grpc::Server> server_;
 };
 
 TEST_F(PoolEjectionTest, FailingCallsEjectAMemberForTheEjectionTime) {

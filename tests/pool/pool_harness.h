@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -60,6 +61,57 @@ T Must(absl::StatusOr<T> value) {
   EXPECT_TRUE(value.ok()) << value.status();
   return *std::move(value);
 }
+
+// In-process member backends, for tests that make real calls through
+// members (no sockets): a grpc::Server with a generic callback service.
+// kOkMethod echoes the request; kHangMethod never answers (until the call is
+// cancelled or times out); any other method fails with UNAVAILABLE.
+inline constexpr char kOkMethod[] = "/warm.test.Fake/Ok";
+inline constexpr char kFailMethod[] = "/warm.test.Fake/Fail";
+inline constexpr char kHangMethod[] = "/warm.test.Fake/Hang";
+
+class FakeBackendService : public grpc::CallbackGenericService {
+ public:
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* context) override {
+    class Reactor : public grpc::ServerGenericBidiReactor {
+     public:
+      explicit Reactor(const std::string& method)
+          : hang_(method == kHangMethod) {
+        if (method != kOkMethod && !hang_) {
+          FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                  "fake backend"));
+          return;
+        }
+        StartRead(&message_);
+      }
+      void OnReadDone(bool ok) override {
+        if (!ok) {
+          return FinishOnce(
+              grpc::Status(grpc::StatusCode::INTERNAL, "no request"));
+        }
+        if (hang_) return;  // until cancelled
+        if (!finished_.exchange(true)) {
+          StartWriteAndFinish(&message_, grpc::WriteOptions(),
+                              grpc::Status::OK);
+        }
+      }
+      void OnCancel() override {
+        FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "gave up"));
+      }
+      void OnDone() override { delete this; }
+
+     private:
+      void FinishOnce(grpc::Status status) {
+        if (!finished_.exchange(true)) Finish(std::move(status));
+      }
+      const bool hang_;
+      std::atomic<bool> finished_{false};
+      grpc::ByteBuffer message_;
+    };
+    return new Reactor(context->method());
+  }
+};
 
 class PoolTest : public ::testing::Test {
  protected:
@@ -121,6 +173,18 @@ class PoolTest : public ::testing::Test {
       pool_->Shutdown();
       Pool::Release(std::move(pool_));
     }
+    // After the pool and its channels.
+    if (backend_ != nullptr) backend_->Shutdown();
+  }
+
+  // Member channels go to an in-process FakeBackendService (call from
+  // SetUp, before Start()).
+  void UseInProcessMembers() {
+    grpc::ServerBuilder builder;
+    builder.RegisterCallbackGenericService(&backend_service_);
+    backend_ = builder.BuildAndStart();
+    ASSERT_NE(backend_, nullptr);
+    channels_ = std::make_unique<wt::FakeChannels>(backend_.get());
   }
 
   std::optional<MemberInfo> Member(uint64_t id) {
@@ -206,6 +270,8 @@ class PoolTest : public ::testing::Test {
   std::vector<ChannelHealth> reports_;
   std::function<void(const ChannelHealth&)> on_report_;
   std::shared_ptr<Pool> pool_;
+  FakeBackendService backend_service_;
+  std::unique_ptr<grpc::Server> backend_;  // UseInProcessMembers()
 };
 
 // A channel argument's value ("" / -1 when not set).

@@ -160,58 +160,9 @@ TEST_F(PoolWatchTest, WatchFalsePolls) {
 
 // --- Liveness: real calls on in-process members ------------------------------
 
-constexpr char kHangMethod[] = "/warm.test.Fake/Hang";
-constexpr char kOkMethod[] = "/warm.test.Fake/Ok";
-
-// Never answers kHangMethod (until the call is cancelled or times out);
-// echoes every other call at once.
-class HangingBackendService : public grpc::CallbackGenericService {
- public:
-  grpc::ServerGenericBidiReactor* CreateReactor(
-      grpc::GenericCallbackServerContext* context) override {
-    class Reactor : public grpc::ServerGenericBidiReactor {
-     public:
-      explicit Reactor(bool hang) : hang_(hang) { StartRead(&message_); }
-      void OnReadDone(bool ok) override {
-        if (!ok)
-          return FinishOnce(
-              grpc::Status(grpc::StatusCode::INTERNAL, "no request"));
-        if (hang_) return;  // until cancelled
-        if (!finished_.exchange(true)) {
-          StartWriteAndFinish(&message_, grpc::WriteOptions(),
-                              grpc::Status::OK);
-        }
-      }
-      void OnCancel() override {
-        FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "gave up"));
-      }
-      void OnDone() override { delete this; }
-
-     private:
-      void FinishOnce(grpc::Status status) {
-        if (!finished_.exchange(true)) Finish(std::move(status));
-      }
-      const bool hang_;
-      std::atomic<bool> finished_{false};
-      grpc::ByteBuffer message_;
-    };
-    return new Reactor(context->method() == kHangMethod);
-  }
-};
-
 class PoolLivenessTest : public PoolWatchTest {
  protected:
-  void SetUp() override {
-    grpc::ServerBuilder builder;
-    builder.RegisterCallbackGenericService(&service_);
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    channels_ = std::make_unique<wt::FakeChannels>(server_.get());
-  }
-  void TearDown() override {
-    PoolWatchTest::TearDown();  // the pool (and its channels) first
-    server_->Shutdown();
-  }
+  void SetUp() override { UseInProcessMembers(); }
 
   ChannelOptions LivenessOptions() {
     ChannelOptions options = WatchOptions();
@@ -276,9 +227,6 @@ class PoolLivenessTest : public PoolWatchTest {
     }
     return status;
   }
-
-  HangingBackendService service_;
-  std::unique_ptr<grpc::Server> server_;
 };
 
 TEST_F(PoolLivenessTest,
