@@ -172,7 +172,7 @@ absl::StatusOr<ScenarioReport> RunOverhead(const BenchConfig& config) {
       std::to_string(threads) + " closed-loop callers, " + Fixed(seconds, 1) +
       " s per measurement, " + std::to_string(reps) +
       " repetitions with the channel order rotated. warm: default options "
-      "(pool 3, health checks every 5 s). round_robin with client health "
+      "(pool 3, a Health/Watch stream per member). round_robin with client health "
       "checking; pick_first uses one backend." +
       (config.scrape_ms > 0
            ? " Meanwhile warm's diagnostics server was scraped (/metrics and "
