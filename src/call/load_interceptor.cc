@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "src/call/forwarded_call.h"
 #include "src/call/health_method.h"
 #include "src/common/tsan.h"
 
@@ -111,8 +112,11 @@ grpc::experimental::Interceptor*
 LoadInterceptorFactory::CreateClientInterceptor(
     grpc::experimental::ClientRpcInfo* info) {
   MethodSlot* slot = CurrentCallSlot();
-  // warm's own health checks are not the application's load.
-  if (IsHealthCheck(info->method())) return nullptr;
+  // warm's own health checks are not the application's load; a forwarded
+  // leg was counted on its first leg.
+  if (IsHealthCheck(info->method()) || CreatingForwardedCall()) {
+    return nullptr;
+  }
   if (slot == nullptr) {
     // Not handed over by the pool: a call with no registered method.
     slot = method_stats_->Find(info->method(), CallTypeOf(info->type()));

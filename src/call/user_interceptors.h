@@ -14,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "src/call/forwarded_call.h"
 #include "src/call/health_method.h"
 
 namespace warm {
@@ -30,10 +31,13 @@ class SharedInterceptorFactory
                            size_t index)
       : factories_(std::move(factories)), index_(index) {}
 
-  // Not for warm's own health checks (src/health/health_check.h).
+  // Not for warm's own health checks (src/health/health_check.h) nor the
+  // second leg of a call that waited (forwarded_call.h).
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override {
-    if (IsHealthCheck(info->method())) return nullptr;
+    if (IsHealthCheck(info->method()) || CreatingForwardedCall()) {
+      return nullptr;
+    }
     return (*factories_)[index_]->CreateClientInterceptor(info);
   }
 

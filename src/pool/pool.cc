@@ -8,6 +8,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "src/call/forwarded_call.h"
 #include "src/call/load_interceptor.h"
 #include "src/call/private_access.h"
 #include "src/common/events.h"
@@ -221,6 +222,13 @@ Pool::Pool(Config config, std::optional<TlsMaterial> tls_material)
       gone_(std::make_shared<Gone>()),
       unresolved_("resolving " + config_.parsed.host, call_stats_,
                   method_stats_, interceptors_),
+      // `this` outlives every Forward: Shutdown() shuts the holder first.
+      holder_(
+          [this](const std::string& method, grpc::ClientContext* context,
+                 CallHolder::Reactor* reactor) {
+            return StartForwarded(method, context, reactor);
+          },
+          call_stats_, method_stats_, interceptors_),
       picker_(std::make_unique<PickerSnapshot>()),
       decisions_(PolicyFromOptions(config_.options), config_.parsed.addresses,
                  config_.seed),
@@ -642,7 +650,13 @@ void Pool::RefreshLocked() {
   }
   if (key != published_) {
     published_ = std::move(key);
+    const bool pickable = !next->ready.empty();
     if (picker_.Publish(std::move(next))) ReclaimLocked();
+    // Held wait_for_ready calls go on, outside mu_ (a leg is created there).
+    // A call held after this reads the new snapshot itself (CallHolder).
+    if (pickable && !shutdown_) {
+      scheduler_.Post(Weakly([](Pool& pool) { pool.holder_.Wake(); }));
+    }
   }
   watchers_.Set(state);
 }
@@ -663,6 +677,15 @@ grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
   // The read section spans the member's CreateCall: the snapshot keeps the
   // member alive until the new call's ClientContext holds its channel.
   SnapshotCell<PickerSnapshot>::Reader snapshot(picker_);
+  if (snapshot->ready.empty() && ContextAccess::WaitForReady(*context)) {
+    // Nothing pickable: the call waits in the holder for a member that is.
+    grpc::Channel& channel = holder_.channel();
+    if (cq == callback_cq_marker()) cq = ChannelAccess::CallbackCQ(channel);
+    const CallSlotScope no_slot(nullptr);  // found by name
+    return ChannelAccess::CreateCall(
+        channel, grpc::internal::RpcMethod(method.name(), method.method_type()),
+        context, cq);
+  }
   if (snapshot->all.empty()) {
     // No member yet (DNS not answered) or any more (shut down).
     grpc::Channel& channel = unresolved_.channel();
@@ -685,6 +708,24 @@ grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
                                    cq);
 }
 
+bool Pool::StartForwarded(const std::string& method,
+                          grpc::ClientContext* context,
+                          CallHolder::Reactor* reactor) {
+  // As in CreateCall, the read section spans the leg's creation.
+  SnapshotCell<PickerSnapshot>::Reader snapshot(picker_);
+  if (snapshot->ready.empty()) return false;
+  Member* member = Pick(*snapshot, ThreadRandom());
+  const ForwardedCallScope forwarded;  // counted on its first leg
+  // `method` is the held call's, which outlives the leg (call_holder.cc).
+  grpc::internal::ClientCallbackReaderWriterFactory<
+      grpc::ByteBuffer, grpc::ByteBuffer>::
+      Create(&member->channel(),
+             grpc::internal::RpcMethod(
+                 method.c_str(), grpc::internal::RpcMethod::BIDI_STREAMING),
+             context, reactor);
+  return true;
+}
+
 grpc_connectivity_state Pool::GetState(bool try_to_connect) {
   if (try_to_connect) {
     MutexLock lock(&mu_);
@@ -704,6 +745,8 @@ ChannelHealth Pool::Health() const {
 
 void Pool::Shutdown() {
   if (registry_id_ != 0) ChannelRegistry::Get().Remove(registry_id_);
+  // Held calls fail now, and no Forward runs after this.
+  holder_.Shutdown();
   MutexLock lock(&mu_);
   shutdown_ = true;
   shutting_down_.store(true, std::memory_order_release);

@@ -24,9 +24,12 @@
 //
 // Data plane: CreateCall() reads the current picker snapshot without a lock,
 // picks a member (src/call/picker.h) and creates the call on that member's
-// channel, whose own behaviour then applies: with no member READY it fails
-// fast with UNAVAILABLE, or waits when the call set wait_for_ready. With no
-// member at all (no DNS answer yet), the call goes to the UnresolvedChannel.
+// channel. When no member is pickable, a wait_for_ready call goes to the
+// CallHolder (src/pool/call_holder.h), where it waits, up to its deadline,
+// for the first pickable member, as on a plain gRPC channel; a fail-fast
+// call goes to a member that may become pickable (whose channel fails it at
+// once with UNAVAILABLE when not connected) or, with no member at all (no
+// DNS answer yet), to the UnresolvedChannel, which fails it saying why.
 //
 // Callback calls. The warm channel's CallbackCQ() is a marker: CreateCall()
 // replaces it with the picked member's own CallbackCQ(), so each callback
@@ -72,6 +75,7 @@
 #include "src/dns/refresh.h"
 #include "src/dns/resolver.h"
 #include "src/health/member_checks.h"
+#include "src/pool/call_holder.h"
 #include "src/pool/pool_decisions.h"
 #include "src/pool/pool_view.h"
 #include "src/pool/state_watchers.h"
@@ -225,6 +229,10 @@ class Pool : public std::enable_shared_from_this<Pool> {
   bool OthersUnstalledLocked(uint64_t id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnOutlier(uint64_t id);
+  // The CallHolder's Forward: creates a held call's leg on a pickable
+  // member. Any thread; takes no lock of the pool's.
+  bool StartForwarded(const std::string& method, grpc::ClientContext* context,
+                      CallHolder::Reactor* reactor);
   void ArmTimerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnTimer();
   // DNS targets: starts a resolution; its answer arrives in OnDnsAnswer().
@@ -260,6 +268,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   MethodRegistry methods_;
   StateWatchers watchers_;
   UnresolvedChannel unresolved_;
+  CallHolder holder_;  // wait_for_ready calls while nothing is pickable
   // Readers take no lock; Publish/Reclaim happen under mu_.
   SnapshotCell<PickerSnapshot> picker_;
   // Shutdown() began: readable without mu_ (a Section's end).

@@ -1,0 +1,458 @@
+#include "src/pool/call_holder.h"
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/client_interceptor.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "src/call/load_interceptor.h"
+#include "src/call/method_cache.h"
+#include "src/common/mutex.h"
+
+namespace warm {
+namespace internal {
+namespace {
+
+// The header that tells the hold server which channel's holder a call is
+// for (its value: the State's id). Added by HeldByInterceptor, never
+// forwarded.
+constexpr char kHeldByHeader[] = "warm-held-by";
+
+class HeldCall;
+
+}  // namespace
+
+// What the holder's calls share with it. Outlives the holder while a call
+// that came through it runs.
+struct CallHolder::State {
+  State(uint64_t id, Forward forward) : id(id), forward(std::move(forward)) {}
+
+  // Registers `call` unless shut down (then false): it is forwarded at once
+  // if it can be, else it waits for Wake().
+  bool Add(HeldCall* call);
+  // `call` no longer waits (it was cancelled).
+  void Remove(HeldCall* call);
+
+  const uint64_t id;
+  const Forward forward;
+  Mutex mu;
+  bool shut_down ABSL_GUARDED_BY(mu) = false;
+  std::vector<HeldCall*> waiting ABSL_GUARDED_BY(mu);
+  std::atomic<size_t> count{0};  // waiting.size(), readable without mu
+};
+
+namespace {
+
+// The holders by id, for the process-wide hold server; entries go with
+// their holder.
+class HolderRegistry {
+ public:
+  static HolderRegistry& Get() {
+    static HolderRegistry* const registry = new HolderRegistry;  // never freed
+    return *registry;
+  }
+  uint64_t Add(const std::shared_ptr<CallHolder::State>& state) {
+    MutexLock lock(&mu_);
+    states_[state->id] = state;
+    return state->id;
+  }
+  void Remove(uint64_t id) {
+    MutexLock lock(&mu_);
+    states_.erase(id);
+  }
+  std::shared_ptr<CallHolder::State> Find(uint64_t id) {
+    MutexLock lock(&mu_);
+    auto it = states_.find(id);
+    return it == states_.end() ? nullptr : it->second.lock();
+  }
+  static uint64_t NextId() {
+    static std::atomic<uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+  }
+
+ private:
+  Mutex mu_;
+  std::map<uint64_t, std::weak_ptr<CallHolder::State>> states_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// Metadata a call carries that is the transport's or warm's, not the
+// caller's: it is not copied from one leg to the other.
+bool Forwardable(grpc::string_ref key) {
+  const absl::string_view name(key.data(), key.size());
+  return !absl::StartsWith(name, ":") && !absl::StartsWith(name, "grpc-") &&
+         name != kHeldByHeader && name != "user-agent" && name != "te" &&
+         name != "content-type" && name != "host";
+}
+
+// One held call: the server side of its in-process leg, and, once it is
+// forwarded, the client side of its leg to a member (Leg). Messages are
+// pumped one at a time each way: caller -> member (read here, write there)
+// and member -> caller, so each side has at most one read and one write
+// outstanding, as the callback API requires.
+//
+// Every reaction takes mu_ and may start operations under it: gRPC runs
+// callback reactions on its own threads, never inline in the operation that
+// starts them (can_inline=false in grpc 1.51's client_callback.h and
+// server_callback_handlers.h), so this cannot deadlock.
+//
+// The leg's OnDone must not run while an operation may still be started on
+// it from outside its reactions (a server reaction starting a write, or a
+// read after a write to the caller): a hold (AddHold) keeps it back until the
+// leg's read side has ended (OnReadDone(false)), after which nothing is
+// started on it. Reads are chained so that one always ends that way.
+//
+// Deleted when both ends are done: the server side (OnDone) and, once
+// forwarded, the leg (Leg::OnDone). The server side is done only after
+// Finish, which comes after the leg is done when there is a leg, so the
+// ServerContext is valid in every leg reaction.
+class HeldCall final : public grpc::ServerGenericBidiReactor {
+ public:
+  HeldCall(std::shared_ptr<CallHolder::State> state,
+           grpc::GenericCallbackServerContext* server)
+      : state_(std::move(state)), server_(server), leg_(this) {
+    if (!state_->Add(this)) {
+      FailWaiting(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                               "warm: the channel was shut down while the "
+                               "call waited for a pickable member"));
+    }
+  }
+
+  // With the holder's lock held: forwards the call if a member is pickable.
+  // Returns whether it is no longer waiting (forwarded or finished).
+  bool TryForward() {
+    MutexLock lock(&mu_);
+    if (phase_ != Phase::kWaiting) return true;
+    if (!leg_context_ready_) {
+      leg_context_ready_ = true;
+      leg_context_.set_deadline(server_->deadline());
+      leg_context_.set_wait_for_ready(true);
+      for (const auto& [key, value] : server_->client_metadata()) {
+        if (Forwardable(key)) {
+          leg_context_.AddMetadata(std::string(key.data(), key.size()),
+                                   std::string(value.data(), value.size()));
+        }
+      }
+    }
+    if (!state_->forward(server_->method(), &leg_context_, &leg_)) {
+      return false;
+    }
+    phase_ = Phase::kForwarded;
+    ends_.fetch_add(1, std::memory_order_relaxed);
+    leg_.AddHold();
+    leg_.StartCall();
+    StartRead(&request_);
+    return true;
+  }
+
+  // With the holder's lock held: the holder shut down (or refused the call).
+  void FailWaiting(grpc::Status status) {
+    MutexLock lock(&mu_);
+    if (phase_ != Phase::kWaiting) return;
+    phase_ = Phase::kFinished;
+    FinishLocked(std::move(status));
+  }
+
+  // --- the caller's side -----------------------------------------------------
+  void OnCancel() override {
+    state_->Remove(this);
+    MutexLock lock(&mu_);
+    if (phase_ == Phase::kWaiting) {
+      // Cancelled or past its deadline while waiting: the caller sees its
+      // own status (CANCELLED, DEADLINE_EXCEEDED), not this one.
+      phase_ = Phase::kFinished;
+      FinishLocked(grpc::Status::CANCELLED);
+    } else if (phase_ == Phase::kForwarded) {
+      leg_context_.TryCancel();
+    }
+  }
+
+  void OnReadDone(bool ok) override {
+    MutexLock lock(&mu_);
+    if (leg_read_done_) return;  // the call is ending: nothing more to send
+    if (ok) {
+      leg_.StartWrite(&request_);
+    } else {
+      leg_.StartWritesDone();  // the caller half-closed (or went away)
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    MutexLock lock(&mu_);
+    server_write_pending_ = false;
+    if (!ok) leg_context_.TryCancel();  // the caller is gone
+    if (pending_status_.has_value()) {
+      FinishLocked(*std::move(pending_status_));
+    } else if (!leg_read_done_) {
+      leg_.StartRead(&response_);
+    }
+  }
+
+  void OnDone() override { Release(); }
+
+ private:
+  enum class Phase { kWaiting, kForwarded, kFinished };
+
+  // The client side of the forwarded leg.
+  class Leg final : public CallHolder::Reactor {
+   public:
+    explicit Leg(HeldCall* call) : call_(call) {}
+
+    void OnReadInitialMetadataDone(bool ok) override {
+      MutexLock lock(&call_->mu_);
+      if (ok) {
+        for (const auto& [key, value] :
+             call_->leg_context_.GetServerInitialMetadata()) {
+          if (Forwardable(key)) {
+            call_->server_->AddInitialMetadata(
+                std::string(key.data(), key.size()),
+                std::string(value.data(), value.size()));
+          }
+        }
+        call_->StartSendInitialMetadata();
+      }
+      StartRead(&call_->response_);
+    }
+    void OnReadDone(bool ok) override {
+      MutexLock lock(&call_->mu_);
+      if (ok) {
+        call_->server_write_pending_ = true;
+        call_->StartWrite(&call_->response_);
+      } else {
+        call_->leg_read_done_ = true;
+        RemoveHold();
+      }
+    }
+    void OnWriteDone(bool ok) override {
+      MutexLock lock(&call_->mu_);
+      if (ok && !call_->leg_read_done_) call_->StartRead(&call_->request_);
+    }
+    void OnDone(const grpc::Status& status) override {
+      {
+        MutexLock lock(&call_->mu_);
+        for (const auto& [key, value] :
+             call_->leg_context_.GetServerTrailingMetadata()) {
+          if (Forwardable(key)) {
+            call_->server_->AddTrailingMetadata(
+                std::string(key.data(), key.size()),
+                std::string(value.data(), value.size()));
+          }
+        }
+        if (call_->server_write_pending_) {
+          call_->pending_status_ = status;  // finished by OnWriteDone
+        } else {
+          call_->FinishLocked(status);
+        }
+      }
+      call_->Release();
+    }
+
+   private:
+    HeldCall* const call_;
+  };
+
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finish_called_) return;
+    finish_called_ = true;
+    Finish(std::move(status));
+  }
+
+  // One end is done; the last deletes the call.
+  void Release() {
+    if (ends_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  const std::shared_ptr<CallHolder::State> state_;
+  grpc::GenericCallbackServerContext* const server_;
+  Mutex mu_;
+  Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kWaiting;
+  bool leg_context_ready_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
+  bool server_write_pending_ ABSL_GUARDED_BY(mu_) = false;
+  // The leg's read side ended: nothing more is started on the leg.
+  bool leg_read_done_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> pending_status_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer request_;   // caller -> member, one at a time
+  grpc::ByteBuffer response_;  // member -> caller, one at a time
+  grpc::ClientContext leg_context_;
+  Leg leg_;
+  std::atomic<int> ends_{1};  // the server side; the leg adds one
+};
+
+// Ends a call the hold server cannot place (no such holder any more).
+class RefusedCall final : public grpc::ServerGenericBidiReactor {
+ public:
+  RefusedCall() {
+    Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "warm: the channel was shut down while the call "
+                        "waited for a pickable member"));
+  }
+  void OnDone() override { delete this; }
+};
+
+class HoldService final : public grpc::CallbackGenericService {
+ public:
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* context) override {
+    std::shared_ptr<CallHolder::State> state;
+    const auto& metadata = context->client_metadata();
+    auto it = metadata.find(kHeldByHeader);
+    uint64_t id = 0;
+    if (it != metadata.end() &&
+        absl::SimpleAtoi(absl::string_view(it->second.data(),
+                                           it->second.size()),
+                         &id)) {
+      state = HolderRegistry::Get().Find(id);
+    }
+    if (state == nullptr) return new RefusedCall;
+    return new HeldCall(std::move(state), context);
+  }
+};
+
+// The process-wide server held calls wait in: no port, only in-process
+// channels. Made on first use and never destroyed (channels of any warm
+// channel may be in use until the process exits).
+grpc::Server& HoldServer() {
+  static grpc::Server* const server = [] {
+    static HoldService* const service = new HoldService;
+    grpc::ServerBuilder builder;
+    builder.RegisterCallbackGenericService(service);
+    // The member connections' own limits apply on the forwarded leg.
+    builder.SetMaxReceiveMessageSize(-1);
+    builder.SetMaxSendMessageSize(-1);
+    return builder.BuildAndStart().release();
+  }();
+  return *server;
+}
+
+// Tells the hold server which holder a call on its channel is for.
+class HeldByInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit HeldByInterceptor(const std::string* id) : id_(id) {}
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::
+                PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->emplace(kHeldByHeader, *id_);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string* const id_;  // the factory's, which the channel owns
+};
+
+class HeldByInterceptorFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit HeldByInterceptorFactory(uint64_t id) : id_(absl::StrCat(id)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* /*info*/) override {
+    return new HeldByInterceptor(&id_);
+  }
+
+ private:
+  const std::string id_;
+};
+
+}  // namespace
+
+bool CallHolder::State::Add(HeldCall* call) {
+  MutexLock lock(&mu);
+  if (shut_down) return false;
+  if (call->TryForward()) return true;
+  waiting.push_back(call);
+  count.store(waiting.size(), std::memory_order_relaxed);
+  return true;
+}
+
+void CallHolder::State::Remove(HeldCall* call) {
+  MutexLock lock(&mu);
+  auto it = std::find(waiting.begin(), waiting.end(), call);
+  if (it == waiting.end()) return;
+  waiting.erase(it);
+  count.store(waiting.size(), std::memory_order_relaxed);
+}
+
+CallHolder::CallHolder(
+    Forward forward, std::shared_ptr<CallStats> call_stats,
+    std::shared_ptr<MethodStats> method_stats,
+    std::shared_ptr<const SharedInterceptorFactory::Factories> interceptors)
+    : state_(std::make_shared<State>(HolderRegistry::NextId(),
+                                     std::move(forward))),
+      call_stats_(std::move(call_stats)),
+      method_stats_(std::move(method_stats)),
+      interceptors_(std::move(interceptors)) {
+  HolderRegistry::Get().Add(state_);
+}
+
+CallHolder::~CallHolder() {
+  Shutdown();
+  HolderRegistry::Get().Remove(state_->id);
+}
+
+grpc::Channel& CallHolder::channel() {
+  std::call_once(once_, [this] {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        factories;
+    // Counted here, once, as the channel's calls (see the header).
+    factories.push_back(std::make_unique<LoadInterceptorFactory>(
+        std::make_shared<MemberLoad>(call_stats_),
+        std::make_shared<MethodCache>(), method_stats_));
+    // The user's interceptors see the call here, with its own context.
+    for (size_t i = 0; i < interceptors_->size(); ++i) {
+      factories.push_back(
+          std::make_unique<SharedInterceptorFactory>(interceptors_, i));
+    }
+    // Last: the header is for the hold server, not the user's interceptors.
+    factories.push_back(std::make_unique<HeldByInterceptorFactory>(state_->id));
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(-1);
+    args.SetMaxSendMessageSize(-1);
+    channel_ = HoldServer().experimental().InProcessChannelWithInterceptors(
+        args, std::move(factories));
+  });
+  return *channel_;
+}
+
+void CallHolder::Wake() {
+  MutexLock lock(&state_->mu);
+  std::vector<HeldCall*>& waiting = state_->waiting;
+  waiting.erase(std::remove_if(waiting.begin(), waiting.end(),
+                               [](HeldCall* call) { return call->TryForward(); }),
+                waiting.end());
+  state_->count.store(waiting.size(), std::memory_order_relaxed);
+}
+
+void CallHolder::Shutdown() {
+  MutexLock lock(&state_->mu);
+  if (state_->shut_down) return;
+  state_->shut_down = true;
+  for (HeldCall* call : state_->waiting) {
+    call->FailWaiting(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "warm: the channel was shut down while "
+                                   "the call waited for a pickable member"));
+  }
+  state_->waiting.clear();
+  state_->count.store(0, std::memory_order_relaxed);
+}
+
+size_t CallHolder::waiting() const {
+  return state_->count.load(std::memory_order_relaxed);
+}
+
+}  // namespace internal
+}  // namespace warm
