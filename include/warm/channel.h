@@ -71,8 +71,9 @@ class Channel;
 //     Resolution runs in the background: the channel is created at once, is
 //     CONNECTING until the first answer (TRANSIENT_FAILURE once a resolution
 //     failed with no answer yet), and follows the records' TTLs afterwards
-//     (see ChannelOptions::dns). Before the first answer, calls fail at
-//     once with UNAVAILABLE saying why, even with wait_for_ready.
+//     (see ChannelOptions::dns). Before the first answer, fail-fast calls
+//     fail at once with UNAVAILABLE saying why; wait_for_ready calls wait
+//     (up to their deadline) as on a plain gRPC channel.
 //     A name with both A and AAAA records gets members on both families.
 //     The system's resolver configuration (/etc/resolv.conf) is read when
 //     the channel is created.

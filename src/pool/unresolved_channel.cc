@@ -54,10 +54,10 @@ class UnresolvedInterceptorFactory
       : reason_(std::move(reason)) {}
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override {
-    // There is nothing to wait for on this channel (it never connects), and
-    // a call made now would not move to the members once they exist: fail
-    // at once, saying why, even with wait_for_ready. The flags are read
-    // when the call starts, after its interceptors are created.
+    // Only fail-fast calls come here (wait_for_ready ones wait in the
+    // CallHolder); should one that waits ever arrive, it must not wait on a
+    // channel that never connects: it fails at once, saying why. The flags
+    // are read when the call starts, after its interceptors are created.
     info->client_context()->set_wait_for_ready(false);
     return new UnresolvedInterceptor(reason_);
   }

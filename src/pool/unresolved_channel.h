@@ -1,9 +1,10 @@
 // UnresolvedChannel: where a DNS channel's calls go before it has an address.
 //
-// Until the first good DNS answer there is no member to send a call to. Such
-// calls go to a channel that never connects (nothing listens at its target),
-// so a fail-fast call fails at once with UNAVAILABLE, and an interceptor
-// rewrites the status to say why ("warm: no backend address yet: ..."). The
+// Until the first good DNS answer there is no member to send a call to.
+// Fail-fast calls then go to a channel that never connects (nothing listens
+// at its target), so they fail at once with UNAVAILABLE, and an interceptor
+// rewrites the status to say why ("warm: no backend address yet: ...").
+// (wait_for_ready calls wait in the CallHolder, src/pool/call_holder.h.) The
 // channel is made on first use: most channels never need it.
 //
 // Its calls are counted like any member's, into the channel's CallStats, and
