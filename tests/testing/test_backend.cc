@@ -30,6 +30,7 @@ class TestBackend::Service final : public warm::testing::EchoTest::Service {
 
   grpc::Status Echo(grpc::ServerContext* context, const EchoRequest* request,
                     EchoResponse* response) override {
+    EchoMetadata(context);
     if (!backend_->OnCall(context, request->hold())) return Cancelled();
     Fill(context, request->message(), response);
     return grpc::Status::OK;
@@ -38,6 +39,7 @@ class TestBackend::Service final : public warm::testing::EchoTest::Service {
   grpc::Status ClientStream(grpc::ServerContext* context,
                             grpc::ServerReader<EchoRequest>* reader,
                             EchoResponse* response) override {
+    EchoMetadata(context);
     EchoRequest request;
     std::string joined;
     bool hold = false;
@@ -53,6 +55,7 @@ class TestBackend::Service final : public warm::testing::EchoTest::Service {
   grpc::Status ServerStream(grpc::ServerContext* context,
                             const EchoRequest* request,
                             grpc::ServerWriter<EchoResponse>* writer) override {
+    EchoMetadata(context);
     if (!backend_->OnCall(context, request->hold())) return Cancelled();
     for (uint32_t i = 0; i < request->count(); ++i) {
       EchoResponse response;
@@ -65,6 +68,7 @@ class TestBackend::Service final : public warm::testing::EchoTest::Service {
   grpc::Status Bidi(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<EchoResponse, EchoRequest>* stream) override {
+    EchoMetadata(context);
     EchoRequest request;
     bool counted = false;
     while (stream->Read(&request)) {
@@ -80,6 +84,16 @@ class TestBackend::Service final : public warm::testing::EchoTest::Service {
   }
 
  private:
+  // Before anything is written: initial metadata goes with the first
+  // message or the status.
+  static void EchoMetadata(grpc::ServerContext* context) {
+    const auto& client = context->client_metadata();
+    auto it = client.find(kEchoMetadataKey);
+    if (it == client.end()) return;
+    const std::string value(it->second.data(), it->second.size());
+    context->AddInitialMetadata(kEchoMetadataKey, value);
+    context->AddTrailingMetadata(kEchoTrailerKey, value);
+  }
   static grpc::Status Cancelled() {
     return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while held");
   }

@@ -6,6 +6,12 @@
 // warm member) called it, and can hold calls until the test releases them, to
 // make a backend look loaded.
 //
+// Metadata: a call whose client metadata holds kEchoMetadataKey gets that
+// value back in the server's initial metadata (same key) and in its trailing
+// metadata (kEchoTrailerKey), on every method, so a test can see that its
+// metadata reached the backend and that both kinds of server metadata
+// reached the client.
+//
 // Thread safety: all methods may be called from any thread, except that
 // SetServing() must not race with Shutdown() or destruction. Constructors
 // serialize with each other (see Options::health_service).
@@ -29,6 +35,9 @@ namespace testing {
 
 class TestBackend {
  public:
+  static constexpr char kEchoMetadataKey[] = "x-warm-echo";
+  static constexpr char kEchoTrailerKey[] = "x-warm-echo-trailer";
+
   struct Options {
     // Register grpc.health.v1 (the default health check service, SERVING).
     // Off: Health/Check and Health/Watch answer UNIMPLEMENTED. gRPC reads
