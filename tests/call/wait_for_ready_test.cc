@@ -191,6 +191,8 @@ class NothingPickable {
   }
 
   const std::shared_ptr<Channel>& channel() const { return channel_; }
+  // Destroys the channel (calls keep what they need alive).
+  void DestroyChannel() { channel_.reset(); }
   // The backend calls must reach once MakePickable() was called.
   const std::string& pickable_address() const { return pickable_address_; }
 
@@ -611,6 +613,29 @@ TEST_P(WaitForReadyTest, CancelEndsTheWaitAtOnce) {
   EXPECT_LT(SecondsSince(start), 2 * kPromptlySeconds)
       << "not the calls' 20 s deadlines";
   ExpectCounted(name_, before, "CANCELLED", /*calls=*/2);
+}
+
+// Destroying the channel ends the calls waiting in it at once with
+// UNAVAILABLE, saying why, rather than at their deadlines, whether a call
+// was already waiting or reaches the holder after the channel went. (The
+// channel's counters go with it, so only the outcome is checked.)
+TEST_P(WaitForReadyTest, DestroyingTheChannelEndsWaitingCalls) {
+  // Stubs keep their channel alive; these do not own it, so that the
+  // channel goes while the calls wait.
+  const std::shared_ptr<Channel> unowned(setup_.channel().get(),
+                                         [](Channel*) {});
+  const auto start = std::chrono::steady_clock::now();
+  WaitingCall async_call(CallKind::kAsyncUnary, unowned);
+  WaitingCall bidi_call(CallKind::kCallbackBidi, unowned);
+  setup_.DestroyChannel();
+  for (WaitingCall* call : {&async_call, &bidi_call}) {
+    const Outcome outcome = call->Finish();
+    EXPECT_EQ(outcome.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << outcome.status.error_message();
+    EXPECT_THAT(outcome.status.error_message(), HasSubstr("shut down"));
+  }
+  EXPECT_LT(SecondsSince(start), kPromptlySeconds)
+      << "not the calls' 20 s deadlines";
 }
 
 // A fail-fast call (no wait_for_ready) with nothing pickable still fails at
