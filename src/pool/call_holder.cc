@@ -116,7 +116,9 @@ bool Forwardable(grpc::string_ref key) {
 // Deleted when both ends are done: the server side (OnDone) and, once
 // forwarded, the leg (Leg::OnDone). The server side is done only after
 // Finish, which comes after the leg is done when there is a leg, so the
-// ServerContext is valid in every leg reaction.
+// ServerContext is valid in every leg reaction. gRPC calls OnDone only after
+// the reactions in progress have returned, so a reaction may Finish() under
+// mu_; code outside reactions that may Finish() holds an end of its own.
 class HeldCall final : public grpc::ServerGenericBidiReactor {
  public:
   HeldCall(std::shared_ptr<CallHolder::State> state,
@@ -156,12 +158,20 @@ class HeldCall final : public grpc::ServerGenericBidiReactor {
     return true;
   }
 
-  // With the holder's lock held: the holder shut down (or refused the call).
+  // With the holder's lock held (or from the constructor): the holder shut
+  // down or refused the call. Not a reaction, so the server side may be
+  // done (and would delete the call) as soon as Finish() is called: an end
+  // of our own keeps the call until mu_ is released.
   void FailWaiting(grpc::Status status) {
-    MutexLock lock(&mu_);
-    if (phase_ != Phase::kWaiting) return;
-    phase_ = Phase::kFinished;
-    FinishLocked(std::move(status));
+    ends_.fetch_add(1, std::memory_order_relaxed);
+    {
+      MutexLock lock(&mu_);
+      if (phase_ == Phase::kWaiting) {
+        phase_ = Phase::kFinished;
+        FinishLocked(std::move(status));
+      }
+    }
+    Release();
   }
 
   // --- the caller's side -----------------------------------------------------
