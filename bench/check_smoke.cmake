@@ -31,6 +31,8 @@ set(positive_warm_start
 set(positive_scale
   "variants 0 ready_s median" "variants 1 ready_s median"
   "variants 2 ready_s median" "channels")
+set(positive_wait_for_ready
+  "channels 0 calls" "channels 1 calls" "channels 2 calls" "callers")
 set(positive_detect
   "rows 0 out_of_picker_s 0" "rows 2 out_of_picker_s 0" "reps")
 if(NOT DEFINED positive_${SCENARIO})

@@ -6,12 +6,14 @@ namespace warm {
 namespace bench {
 
 CallRecord CallOnce(warm::testing::EchoTest::Stub& stub,
-                    std::chrono::milliseconds deadline, bool record_backend) {
+                    std::chrono::milliseconds deadline, bool record_backend,
+                    bool wait_for_ready) {
   warm::testing::EchoRequest request;
   request.set_message("bench");
   warm::testing::EchoResponse response;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + deadline);
+  if (wait_for_ready) context.set_wait_for_ready(true);
   CallRecord record;
   record.start = Clock::now();
   record.code = stub.Echo(&context, request, &response).error_code();

@@ -58,7 +58,7 @@ struct LoadOptions {
 // One Echo call through `stub` with `deadline`, timed.
 CallRecord CallOnce(warm::testing::EchoTest::Stub& stub,
                     std::chrono::milliseconds deadline,
-                    bool record_backend = false);
+                    bool record_backend = false, bool wait_for_ready = false);
 
 class Load {
  public:

@@ -69,6 +69,7 @@ absl::StatusOr<ScenarioReport> RunScale(const BenchConfig& config);
 // Skipped (a report that says why) where network namespaces cannot be made.
 absl::StatusOr<ScenarioReport> RunNetfault(const BenchConfig& config);
 absl::StatusOr<ScenarioReport> RunDetect(const BenchConfig& config);
+absl::StatusOr<ScenarioReport> RunWaitForReady(const BenchConfig& config);
 
 // The scale scenario measures each variant in a process of its own (so that
 // one variant's freed memory does not hide the next one's); this is that

@@ -13,6 +13,7 @@
 //                 (partition, packet loss, TCP resets; needs root)
 //   detect        seconds until a NOT_SERVING or hung backend stops getting
 //                 calls, default options
+//   wait_for_ready  wait_for_ready calls made before a DNS name resolves
 // The cost of one pick at 3/64/1024 members is pick_bench's (Google
 // Benchmark).
 //
@@ -53,13 +54,15 @@ constexpr char kUsage[] =
                   [--scrape-ms N] [--json FILE] [--markdown FILE] [--slow-plot-data FILE]
 
   --scenario         overhead, slow_backend, failover, dns_move, warm_start,
-                     scale, netfault, detect, or all (default: all; netfault needs
-                     root, ip and nft, and says why it was skipped without)
+                     scale, netfault, detect, wait_for_ready, or all
+                     (default: all; netfault needs root, ip and nft, and says
+                     why it was skipped without)
   --smoke            short runs that only show the harness works (ctest)
   --verbose          let warm log its events (evictions...) to stderr
   --reps N           repetitions, 1..1000 (default per scenario: overhead 10,
                      slow_backend 5, failover 5, dns_move 3, warm_start 20,
-                     scale 3, netfault 3, detect 5; --smoke: 1)
+                     scale 3, netfault 3, detect 5, wait_for_ready 3;
+                     --smoke: 1)
   --seconds S        one measurement of overhead and slow_backend (2)
   --threads N,...    closed-loop callers: overhead (4), slow_backend
                      (4,8,16,32)
@@ -88,6 +91,7 @@ const std::vector<std::pair<std::string, Runner>>& Scenarios() {
           {"failover", RunFailover},    {"dns_move", RunDnsMove},
           {"warm_start", RunWarmStart}, {"scale", RunScale},
           {"netfault", RunNetfault},    {"detect", RunDetect},
+          {"wait_for_ready", RunWaitForReady},
       };
   return *scenarios;
 }
