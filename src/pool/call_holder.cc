@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "src/call/load_interceptor.h"
 #include "src/call/method_cache.h"
 #include "src/common/mutex.h"
@@ -25,8 +26,9 @@ namespace internal {
 namespace {
 
 // The header that tells the hold server which channel's holder a call is
-// for (its value: the State's id). Added by HeldByInterceptor, never
-// forwarded.
+// for: "HOLDER" (the State's id), or "HOLDER/CALL" when the call has
+// per-call credentials, which wait in the State under CALL for the leg.
+// Added by HeldByInterceptor, never forwarded.
 constexpr char kHeldByHeader[] = "warm-held-by";
 
 class HeldCall;
@@ -44,12 +46,32 @@ struct CallHolder::State {
   // `call` no longer waits (it was cancelled).
   void Remove(HeldCall* call);
 
+  // Per-call credentials, from the caller's ClientContext to the leg's: the
+  // in-process leg has no transport security and would not apply them.
+  uint64_t StashCredentials(std::shared_ptr<grpc::CallCredentials> creds) {
+    MutexLock lock(&mu);
+    const uint64_t call = next_call++;
+    credentials[call] = std::move(creds);
+    return call;
+  }
+  std::shared_ptr<grpc::CallCredentials> TakeCredentials(uint64_t call) {
+    MutexLock lock(&mu);
+    auto it = credentials.find(call);
+    if (it == credentials.end()) return nullptr;
+    std::shared_ptr<grpc::CallCredentials> creds = std::move(it->second);
+    credentials.erase(it);
+    return creds;
+  }
+
   const uint64_t id;
   const Forward forward;
   Mutex mu;
   bool shut_down ABSL_GUARDED_BY(mu) = false;
   std::vector<HeldCall*> waiting ABSL_GUARDED_BY(mu);
   std::atomic<size_t> count{0};  // waiting.size(), readable without mu
+  std::map<uint64_t, std::shared_ptr<grpc::CallCredentials>> credentials
+      ABSL_GUARDED_BY(mu);
+  uint64_t next_call ABSL_GUARDED_BY(mu) = 1;
 };
 
 namespace {
@@ -122,8 +144,12 @@ bool Forwardable(grpc::string_ref key) {
 class HeldCall final : public grpc::ServerGenericBidiReactor {
  public:
   HeldCall(std::shared_ptr<CallHolder::State> state,
-           grpc::GenericCallbackServerContext* server)
-      : state_(std::move(state)), server_(server), leg_(this) {
+           grpc::GenericCallbackServerContext* server,
+           std::shared_ptr<grpc::CallCredentials> credentials)
+      : state_(std::move(state)),
+        server_(server),
+        credentials_(std::move(credentials)),
+        leg_(this) {
     if (!state_->Add(this)) {
       FailWaiting(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                "warm: the channel was shut down while the "
@@ -136,10 +162,16 @@ class HeldCall final : public grpc::ServerGenericBidiReactor {
   bool TryForward() {
     MutexLock lock(&mu_);
     if (phase_ != Phase::kWaiting) return true;
+    // Gone already, its OnCancel still to come: no call to a backend.
+    if (server_->IsCancelled()) return false;
     if (!leg_context_ready_) {
       leg_context_ready_ = true;
       leg_context_.set_deadline(server_->deadline());
+      // The member was pickable at the pick; should it fail before the leg
+      // connects, the leg waits on it (a narrow window) rather than failing
+      // a call that asked to wait.
       leg_context_.set_wait_for_ready(true);
+      if (credentials_ != nullptr) leg_context_.set_credentials(credentials_);
       for (const auto& [key, value] : server_->client_metadata()) {
         if (Forwardable(key)) {
           leg_context_.AddMetadata(std::string(key.data(), key.size()),
@@ -193,8 +225,13 @@ class HeldCall final : public grpc::ServerGenericBidiReactor {
     if (leg_read_done_) return;  // the call is ending: nothing more to send
     if (ok) {
       leg_.StartWrite(&request_);
+    } else if (server_->IsCancelled()) {
+      // The caller cancelled or ran out of time: the backend must see a
+      // cancelled call, not a complete stream (gRPC marks the context
+      // before this reaction).
+      leg_context_.TryCancel();
     } else {
-      leg_.StartWritesDone();  // the caller half-closed (or went away)
+      leg_.StartWritesDone();  // the caller half-closed
     }
   }
 
@@ -235,14 +272,17 @@ class HeldCall final : public grpc::ServerGenericBidiReactor {
       StartRead(&call_->response_);
     }
     void OnReadDone(bool ok) override {
-      MutexLock lock(&call_->mu_);
-      if (ok) {
-        call_->server_write_pending_ = true;
-        call_->StartWrite(&call_->response_);
-      } else {
-        call_->leg_read_done_ = true;
-        RemoveHold();
+      {
+        MutexLock lock(&call_->mu_);
+        if (ok) {
+          call_->server_write_pending_ = true;
+          call_->StartWrite(&call_->response_);
+          return;
+        }
+        call_->leg_read_done_ = true;  // nothing is started on the leg now
       }
+      // Outside mu_: RemoveHold may run OnDone, which takes it, inline.
+      RemoveHold();
     }
     void OnWriteDone(bool ok) override {
       MutexLock lock(&call_->mu_);
@@ -285,6 +325,7 @@ class HeldCall final : public grpc::ServerGenericBidiReactor {
 
   const std::shared_ptr<CallHolder::State> state_;
   grpc::GenericCallbackServerContext* const server_;
+  const std::shared_ptr<grpc::CallCredentials> credentials_;  // or null
   Mutex mu_;
   Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kWaiting;
   bool leg_context_ready_ ABSL_GUARDED_BY(mu_) = false;
@@ -315,18 +356,23 @@ class HoldService final : public grpc::CallbackGenericService {
  public:
   grpc::ServerGenericBidiReactor* CreateReactor(
       grpc::GenericCallbackServerContext* context) override {
-    std::shared_ptr<CallHolder::State> state;
     const auto& metadata = context->client_metadata();
     auto it = metadata.find(kHeldByHeader);
-    uint64_t id = 0;
-    if (it != metadata.end() &&
-        absl::SimpleAtoi(absl::string_view(it->second.data(),
-                                           it->second.size()),
-                         &id)) {
-      state = HolderRegistry::Get().Find(id);
+    if (it == metadata.end()) return new RefusedCall;
+    const std::pair<absl::string_view, absl::string_view> ids = absl::StrSplit(
+        absl::string_view(it->second.data(), it->second.size()),
+        absl::MaxSplits('/', 1));
+    uint64_t holder = 0, call = 0;
+    std::shared_ptr<CallHolder::State> state;
+    if (absl::SimpleAtoi(ids.first, &holder)) {
+      state = HolderRegistry::Get().Find(holder);
     }
     if (state == nullptr) return new RefusedCall;
-    return new HeldCall(std::move(state), context);
+    std::shared_ptr<grpc::CallCredentials> credentials;
+    if (!ids.second.empty() && absl::SimpleAtoi(ids.second, &call)) {
+      credentials = state->TakeCredentials(call);
+    }
+    return new HeldCall(std::move(state), context, std::move(credentials));
   }
 };
 
@@ -346,35 +392,52 @@ grpc::Server& HoldServer() {
   return *server;
 }
 
-// Tells the hold server which holder a call on its channel is for.
+// Tells the hold server which holder a call on its channel is for, and
+// hands it the call's per-call credentials (see kHeldByHeader).
 class HeldByInterceptor final : public grpc::experimental::Interceptor {
  public:
-  explicit HeldByInterceptor(const std::string* id) : id_(id) {}
+  HeldByInterceptor(std::shared_ptr<CallHolder::State> state,
+                    grpc::ClientContext* context)
+      : state_(std::move(state)), context_(context) {}
+  ~HeldByInterceptor() override {
+    // Not taken if the call ended before it reached the hold server.
+    if (call_ != 0) state_->TakeCredentials(call_);
+  }
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::
                 PRE_SEND_INITIAL_METADATA)) {
-      methods->GetSendInitialMetadata()->emplace(kHeldByHeader, *id_);
+      std::string value = absl::StrCat(state_->id);
+      if (std::shared_ptr<grpc::CallCredentials> creds =
+              context_->credentials()) {
+        call_ = state_->StashCredentials(std::move(creds));
+        absl::StrAppend(&value, "/", call_);
+      }
+      methods->GetSendInitialMetadata()->emplace(kHeldByHeader,
+                                                 std::move(value));
     }
     methods->Proceed();
   }
 
  private:
-  const std::string* const id_;  // the factory's, which the channel owns
+  const std::shared_ptr<CallHolder::State> state_;
+  grpc::ClientContext* const context_;  // the call's, which outlives this
+  uint64_t call_ = 0;                   // stashed credentials' key, or 0
 };
 
 class HeldByInterceptorFactory final
     : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
-  explicit HeldByInterceptorFactory(uint64_t id) : id_(absl::StrCat(id)) {}
+  explicit HeldByInterceptorFactory(std::shared_ptr<CallHolder::State> state)
+      : state_(std::move(state)) {}
   grpc::experimental::Interceptor* CreateClientInterceptor(
-      grpc::experimental::ClientRpcInfo* /*info*/) override {
-    return new HeldByInterceptor(&id_);
+      grpc::experimental::ClientRpcInfo* info) override {
+    return new HeldByInterceptor(state_, info->client_context());
   }
 
  private:
-  const std::string id_;
+  const std::shared_ptr<CallHolder::State> state_;
 };
 
 }  // namespace
@@ -428,7 +491,7 @@ grpc::Channel& CallHolder::channel() {
           std::make_unique<SharedInterceptorFactory>(interceptors_, i));
     }
     // Last: the header is for the hold server, not the user's interceptors.
-    factories.push_back(std::make_unique<HeldByInterceptorFactory>(state_->id));
+    factories.push_back(std::make_unique<HeldByInterceptorFactory>(state_));
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
     args.SetMaxSendMessageSize(-1);

@@ -24,10 +24,10 @@
 // interceptors; the forwarded leg runs neither (src/call/forwarded_call.h).
 // So the member's in-flight count does not include forwarded calls.
 //
-// Not carried over to the forwarded leg: per-call credentials
-// (ClientContext::set_credentials), an explicit authority, compression and
-// the census context. The in-process leg has no transport security, so a
-// call with per-call credentials fails there, as on any insecure channel.
+// Per-call credentials (ClientContext::set_credentials) are applied on the
+// forwarded leg, over the member's connection (the in-process leg has no
+// transport security and does not apply them). Not carried over: an
+// explicit authority, compression and the census context.
 //
 // Thread safety: every method may be called from any thread. Held calls run
 // on gRPC's callback threads. Locks: the holder's, then one held call's;

@@ -39,6 +39,11 @@ class TlsBackend::Service final : public warm::testing::EchoTest::Service {
                     EchoResponse* response) override {
     Call call;
     call.peer = StripScheme(context->peer());
+    auto authorization = context->client_metadata().find("authorization");
+    if (authorization != context->client_metadata().end()) {
+      call.authorization = std::string(authorization->second.data(),
+                                       authorization->second.size());
+    }
     std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
     if (auth != nullptr) {
       call.client_cn = Property(*auth, GRPC_X509_CN_PROPERTY_NAME);

@@ -54,6 +54,8 @@ class TlsBackend {
     std::string client_cn;    // "" without a client certificate
     std::string client_cert;  // the client's leaf, PEM; "" without one
     std::string peer;         // "127.0.0.1:53422"
+    // The call's "authorization" header (per-call credentials); "" if none.
+    std::string authorization;
   };
 
   // Starts a server on `host` ("127.0.0.2") and `port` (0: a free one). An

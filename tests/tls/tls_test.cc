@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <string>
 #include <thread>
 
@@ -154,6 +155,50 @@ TEST_F(TlsTest, UserCredentialsStillWork) {
   std::shared_ptr<Channel> channel = Must(warm::CreateChannel(
       "ipv4:" + backend->address(), grpc::SslCredentials(ssl)));
   EXPECT_TRUE(Echo(channel).ok());
+}
+
+// A wait_for_ready call made while nothing is pickable waits in the channel's
+// holder (an in-process leg without transport security) and is forwarded to
+// the member once it is back: its per-call credentials must still reach the
+// backend, over the member's TLS connection.
+TEST_F(TlsTest, WaitingCallKeepsItsPerCallCredentials) {
+  std::unique_ptr<TlsBackend> backend = StartBackend("127.0.0.3", false);
+  const int port = backend->port();
+  TlsOptions tls;
+  tls.ca_file = ca_file_;
+  ChannelOptions options;
+  options.pool_size = 1;
+  options.channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  options.channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+  std::shared_ptr<Channel> channel =
+      Must(Create("ipv4:" + backend->address(), tls, std::move(options)));
+  ASSERT_TRUE(WaitFor([&] { return channel->Health().healthy_members == 1; }));
+  backend.reset();
+  ASSERT_TRUE(WaitFor([&] {
+    return channel->GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE;
+  }));
+
+  auto stub = warm::testing::EchoTest::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_wait_for_ready(true);
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(20));
+  context.set_credentials(grpc::AccessTokenCredentials("held-token"));
+  warm::testing::EchoRequest request;
+  warm::testing::EchoResponse response;
+  std::promise<grpc::Status> done;
+  stub->async()->Echo(&context, &request, &response,
+                      [&](grpc::Status status) { done.set_value(status); });
+  TlsBackend::Options again;
+  again.server = Must(warm::testing::MakeServerCert(ca_));
+  backend = Must(TlsBackend::Start("127.0.0.3", port, std::move(again)));
+  auto future = done.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(30)),
+            std::future_status::ready);
+  const grpc::Status status = future.get();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(backend->calls().size(), 1u);
+  EXPECT_EQ(backend->calls()[0].authorization, "Bearer held-token");
 }
 
 TEST_F(TlsTest, WrongCaFailsWithTheHandshakeError) {
