@@ -155,6 +155,7 @@ void FillChannel(const PoolView& view, pb::Channel& out) {
   const CallCounts& calls = view.calls;
   pb::Counters& counters = *out.mutable_counters();
   counters.set_in_flight(calls.in_flight);
+  counters.set_waiting_calls(static_cast<int64_t>(view.waiting_calls));
   counters.set_closed_members(calls.retired);
   counters.set_calls_started(calls.started);
   AddCodeCounts(calls.finished, *counters.mutable_calls_finished());

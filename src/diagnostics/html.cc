@@ -360,8 +360,9 @@ std::string RenderChannelHtml(const pb::Snapshot& snapshot,
                             k.health_checks_failed(), " failed")
              : std::string("off")),
       "</tr>\n", "<tr><th>calls</th>",
-      Td(absl::StrCat(k.in_flight(),
-                      " in flight; finished: ", Codes(k.calls_finished()))),
+      Td(absl::StrCat(k.in_flight(), " in flight (", k.waiting_calls(),
+                      " waiting for a pickable member); finished: ",
+                      Codes(k.calls_finished()))),
       "</tr>\n", "<tr><th>evictions</th>",
       Td(absl::StrCat(
           k.evictions_unhealthy(), " unhealthy, ", k.evictions_rebalanced(),

@@ -80,6 +80,12 @@ const Metric kInFlight{"warm_channel_in_flight_calls",
                        MetricType::Gauge,
                        "Calls started whose status has not arrived yet.",
                        {"channel"}};
+const Metric kWaiting{
+    "warm_channel_waiting_calls",
+    MetricType::Gauge,
+    "wait_for_ready calls waiting for a pickable member (counted in "
+    "warm_channel_in_flight_calls too).",
+    {"channel"}};
 const Metric kCalls{
     "warm_channel_calls_total",
     MetricType::Counter,
@@ -293,6 +299,11 @@ std::vector<prometheus::MetricFamily> CollectMetrics(
              [](Family& f, const pb::Channel& c, const std::string& label) {
                f.Gauge(Values{label},
                        static_cast<double>(c.counters().in_flight()));
+             });
+  PerChannel(snapshot, kWaiting, out,
+             [](Family& f, const pb::Channel& c, const std::string& label) {
+               f.Gauge(Values{label},
+                       static_cast<double>(c.counters().waiting_calls()));
              });
   PerChannel(
       snapshot, kCalls, out,

@@ -68,7 +68,10 @@ struct CallHolder::State {
   Mutex mu;
   bool shut_down ABSL_GUARDED_BY(mu) = false;
   std::vector<HeldCall*> waiting ABSL_GUARDED_BY(mu);
-  std::atomic<size_t> count{0};  // waiting.size(), readable without mu
+  // Calls waiting, readable without mu: counted in by Add(), out by the
+  // call as it stops waiting (HeldCall::StopWaitingLocked), before its leg
+  // starts, so that no reader sees a call that already ran as waiting.
+  std::atomic<size_t> count{0};
   std::map<uint64_t, std::shared_ptr<grpc::CallCredentials>> credentials
       ABSL_GUARDED_BY(mu);
   uint64_t next_call ABSL_GUARDED_BY(mu) = 1;
@@ -182,13 +185,16 @@ class HeldCall final : public grpc::ServerGenericBidiReactor {
     if (!state_->forward(server_->method(), &leg_context_, &leg_)) {
       return false;
     }
-    phase_ = Phase::kForwarded;
+    StopWaitingLocked(Phase::kForwarded);
     ends_.fetch_add(1, std::memory_order_relaxed);
     leg_.AddHold();
     leg_.StartCall();
     StartRead(&request_);
     return true;
   }
+
+  // With the holder's lock held, by Add(): the call waits in the list.
+  void CountWaiting() { counted_ = true; }
 
   // With the holder's lock held (or from the constructor): the holder shut
   // down or refused the call. Not a reaction, so the server side may be
@@ -199,7 +205,7 @@ class HeldCall final : public grpc::ServerGenericBidiReactor {
     {
       MutexLock lock(&mu_);
       if (phase_ == Phase::kWaiting) {
-        phase_ = Phase::kFinished;
+        StopWaitingLocked(Phase::kFinished);
         FinishLocked(std::move(status));
       }
     }
@@ -213,7 +219,7 @@ class HeldCall final : public grpc::ServerGenericBidiReactor {
     if (phase_ == Phase::kWaiting) {
       // Cancelled or past its deadline while waiting: the caller sees its
       // own status (CANCELLED, DEADLINE_EXCEEDED), not this one.
-      phase_ = Phase::kFinished;
+      StopWaitingLocked(Phase::kFinished);
       FinishLocked(grpc::Status::CANCELLED);
     } else if (phase_ == Phase::kForwarded) {
       leg_context_.TryCancel();
@@ -312,6 +318,11 @@ class HeldCall final : public grpc::ServerGenericBidiReactor {
     HeldCall* const call_;
   };
 
+  void StopWaitingLocked(Phase next) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    phase_ = next;
+    if (counted_) state_->count.fetch_sub(1, std::memory_order_relaxed);
+  }
+
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finish_called_) return;
     finish_called_ = true;
@@ -328,6 +339,8 @@ class HeldCall final : public grpc::ServerGenericBidiReactor {
   const std::shared_ptr<grpc::CallCredentials> credentials_;  // or null
   Mutex mu_;
   Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kWaiting;
+  // In State::count (set by Add() before another thread can see the call).
+  bool counted_ = false;
   bool leg_context_ready_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
   bool server_write_pending_ ABSL_GUARDED_BY(mu_) = false;
@@ -447,7 +460,8 @@ bool CallHolder::State::Add(HeldCall* call) {
   if (shut_down) return false;
   if (call->TryForward()) return true;
   waiting.push_back(call);
-  count.store(waiting.size(), std::memory_order_relaxed);
+  call->CountWaiting();
+  count.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -456,7 +470,6 @@ void CallHolder::State::Remove(HeldCall* call) {
   auto it = std::find(waiting.begin(), waiting.end(), call);
   if (it == waiting.end()) return;
   waiting.erase(it);
-  count.store(waiting.size(), std::memory_order_relaxed);
 }
 
 CallHolder::CallHolder(
@@ -507,7 +520,6 @@ void CallHolder::Wake() {
   waiting.erase(std::remove_if(waiting.begin(), waiting.end(),
                                [](HeldCall* call) { return call->TryForward(); }),
                 waiting.end());
-  state_->count.store(waiting.size(), std::memory_order_relaxed);
 }
 
 void CallHolder::Shutdown() {
@@ -520,7 +532,6 @@ void CallHolder::Shutdown() {
                                    "the call waited for a pickable member"));
   }
   state_->waiting.clear();
-  state_->count.store(0, std::memory_order_relaxed);
 }
 
 size_t CallHolder::waiting() const {

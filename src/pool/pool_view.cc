@@ -215,6 +215,7 @@ std::optional<PoolView> Pool::View(bool sample_latency) {
     out.detail = event.detail;
   }
   view.calls = call_stats_->Total();
+  view.waiting_calls = holder_.waiting();
   view.methods = method_stats_->Counts();
   view.metrics_max_methods = method_stats_->max_methods();
   view.counters = decisions_.counters();

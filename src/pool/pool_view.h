@@ -91,6 +91,7 @@ struct PoolView {
   };
   std::vector<Event> events;  // oldest first
   CallCounts calls;               // every call, closed members' included
+  size_t waiting_calls = 0;       // wait_for_ready calls held (CallHolder)
   std::vector<MethodCounts> methods;  // per method (MethodStats::Counts())
   int metrics_max_methods = 0;        // ChannelOptions::metrics_max_methods
   PoolDecisions::Counters counters;

@@ -65,6 +65,7 @@ struct Counts {
   double handled = 0;  // grpc_client_handled_total, every method and code
   std::map<std::string, double> finished;  // warm_channel_calls_total by code
   double in_flight = 0;                    // warm_channel_in_flight_calls
+  double waiting = 0;                      // warm_channel_waiting_calls
 
   double finished_total() const {
     double sum = 0;
@@ -93,6 +94,8 @@ Counts ReadCounts(const std::string& channel) {
         counts.finished[labels["code"]] += metric.counter.value;
       } else if (family.name == "warm_channel_in_flight_calls") {
         counts.in_flight += metric.gauge.value;
+      } else if (family.name == "warm_channel_waiting_calls") {
+        counts.waiting += metric.gauge.value;
       }
     }
   }
@@ -119,6 +122,13 @@ void ExpectCounted(const std::string& channel, const Counts& before,
   EXPECT_EQ(after.finished_with(code) - before.finished_with(code), calls)
       << "calls finished with " << code;
   EXPECT_EQ(after.in_flight, 0);
+}
+
+// Waits until `calls` calls of `channel` wait for a pickable member, which
+// shows they took the holder's path (and are past being created).
+void ExpectWaiting(const std::string& channel, int calls) {
+  EXPECT_TRUE(WaitFor([&] { return ReadCounts(channel).waiting == calls; }))
+      << "waiting: " << ReadCounts(channel).waiting << ", not " << calls;
 }
 
 // --- a channel with nothing pickable ----------------------------------------
@@ -534,6 +544,7 @@ TEST_P(WaitForReadyCallTest, WaitsForTheFirstPickableMemberAndRunsThere) {
   const Counts before = ReadCounts(name);
 
   WaitingCall call(kind, setup.channel(), "metadata-" + CallKindName(kind));
+  ExpectWaiting(name, 1);
   setup.MakePickable();
   const Outcome outcome = call.Finish();
 
@@ -544,6 +555,7 @@ TEST_P(WaitForReadyCallTest, WaitsForTheFirstPickableMemberAndRunsThere) {
   EXPECT_EQ(outcome.initial_echo, "metadata-" + CallKindName(kind));
   EXPECT_EQ(outcome.trailer_echo, "metadata-" + CallKindName(kind));
   ExpectCounted(name, before, "OK");
+  EXPECT_EQ(ReadCounts(name).waiting, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -588,15 +600,15 @@ TEST_P(WaitForReadyTest, DeadlineEndsTheWaitAndIsCountedOnce) {
 }
 
 // TryCancel() from another thread ends a waiting call with CANCELLED at
-// once, whether it lands before or after the call starts waiting (no sleep
-// decides which): an async call cancelled right after StartCall(), and a sync
-// call cancelled while its thread is in Echo() (or about to be). Each is
-// counted once, as CANCELLED.
+// once: an async call cancelled once it waits, and a sync call cancelled
+// while its thread is in Echo() (or about to be: before or after it starts
+// waiting, no sleep decides which). Each is counted once, as CANCELLED.
 TEST_P(WaitForReadyTest, CancelEndsTheWaitAtOnce) {
   const Counts before = ReadCounts(name_);
   const auto start = std::chrono::steady_clock::now();
   {
     WaitingCall call(CallKind::kAsyncUnary, setup_.channel());
+    ExpectWaiting(name_, 1);
     std::thread canceller([&] { call.context().TryCancel(); });
     const Outcome outcome = call.Finish();
     canceller.join();
@@ -627,6 +639,7 @@ TEST_P(WaitForReadyTest, DestroyingTheChannelEndsWaitingCalls) {
   const auto start = std::chrono::steady_clock::now();
   WaitingCall async_call(CallKind::kAsyncUnary, unowned);
   WaitingCall bidi_call(CallKind::kCallbackBidi, unowned);
+  ExpectWaiting(name_, 2);
   setup_.DestroyChannel();
   for (WaitingCall* call : {&async_call, &bidi_call}) {
     const Outcome outcome = call->Finish();
@@ -698,6 +711,7 @@ TEST(WaitForReadyMemberTest, WaitingCallsGoToWhicheverMemberBecomesPickable) {
     calls.push_back(
         std::make_unique<WaitingCall>(CallKind::kCallbackUnary, channel));
   }
+  ExpectWaiting(name, kCalls);
   TestBackend backend("127.0.0.3", port);
   for (int i = 0; i < kCalls; ++i) {
     const Outcome outcome = calls[i]->Finish();
@@ -753,6 +767,7 @@ TEST(WaitForReadyMemberTest, WaitingCallsReachABackendThatHadNoMember) {
     calls.push_back(
         std::make_unique<WaitingCall>(CallKind::kCallbackUnary, channel));
   }
+  ExpectWaiting(name, kCalls);
   TestBackend backend(free_host, port);
   for (int i = 0; i < kCalls; ++i) {
     const Outcome outcome = calls[i]->Finish();

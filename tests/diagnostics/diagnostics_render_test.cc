@@ -151,6 +151,7 @@ pb::Snapshot MakeSnapshot() {
 
   pb::Counters& k = *c.mutable_counters();
   k.set_in_flight(7);
+  k.set_waiting_calls(2);
   k.set_calls_started(1300);
   pb::CodeCount* kok = k.add_calls_finished();
   kok->set_code("OK");
