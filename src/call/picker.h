@@ -43,17 +43,26 @@ struct PickerSnapshot {
   // May become pickable: IDLE, CONNECTING, or READY but not checked yet.
   std::vector<std::shared_ptr<Member>> trying;
   std::vector<std::shared_ptr<Member>> all;  // every member
-  // PickPolicy::kPeakEwma: the load is peak-EWMA latency x (in flight + 1).
-  bool peak_ewma = false;
+  // What a member's load is (ChannelOptions::pick; the pool sets it).
+  PickPolicy pick = PickPolicy::kInFlight;
 };
 
-// The member a new call goes to: P2C by calls in flight (or, with
-// snapshot.peak_ewma, by peak-EWMA latency x (calls in flight + 1), which
-// costs a clock read and two exp() per pick) over the pickable members;
-// when none is, over the members that may become pickable; when none is,
-// over all of them. Requires `snapshot.all` to be non-empty (the
-// pool handles an empty one before picking).
+// The member a new call goes to: P2C by snapshot.pick's load (calls in
+// flight; peak-EWMA latency x (calls in flight + 1), which costs a clock
+// read and two exp() per pick; or MemberLoad::LatencyCostAt) over the
+// pickable members; when none is, over the members that may become
+// pickable; when none is, over all of them. Requires `snapshot.all` to be
+// non-empty (the pool handles an empty one before picking).
 Member* Pick(const PickerSnapshot& snapshot, uint64_t random);
+
+// Pick() at `now_us` (steady clock, microseconds; read only by the
+// latency policies), for tests that set the time.
+Member* PickAt(const PickerSnapshot& snapshot, uint64_t random,
+               int64_t now_us);
+
+// The clock kLatency picks by: CLOCK_MONOTONIC_COARSE in microseconds, the
+// base of SteadyMicros, but up to a tick (~4 ms) behind it.
+int64_t CoarseSteadyMicros();
 
 // A fast per-thread pseudo-random 64-bit value (xorshift64*, seeded per
 // thread from std::random_device). Not for cryptography.
