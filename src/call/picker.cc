@@ -16,13 +16,24 @@ Member* PickAt(const PickerSnapshot& snapshot, uint64_t random,
       : !snapshot.trying.empty() ? snapshot.trying
                                  : snapshot.all;
   switch (snapshot.pick) {
-    case PickPolicy::kLatency:
-      return candidates[PickOfTwo(candidates.size(), random,
-                                  [&](size_t i) {
-                                    return candidates[i]->load().LatencyCostAt(
-                                        now_us);
-                                  })]
-          .get();
+    case PickPolicy::kLatency: {
+      if (candidates.size() == 1) return candidates[0].get();
+      const auto [first, second] = TwoOf(candidates.size(), random);
+      const MemberLoad& a = candidates[first]->load();
+      const MemberLoad& b = candidates[second]->load();
+      // The coarse clock may be a tick behind a stamp the other candidate's
+      // calls just wrote. Those stamps are real times too, so the latest of
+      // them is as safe a "now" and sharper: a member hung since before the
+      // other's latest answer shows its unanswered call's age at once,
+      // where the coarse clock alone could hide it for up to ~4 ms and
+      // keep sending it calls meanwhile. No extra cache line: the stamps
+      // sit on the line the cost reads anyway.
+      const int64_t now =
+          std::max({now_us, a.LatestStampUs(), b.LatestStampUs()});
+      return b.LatencyCostAt(now) < a.LatencyCostAt(now)
+                 ? candidates[second].get()
+                 : candidates[first].get();
+    }
     case PickPolicy::kPeakEwma:
       return candidates[PickOfTwo(candidates.size(), random,
                                   [&](size_t i) {

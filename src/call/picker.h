@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "src/call/member.h"
@@ -21,17 +22,24 @@
 namespace warm {
 namespace internal {
 
+// Two distinct entries of [0, n), uniformly, chosen by the two 32-bit halves
+// of `random`. Requires n >= 2.
+inline std::pair<size_t, size_t> TwoOf(size_t n, uint64_t random) {
+  // Multiply-shift maps a 32-bit value to [0, n) without a division.
+  const size_t first = static_cast<size_t>(
+      (static_cast<uint64_t>(static_cast<uint32_t>(random)) * n) >> 32);
+  size_t second = static_cast<size_t>(((random >> 32) * (n - 1)) >> 32);
+  if (second >= first) ++second;  // distinct from `first`, still uniform
+  return {first, second};
+}
+
 // Index of the less loaded of two distinct entries in [0, n), chosen by the
 // two 32-bit halves of `random`. `load_of(i)` returns entry i's load.
 // Requires n >= 1; with n == 1 returns 0.
 template <typename LoadOf>
 size_t PickOfTwo(size_t n, uint64_t random, const LoadOf& load_of) {
   if (n <= 1) return 0;
-  // Multiply-shift maps a 32-bit value to [0, n) without a division.
-  const size_t first = static_cast<size_t>(
-      (static_cast<uint64_t>(static_cast<uint32_t>(random)) * n) >> 32);
-  size_t second = static_cast<size_t>(((random >> 32) * (n - 1)) >> 32);
-  if (second >= first) ++second;  // distinct from `first`, still uniform
+  const auto [first, second] = TwoOf(n, random);
   return load_of(second) < load_of(first) ? second : first;
 }
 
@@ -56,7 +64,9 @@ struct PickerSnapshot {
 Member* Pick(const PickerSnapshot& snapshot, uint64_t random);
 
 // Pick() at `now_us` (steady clock, microseconds; read only by the
-// latency policies), for tests that set the time.
+// latency policies), for tests that set the time. kLatency takes the latest
+// of `now_us` and the two candidates' own stamps (MemberLoad::LatestStampUs)
+// as the time.
 Member* PickAt(const PickerSnapshot& snapshot, uint64_t random,
                int64_t now_us);
 

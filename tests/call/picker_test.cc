@@ -259,6 +259,16 @@ TEST(LatencyPickTest, AMemberWithAnOldUnansweredCallLosesAtOnce) {
   EXPECT_EQ(members.PickAt(kNow + 1000), members.b.get());
 }
 
+TEST(LatencyPickTest, TheOtherMembersAnswersShowAnUnansweredCallsAge) {
+  TwoMembers members;
+  // a: one call in flight since kNow; b: three, answering, the latest 2 ms
+  // after a's call started. A coarse clock still at kNow would make a look
+  // idle (600 vs 1200); b's stamp says a's call is 2 ms old: 4000.
+  SetUnary(LoadOf(members.a), 1, kNow, 300, kNow);
+  SetUnary(LoadOf(members.b), 3, kNow, 300, kNow + 2000);
+  EXPECT_EQ(members.PickAt(kNow), members.b.get());
+}
+
 TEST(LatencyPickTest, HugeCountsAndAgesDoNotOverflow) {
   TwoMembers members;
   SetUnary(LoadOf(members.a), 1, 1, 1, 1);
