@@ -165,14 +165,16 @@ absl::StatusOr<Outcome> RunOnce(const Variant& variant, milliseconds window) {
   const Clock::time_point window_end = fault + window;
   Load load(*channel, options, window_end - Clock::now());
   std::this_thread::sleep_until(fault);  // the load runs meanwhile
+  // Each count just before its own fault: Kill() waits for the child to be
+  // reaped (milliseconds), and the other backend serves meanwhile.
   auto warm = std::dynamic_pointer_cast<warm::Channel>(*channel);
-  int in_flight_hung = -1, in_flight_killed = -1;
-  if (warm != nullptr) {
-    in_flight_hung = InFlightOn(*warm, addresses[1]);
-    in_flight_killed = InFlightOn(*warm, addresses[0]);
-  }
+  const auto in_flight_on = [&](int backend) {
+    return warm != nullptr ? InFlightOn(*warm, addresses[backend]) : -1;
+  };
   const Clock::time_point faulted = Clock::now();
+  const int in_flight_killed = in_flight_on(0);
   backends[0]->Kill();
+  const int in_flight_hung = in_flight_on(1);
   backends[1]->Stop();
   load.Join();
   Outcome outcome = Analyze(load.Records(), faulted, window_end);
