@@ -257,12 +257,17 @@ TEST(MemberLoadTest, LatencyPeakHalvesPerHalfLife) {
   EXPECT_EQ(load.LatencyPeakAt(kT + 2 * kHalfLife), 16000 - 16000 / 8);
 }
 
+// A stream open for an hour ends: it says nothing about how fast the member
+// is.
+void EndAnHourLongStream(MemberLoad& load) {
+  load.RecordForPick(/*unary=*/false, grpc::StatusCode::OK, 3'600'000'000,
+                     kT);
+}
+
 TEST(MemberLoadTest, OnlyUnaryCallsNotCancelledFeedTheLatencyEstimate) {
   MemberLoad load;
   load.pick = PickPolicy::kLatency;
-  // A stream open for an hour says nothing about how fast the member is.
-  load.RecordForPick(/*unary=*/false, grpc::StatusCode::OK, 3'600'000'000,
-                     kT);
+  EndAnHourLongStream(load);
   EXPECT_EQ(load.latency_stamp_us.load(), 0);
   // Nor does a call its caller cancelled.
   load.RecordForPick(/*unary=*/true, grpc::StatusCode::CANCELLED, 900000, kT);
@@ -288,8 +293,7 @@ TEST(MemberLoadTest, EachPolicyKeepsOnlyItsOwnEstimate) {
   MemberLoad ewma;
   ewma.pick = PickPolicy::kPeakEwma;
   // Streams no longer feed peak-EWMA either.
-  ewma.RecordForPick(/*unary=*/false, grpc::StatusCode::OK, 3'600'000'000,
-                     kT);
+  EndAnHourLongStream(ewma);
   EXPECT_EQ(ewma.peak_stamp_us.load(), 0);
   ewma.RecordForPick(/*unary=*/true, grpc::StatusCode::OK, 300, kT);
   EXPECT_EQ(ewma.PeakEwmaAt(kT), 300);
