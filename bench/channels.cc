@@ -29,6 +29,14 @@ absl::StatusOr<std::shared_ptr<warm::Channel>> CreateWarmChannel(
                              std::move(options));
 }
 
+int InFlightOn(warm::Channel& channel, const std::string& address) {
+  int in_flight = 0;
+  for (const MemberInfo& member : channel.Members()) {
+    if (member.address == address) in_flight += member.in_flight;
+  }
+  return in_flight;
+}
+
 absl::Status WaitForReady(grpc::ChannelInterface& channel,
                           const std::string& what,
                           std::chrono::milliseconds timeout) {

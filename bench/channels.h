@@ -26,6 +26,7 @@ namespace bench {
 
 // How reports name the channels.
 inline constexpr char kWarm[] = "warm";
+inline constexpr char kWarmInFlight[] = "warm, in-flight";
 inline constexpr char kWarmPeakEwma[] = "warm, peak-EWMA";
 inline constexpr char kRoundRobin[] = "round_robin";
 inline constexpr char kPickFirst[] = "pick_first";
@@ -43,6 +44,10 @@ std::shared_ptr<grpc::Channel> CreatePlainChannel(
 // warm::CreateChannel() with insecure credentials.
 absl::StatusOr<std::shared_ptr<warm::Channel>> CreateWarmChannel(
     const std::string& target, ChannelOptions options = {});
+
+// Calls in flight on the members of warm `channel` at `address`, now
+// (Channel::Members()).
+int InFlightOn(warm::Channel& channel, const std::string& address);
 
 // Waits up to `timeout` for `channel` to be READY (a warm channel: some
 // member pickable); an error naming `what` otherwise.

@@ -4,7 +4,10 @@
 // failing, through a warm channel (fast health checks, outlier ejection) vs
 // plain gRPC round_robin with client health checking, with and without
 // keepalive pings. Every call has a 1 s deadline, so calls to the hung
-// backend end.
+// backend end. For warm, the calls in flight on the two faulted backends
+// just before the fault are read too: the calls that fail should be no more
+// than those (the goal for the hung one: its timed-out calls <= the calls in
+// flight on it when it hung).
 
 #include <algorithm>
 #include <thread>
@@ -60,6 +63,12 @@ std::vector<Variant> Variants() {
                   "default options (Watch streams, stall detection with "
                   "probes), pool_size 3",
                   [](ChannelOptions&) {}),
+      WarmVariant(std::string(kWarmInFlight) + " (defaults)",
+                  "default options but pick = kInFlight (P2C on calls in "
+                  "flight, the default before kLatency)",
+                  [](ChannelOptions& options) {
+                    options.pick = PickPolicy::kInFlight;
+                  }),
       WarmVariant(kWarm,
                   "Check polling every 200 ms (no Watch), timeout 500 ms, 2 "
                   "failures evict; outlier ejection after 5 failures in a "
@@ -100,6 +109,10 @@ struct Outcome {
   double last_failure_end_s = 0;  // after the fault
   double last_failure_start_s = 0;
   int failed_before_fault = 0;
+  // warm only (-1 otherwise): calls in flight on the hung (SIGSTOP) and on
+  // the killed backend just before the fault.
+  int in_flight_hung = -1;
+  int in_flight_killed = -1;
 };
 
 Outcome Analyze(const std::vector<CallRecord>& calls, Clock::time_point fault,
@@ -152,11 +165,22 @@ absl::StatusOr<Outcome> RunOnce(const Variant& variant, milliseconds window) {
   const Clock::time_point window_end = fault + window;
   Load load(*channel, options, window_end - Clock::now());
   std::this_thread::sleep_until(fault);  // the load runs meanwhile
+  // Each count just before its own fault: Kill() waits for the child to be
+  // reaped (milliseconds), and the other backend serves meanwhile.
+  auto warm = std::dynamic_pointer_cast<warm::Channel>(*channel);
+  const auto in_flight_on = [&](int backend) {
+    return warm != nullptr ? InFlightOn(*warm, addresses[backend]) : -1;
+  };
   const Clock::time_point faulted = Clock::now();
+  const int in_flight_killed = in_flight_on(0);
   backends[0]->Kill();
+  const int in_flight_hung = in_flight_on(1);
   backends[1]->Stop();
   load.Join();
-  return Analyze(load.Records(), faulted, window_end);
+  Outcome outcome = Analyze(load.Records(), faulted, window_end);
+  outcome.in_flight_hung = in_flight_hung;
+  outcome.in_flight_killed = in_flight_killed;
+  return outcome;
 }
 
 }  // namespace
@@ -182,11 +206,15 @@ absl::StatusOr<ScenarioReport> RunFailover(const BenchConfig& config) {
   std::vector<JsonObject> per_variant;
   MarkdownTable table({"channel", "configuration",
                        "failed calls after the fault, median (range)",
+                       "of which timed out / in flight on the hung backend "
+                       "at the fault",
+                       "in flight on the killed backend at the fault",
                        "last failure ended, s after the fault",
                        "calls failing at the end of the window",
                        "failed before the fault"});
   for (size_t v = 0; v < variants.size(); ++v) {
-    std::vector<double> failed, timed_out, last_end, last_start, calls;
+    std::vector<double> failed, timed_out, last_end, last_start, calls,
+        in_flight_hung, in_flight_killed;
     int still_failing = 0, before = 0;
     for (const Outcome& outcome : outcomes[v]) {
       failed.push_back(outcome.failed);
@@ -194,6 +222,8 @@ absl::StatusOr<ScenarioReport> RunFailover(const BenchConfig& config) {
       last_end.push_back(outcome.last_failure_end_s);
       last_start.push_back(outcome.last_failure_start_s);
       calls.push_back(outcome.calls);
+      in_flight_hung.push_back(outcome.in_flight_hung);
+      in_flight_killed.push_back(outcome.in_flight_killed);
       still_failing += !outcome.recovered;
       before += outcome.failed_before_fault;
     }
@@ -205,6 +235,8 @@ absl::StatusOr<ScenarioReport> RunFailover(const BenchConfig& config) {
             .Set("failed_calls_summary", Summarize(failed))
             .Set("deadline_exceeded", timed_out)
             .Set("calls_after_fault", calls)
+            .Set("in_flight_hung_at_fault", in_flight_hung)
+            .Set("in_flight_killed_at_fault", in_flight_killed)
             .Set("last_failure_end_s", last_end)
             .Set("last_failure_end_s_summary", Summarize(last_end))
             .Set("last_failure_start_s", last_start)
@@ -214,8 +246,13 @@ absl::StatusOr<ScenarioReport> RunFailover(const BenchConfig& config) {
         still_failing == reps
             ? "> " + Fixed(window.count() / 1000.0, 0) + " (never stopped)"
             : Range(Summarize(last_end), 2);
+    const bool counted = !in_flight_hung.empty() && in_flight_hung[0] >= 0;
     table.AddRow({variants[v].name, variants[v].setup,
-                  Range(Summarize(failed), 0), end_cell,
+                  Range(Summarize(failed), 0),
+                  Range(Summarize(timed_out), 0) + " / " +
+                      (counted ? Range(Summarize(in_flight_hung), 0) : "–"),
+                  counted ? Range(Summarize(in_flight_killed), 0) : "–",
+                  end_cell,
                   std::to_string(still_failing) + " of " +
                       std::to_string(reps) + " reps",
                   std::to_string(before)});
@@ -235,7 +272,8 @@ absl::StatusOr<ScenarioReport> RunFailover(const BenchConfig& config) {
       "watched for " +
       Fixed(window.count() / 1000.0, 0) +
       " s more. \"Failing at the end\": a call started in the last 2 s of "
-      "the window failed. " +
+      "the window failed. \"In flight\": warm's Channel::Members() just "
+      "before the fault. " +
       std::to_string(reps) + " repetitions, new backends each time.\n\n" +
       table.ToString();
   return report;

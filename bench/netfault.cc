@@ -187,13 +187,9 @@ absl::StatusOr<Outcome> RunOnce(const BenchConfig& config, Hosts& hosts,
   const Clock::time_point window_end = fault_at + window;
   Load load(channels->channel, options, window_end - Clock::now());
   std::this_thread::sleep_until(fault_at);  // the load runs meanwhile
-  int in_flight = -1;
-  if (channels->warm != nullptr) {
-    in_flight = 0;
-    for (const MemberInfo& member : channels->warm->Members()) {
-      if (member.address == addresses[0]) in_flight += member.in_flight;
-    }
-  }
+  const int in_flight = channels->warm != nullptr
+                            ? InFlightOn(*channels->warm, addresses[0])
+                            : -1;
   const Clock::time_point faulted = Clock::now();
   absl::Status applied = fault.apply(*hosts.hosts[0]);
   const Clock::time_point fault_applied = Clock::now();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Plots warm_bench's slow_backend latency percentiles (warm, warm with
-# peak-EWMA, plain gRPC round_robin; one backend of five 50 ms slow) as an
-# SVG with gnuplot.
+# Plots warm_bench's slow_backend latency percentiles (warm with its default
+# pick, plain gRPC round_robin, warm with in-flight and with peak-EWMA
+# picks; one backend of five 50 ms slow) as an SVG with gnuplot.
 #
 #   bash bench/plot_slow_backend.sh [DATA.tsv] [OUT.svg]
 #
@@ -36,13 +36,16 @@ set key bottom right box opaque
 nines(p) = -log10(1 - p / 100.0)
 set xtics ("50" nines(50), "90" nines(90), "99" nines(99), "99.9" nines(99.9), "99.99" nines(99.99))
 set xrange [nines(50):nines(99.99)]
-# Colour by caller count; solid for warm, dashed for round_robin, dotted
-# for warm with peak-EWMA (columns come in threes in that order).
-plot for [i=2:$columns:3] "$data" using (nines(\$1)):i with linespoints \
-       title columnheader(i) lw 2 pt 7 ps 0.5 lc (i + 1) / 3 dt 1, \
-     for [i=3:$columns:3] "$data" using (nines(\$1)):i with linespoints \
-       title columnheader(i) lw 2 pt 6 ps 0.5 lc i / 3 dt 2, \
-     for [i=4:$columns:3] "$data" using (nines(\$1)):i with linespoints \
-       title columnheader(i) lw 2 pt 5 ps 0.5 lc (i - 1) / 3 dt 3
+# Colour by caller count; solid for warm (default), dashed for round_robin,
+# dash-dotted for warm in-flight, dotted for warm peak-EWMA (columns come in
+# fours in that order).
+plot for [i=2:$columns:4] "$data" using (nines(\$1)):i with linespoints \
+       title columnheader(i) lw 2 pt 7 ps 0.5 lc (i + 2) / 4 dt 1, \
+     for [i=3:$columns:4] "$data" using (nines(\$1)):i with linespoints \
+       title columnheader(i) lw 2 pt 6 ps 0.5 lc (i + 1) / 4 dt 2, \
+     for [i=4:$columns:4] "$data" using (nines(\$1)):i with linespoints \
+       title columnheader(i) lw 2 pt 4 ps 0.5 lc i / 4 dt 4, \
+     for [i=5:$columns:4] "$data" using (nines(\$1)):i with linespoints \
+       title columnheader(i) lw 2 pt 5 ps 0.5 lc (i - 1) / 4 dt 3
 GNUPLOT
 echo "plot_slow_backend.sh: wrote $out"

@@ -65,7 +65,7 @@ constexpr char kUsage[] =
                      --smoke: 1)
   --seconds S        one measurement of overhead and slow_backend (2)
   --threads N,...    closed-loop callers: overhead (4), slow_backend
-                     (4,8,16,32)
+                     (4,8,16,32,64)
   --failover-window S  observed after the fault: failover (8), netfault (9),
                      detect (5)
   --dns-bound S      longest wait for traffic to move (30)

@@ -78,8 +78,8 @@ class LoadInterceptor : public grpc::experimental::Interceptor {
               .count();
       load_->RecordLatency(latency_us);
       const int64_t now_us = SteadyMicros(now);
-      if (load_->peak_ewma) load_->RecordPeakEwma(latency_us, now_us);
       const int code = methods->GetRecvStatus()->error_code();
+      load_->RecordForPick(unary_, code, latency_us, now_us);
       if (unary_) {
         if (code == grpc::StatusCode::DEADLINE_EXCEEDED) {
           load_->UnaryTimedOut(now_us);

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "src/common/mutex.h"
+#include "warm/options.h"
 
 namespace warm {
 namespace internal {
@@ -71,10 +72,11 @@ struct MemberLoad {
   // not one instant).
   CallCounts Counts() const;
 
-  // Read by every pick on any thread: on its own cache line.
+  // --- Read by every pick, on any thread: one cache line, so that a pick
+  // touches one line per candidate. Written by the member's own calls.
+  //
+  // Calls in flight, streams included.
   alignas(64) std::atomic<int64_t> in_flight{0};
-  alignas(64) std::atomic<uint64_t> started{0};
-  std::array<std::atomic<uint64_t>, kCodes> finished{};
   // Liveness: unary calls in flight; the last time (steady clock,
   // microseconds) the member answered one (progress_us); and when the
   // latest of its unary calls started while none was in flight (busy_us).
@@ -83,28 +85,52 @@ struct MemberLoad {
   std::atomic<int64_t> unary_in_flight{0};
   std::atomic<int64_t> progress_us{0};
   std::atomic<int64_t> busy_us{0};
-  // Set before the member's first call; null: no stall detection.
-  std::shared_ptr<StallTrigger> stall_trigger;
-  // Also set before the first call: a unary call that timed out
-  // (DEADLINE_EXCEEDED) on a member that answered nothing for
-  // `stall_timeout_us` calls report_stall (it hands over to the control
-  // thread). This finds a hung member when no other call completes, e.g.
-  // with a single caller.
-  int64_t stall_timeout_us = 0;
-  std::function<void()> report_stall;
-  std::atomic<int64_t> last_stall_report_us{INT64_MIN / 2};
+  // PickPolicy::kLatency: a decaying peak of unary latencies, microseconds,
+  // and when it was last updated (steady clock, microseconds; 0: the
+  // member never answered a unary call). A slower call raises it at once,
+  // a faster one pulls it 1/8 of the way down; without calls it halves
+  // every 2^kLatencyHalfLifeShift us (LatencyEstimateAt). Updated without a
+  // lock: concurrent updates may lose one another's step.
+  std::atomic<int64_t> latency_peak_us{0};
+  std::atomic<int64_t> latency_stamp_us{0};
+  // Peak-EWMA latency (PickPolicy::kPeakEwma), as Finagle's: a slower call
+  // raises it at once, faster ones pull it down with weight 1 - e^(-dt/tau)
+  // over the time dt since the last update, and at pick time it decays
+  // towards 0 over the time since (so a member that got slow and then no
+  // calls is tried again). Microseconds; stamp: steady clock, microseconds.
+  std::atomic<int64_t> peak_ewma_us{0};
+  std::atomic<int64_t> peak_stamp_us{0};
 
-  // Outlier ejection, set before the member's first call and read by every
-  // call: codes that count as failures (bit i = grpc::StatusCode i), how
-  // many in a row report an outlier (0: never), and what reporting does.
-  // On a line of their own, which failing calls do not write.
-  alignas(64) uint32_t failure_codes = 0;
+  // --- Counted per call, never read by a pick.
+  alignas(64) std::atomic<uint64_t> started{0};
+  std::array<std::atomic<uint64_t>, kCodes> finished{};
+
+  // --- Set before the member's first call, then only read.
+  //
+  // Which of the pick's estimates the member's calls keep up: only the one
+  // its channel's PickPolicy reads, so that kInFlight costs nothing more.
+  alignas(64) PickPolicy pick = PickPolicy::kInFlight;
+  // Outlier ejection, read by every call: codes that count as failures
+  // (bit i = grpc::StatusCode i), how many in a row report an outlier (0:
+  // never), and what reporting does. On lines that failing calls do not
+  // write.
+  uint32_t failure_codes = 0;
   int failures_to_report = 0;
   std::function<void()> report_outlier;
-  // Keep the peak-EWMA latency (set before the first call).
-  bool peak_ewma = false;
+  // Null: no stall detection.
+  std::shared_ptr<StallTrigger> stall_trigger;
+  // A unary call that timed out (DEADLINE_EXCEEDED) on a member that
+  // answered nothing for `stall_timeout_us` calls report_stall (it hands
+  // over to the control thread). This finds a hung member when no other
+  // call completes, e.g. with a single caller.
+  int64_t stall_timeout_us = 0;
+  std::function<void()> report_stall;
+
+  // --- Written by failing or timed-out calls only.
+  //
   // Calls that failed in a row; reset by any other code and by the pool.
   alignas(64) std::atomic<int> consecutive_failures{0};
+  std::atomic<int64_t> last_stall_report_us{INT64_MIN / 2};
 
   // Latency of calls whose status arrived, from call creation to status:
   // a histogram (bucket i counts latencies <= kLatencyBoundsUs[i], the last
@@ -120,18 +146,89 @@ struct MemberLoad {
   std::atomic<uint64_t> latency_sum_us{0};
   std::atomic<int64_t> latency_ewma_us{-1};  // -1: no call yet
 
-  // Peak-EWMA latency (PickPolicy::kPeakEwma), as Finagle's: a slower call
-  // raises it at once, faster ones pull it down with weight 1 - e^(-dt/tau)
-  // over the time dt since the last update, and at pick time it decays
-  // towards 0 over the time since (so a member that got slow and then no
-  // calls is tried again). Microseconds; stamp: steady clock, microseconds.
   static constexpr double kPeakEwmaTauUs = 10e6;  // 10 s, Finagle's default
-  std::atomic<int64_t> peak_ewma_us{0};
-  std::atomic<int64_t> peak_stamp_us{0};
-
   void RecordPeakEwma(int64_t us, int64_t now_us);
   // The peak-EWMA latency decayed to `now_us`.
   double PeakEwmaAt(int64_t now_us) const;
+
+  // kLatency's half-life: 2^18 us, about 0.26 s. Chosen in the slow_backend
+  // benchmark against 2^20 (README): a member that had one slow call is
+  // tried again four times sooner (about 1 s after a 50 ms call), and a
+  // 50 ms backend still got only 0.015-0.047 % of calls at 4 to 32 callers
+  // (0.002-0.033 % with 2^20); at 64 the cost decides, not the decay.
+  static constexpr int kLatencyHalfLifeShift = 18;
+  // kLatency's estimate of a member that has a unary call in flight but never
+  // answered one (about 18 min): it gets one call at a time until its first
+  // answer, so a new member is tried at once but not flooded by many callers.
+  static constexpr int64_t kUnansweredPenaltyUs = int64_t{1} << 30;
+  // Bounds that keep LatencyCostAt() within 64 bits: (2^20 + 1) x 2^40.
+  static constexpr int64_t kMaxCountedInFlight = int64_t{1} << 20;
+  static constexpr int64_t kMaxWeightUs = int64_t{1} << 40;
+
+  // A call (`unary` or a stream) ended with `code` after `us`, at `now_us`:
+  // updates the estimate `pick` reads, if any. Only unary calls say how
+  // fast the member answers: a stream's latency is how long it was open. A
+  // timed-out call counts as its deadline (the member did not answer in
+  // time); a cancelled one is the caller's doing (kPeakEwma counts it, as
+  // it always has).
+  void RecordForPick(bool unary, int code, int64_t us, int64_t now_us) {
+    if (!unary) return;
+    switch (pick) {
+      case PickPolicy::kLatency:
+        if (code != grpc::StatusCode::CANCELLED) RecordLatencyPeak(us, now_us);
+        return;
+      case PickPolicy::kPeakEwma:
+        RecordPeakEwma(us, now_us);
+        return;
+      case PickPolicy::kInFlight:
+        return;
+    }
+  }
+  // A unary call took `us` (DEADLINE_EXCEEDED: its deadline), ending at
+  // `now_us`.
+  void RecordLatencyPeak(int64_t us, int64_t now_us) {
+    const int64_t current = LatencyPeakAt(now_us);
+    latency_peak_us.store(us > current ? us : current + (us - current) / 8,
+                          std::memory_order_relaxed);
+    latency_stamp_us.store(now_us, std::memory_order_relaxed);
+  }
+  // The decaying peak at `now_us`: halved per half-life since its stamp, by
+  // a shift (no exp(): this runs on every pick).
+  int64_t LatencyPeakAt(int64_t now_us) const {
+    const int64_t stamp = latency_stamp_us.load(std::memory_order_relaxed);
+    const int64_t since = std::max<int64_t>(0, now_us - stamp);
+    return latency_peak_us.load(std::memory_order_relaxed) >>
+           std::min<int64_t>(62, since >> kLatencyHalfLifeShift);
+  }
+  // The latest time this member's calls or probes stamped: never later than
+  // the real time (steady clock, microseconds).
+  int64_t LatestStampUs() const {
+    return std::max({progress_us.load(std::memory_order_relaxed),
+                     busy_us.load(std::memory_order_relaxed),
+                     latency_stamp_us.load(std::memory_order_relaxed)});
+  }
+  // kLatency's cost of sending one more call here at `now_us`: (calls in
+  // flight + 1) x max(latency, age of the oldest unanswered unary call, 1).
+  // The age (QuietFor: busy without an answer since) is what makes a hung
+  // member lose at once: its calls' latency is known only at their
+  // deadlines. Reads only this struct's first cache line.
+  uint64_t LatencyCostAt(int64_t now_us) const {
+    const int64_t unary = unary_in_flight.load(std::memory_order_relaxed);
+    int64_t weight;
+    if (latency_stamp_us.load(std::memory_order_relaxed) == 0) {
+      // Never answered: free while idle (tried at once), then one at a time.
+      weight = unary > 0 ? kUnansweredPenaltyUs : 0;
+    } else {
+      weight = LatencyPeakAt(now_us);
+    }
+    // now_us may be a coarse clock behind the stamps: the age is then
+    // underestimated, clamped at 0, never overestimated.
+    if (unary > 0) weight = std::max(weight, QuietFor(now_us));
+    weight = std::clamp<int64_t>(weight, 1, kMaxWeightUs);
+    const int64_t calls = std::clamp<int64_t>(
+        in_flight.load(std::memory_order_relaxed), 0, kMaxCountedInFlight);
+    return static_cast<uint64_t>(calls + 1) * static_cast<uint64_t>(weight);
+  }
 
   void RecordLatency(int64_t us) {
     int bucket = 0;

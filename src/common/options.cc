@@ -37,7 +37,8 @@ absl::Status ValidateOptions(
         "plaintext, or set tls)");
   }
   if (options.pick != PickPolicy::kInFlight &&
-      options.pick != PickPolicy::kPeakEwma) {
+      options.pick != PickPolicy::kPeakEwma &&
+      options.pick != PickPolicy::kLatency) {
     problems.push_back(absl::StrCat("pick is ", static_cast<int>(options.pick),
                                     "; it must be a warm::PickPolicy"));
   }

@@ -336,7 +336,7 @@ void Pool::ApplyLocked(PoolDecisions::Actions actions) {
 void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   const ChannelOptions& options = config_.options;
   auto load = std::make_shared<MemberLoad>(call_stats_);
-  load->peak_ewma = options.pick == PickPolicy::kPeakEwma;
+  load->pick = options.pick;
   load->stall_trigger = stall_trigger_;
   if (stall_trigger_ != nullptr) {
     load->stall_timeout_us = StallTimeoutUs(options.liveness);
@@ -619,7 +619,7 @@ void Pool::OnTlsTimer() {
 
 void Pool::RefreshLocked() {
   auto next = std::make_unique<PickerSnapshot>();
-  next->peak_ewma = config_.options.pick == PickPolicy::kPeakEwma;
+  next->pick = config_.options.pick;
   std::vector<std::pair<uint64_t, PoolDecisions::Tier>> key;
   for (const auto& [id, slot] : slots_) {
     const PoolDecisions::Tier tier =

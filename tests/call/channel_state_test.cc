@@ -9,10 +9,28 @@ namespace warm {
 namespace {
 
 TEST_F(ChannelTest, CallsSpreadOverAllBackends) {
+  // By calls in flight: the default (kLatency) sends sequential calls to the
+  // members that answered fastest lately, so equal backends do not get
+  // equal shares from one caller.
+  ChannelOptions options;
+  options.pick = PickPolicy::kInFlight;
+  std::shared_ptr<Channel> channel =
+      MustCreate(Ipv4Target(backends_), std::move(options));
+  ASSERT_NE(channel, nullptr);
+  ASSERT_TRUE(channel->WaitForConnected(Deadline()));
+  stub_ = EchoTest::NewStub(channel);
   for (int i = 0; i < 300; ++i) MustEcho("spread");
   for (const auto& backend : backends_) {
     // Sequential calls see equal loads, so each pick is uniform: ~100 each.
     EXPECT_GT(backend->calls(), 50) << backend->address();
+  }
+}
+
+TEST_F(ChannelTest, TheDefaultPickTriesEveryBackend) {
+  for (int i = 0; i < 300; ++i) MustEcho("spread");
+  for (const auto& backend : backends_) {
+    // A member that has not answered yet is the cheapest while idle.
+    EXPECT_GE(backend->calls(), 1) << backend->address();
   }
 }
 

@@ -207,6 +207,116 @@ TEST(MemberLoadTest, StallReportsAreAtMostOnePerStallTimeout) {
   EXPECT_EQ(load.unary_in_flight.load(), 4);
 }
 
+// --- MemberLoad: the estimates the pick reads ------------------------------
+
+TEST(MemberLoadTest, WhatAPickReadsIsOnOneCacheLine) {
+  MemberLoad load;
+  const auto at = [](const auto& field) {
+    return reinterpret_cast<uintptr_t>(&field);
+  };
+  const uintptr_t line = at(load.in_flight);
+  EXPECT_EQ(line % 64, 0u);
+  for (uintptr_t field :
+       {at(load.unary_in_flight), at(load.progress_us), at(load.busy_us),
+        at(load.latency_peak_us), at(load.latency_stamp_us),
+        at(load.peak_ewma_us), at(load.peak_stamp_us)}) {
+    EXPECT_GE(field, line);
+    EXPECT_LT(field, line + 64);
+  }
+  // The per-call counters a pick does not read are elsewhere.
+  EXPECT_GE(at(load.started), line + 64);
+}
+
+constexpr int64_t kT = 1'000'000'000;  // an arbitrary steady-clock time
+constexpr int64_t kHalfLife = int64_t{1} << MemberLoad::kLatencyHalfLifeShift;
+
+TEST(MemberLoadTest, LatencyPeakRisesAtOnceAndFallsByAnEighth) {
+  MemberLoad load;
+  EXPECT_EQ(load.latency_stamp_us.load(), 0) << "no answer yet";
+  load.RecordLatencyPeak(1000, kT);
+  EXPECT_EQ(load.LatencyPeakAt(kT), 1000);
+  EXPECT_EQ(load.latency_stamp_us.load(), kT);
+  load.RecordLatencyPeak(50000, kT + 1);  // slower: at once
+  EXPECT_EQ(load.LatencyPeakAt(kT + 1), 50000);
+  load.RecordLatencyPeak(1000, kT + 2);  // faster: 1/8 of the way down
+  EXPECT_EQ(load.LatencyPeakAt(kT + 2), 50000 - 49000 / 8);
+}
+
+TEST(MemberLoadTest, LatencyPeakHalvesPerHalfLife) {
+  MemberLoad load;
+  load.RecordLatencyPeak(64000, kT);
+  EXPECT_EQ(load.LatencyPeakAt(kT + kHalfLife - 1), 64000);
+  EXPECT_EQ(load.LatencyPeakAt(kT + kHalfLife), 32000);
+  EXPECT_EQ(load.LatencyPeakAt(kT + 3 * kHalfLife), 8000);
+  EXPECT_EQ(load.LatencyPeakAt(kT + 100 * kHalfLife), 0);
+  EXPECT_EQ(load.LatencyPeakAt(INT64_MAX), 0) << "the shift is bounded";
+  // A clock behind the stamp (the pick's coarse one) sees no decay.
+  EXPECT_EQ(load.LatencyPeakAt(kT - 5000), 64000);
+  // A call ending after two half-lives starts from the decayed value.
+  load.RecordLatencyPeak(0, kT + 2 * kHalfLife);
+  EXPECT_EQ(load.LatencyPeakAt(kT + 2 * kHalfLife), 16000 - 16000 / 8);
+}
+
+// A stream open for an hour ends: it says nothing about how fast the member
+// is.
+void EndAnHourLongStream(MemberLoad& load) {
+  load.RecordForPick(/*unary=*/false, grpc::StatusCode::OK, 3'600'000'000,
+                     kT);
+}
+
+TEST(MemberLoadTest, OnlyUnaryCallsNotCancelledFeedTheLatencyEstimate) {
+  MemberLoad load;
+  load.pick = PickPolicy::kLatency;
+  EndAnHourLongStream(load);
+  EXPECT_EQ(load.latency_stamp_us.load(), 0);
+  // Nor does a call its caller cancelled.
+  load.RecordForPick(/*unary=*/true, grpc::StatusCode::CANCELLED, 900000, kT);
+  EXPECT_EQ(load.latency_stamp_us.load(), 0);
+  load.RecordForPick(/*unary=*/true, grpc::StatusCode::OK, 300, kT);
+  EXPECT_EQ(load.LatencyPeakAt(kT), 300);
+  // Any answer counts, failures too.
+  load.RecordForPick(/*unary=*/true, grpc::StatusCode::UNAVAILABLE, 400, kT);
+  EXPECT_EQ(load.LatencyPeakAt(kT), 400);
+  // A timed-out call counts against its member as its deadline.
+  load.RecordForPick(/*unary=*/true, grpc::StatusCode::DEADLINE_EXCEEDED,
+                     1'000'000, kT + 1'000'000);
+  EXPECT_EQ(load.LatencyPeakAt(kT + 1'000'000), 1'000'000);
+  EXPECT_EQ(load.peak_stamp_us.load(), 0) << "kPeakEwma's is not kept";
+}
+
+TEST(MemberLoadTest, EachPolicyKeepsOnlyItsOwnEstimate) {
+  MemberLoad in_flight;  // kInFlight: nothing to keep
+  in_flight.RecordForPick(/*unary=*/true, grpc::StatusCode::OK, 300, kT);
+  EXPECT_EQ(in_flight.latency_stamp_us.load(), 0);
+  EXPECT_EQ(in_flight.peak_stamp_us.load(), 0);
+
+  MemberLoad ewma;
+  ewma.pick = PickPolicy::kPeakEwma;
+  // Streams no longer feed peak-EWMA either.
+  EndAnHourLongStream(ewma);
+  EXPECT_EQ(ewma.peak_stamp_us.load(), 0);
+  ewma.RecordForPick(/*unary=*/true, grpc::StatusCode::OK, 300, kT);
+  EXPECT_EQ(ewma.PeakEwmaAt(kT), 300);
+  EXPECT_EQ(ewma.latency_stamp_us.load(), 0);
+}
+
+TEST(MemberLoadTest, LatencyCostWeighsCallsInFlightByLatencyOrQuiet) {
+  MemberLoad load;
+  EXPECT_EQ(load.LatencyCostAt(kT), 1u) << "new and idle: the cheapest";
+  load.CallStarted();  // a stream: counted in flight, not as unanswered
+  EXPECT_EQ(load.LatencyCostAt(kT), 2u);
+  load.RecordLatencyPeak(300, kT);
+  EXPECT_EQ(load.LatencyCostAt(kT), 600u);
+  // A unary call in flight for 5 ms unanswered outweighs 300 us.
+  load.CallStarted();
+  load.UnaryStarted(kT);
+  EXPECT_EQ(load.LatencyCostAt(kT + 100), 900u);
+  EXPECT_EQ(load.LatencyCostAt(kT + 5000), 3u * 5000);
+  // An answer resets the age: the member is busy, not hung.
+  load.progress_us = kT + 4000;
+  EXPECT_EQ(load.LatencyCostAt(kT + 5000), 3u * 1000);
+}
+
 }  // namespace
 }  // namespace internal
 }  // namespace warm

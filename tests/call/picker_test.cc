@@ -121,7 +121,7 @@ TEST(PickTest, AllFailedStillPicksTheLeastLoaded) {
 // calls in flight.
 TEST(PickTest, PeakEwmaAvoidsASlowMemberWithFewerCallsInFlight) {
   PickerSnapshot snapshot;
-  snapshot.peak_ewma = true;
+  snapshot.pick = PickPolicy::kPeakEwma;
   auto fast = FakeMember(1, GRPC_CHANNEL_READY, /*in_flight=*/5);
   auto slow = FakeMember(2, GRPC_CHANNEL_READY, /*in_flight=*/0);
   snapshot.ready = {fast, slow};
@@ -135,7 +135,7 @@ TEST(PickTest, PeakEwmaAvoidsASlowMemberWithFewerCallsInFlight) {
     EXPECT_EQ(Pick(snapshot, ThreadRandom()), fast.get());
   }
   // By calls in flight alone, the slow member would win.
-  snapshot.peak_ewma = false;
+  snapshot.pick = PickPolicy::kInFlight;
   EXPECT_EQ(Pick(snapshot, ThreadRandom()), slow.get());
 }
 
@@ -151,6 +151,155 @@ TEST(PickTest, PeakEwmaRisesAtOnceAndDecaysWithTime) {
   // Without calls it decays towards 0 (the member is tried again): by
   // e^-5 after 50 s more.
   EXPECT_LT(load.PeakEwmaAt(1 + 60'000'000), 200);
+}
+
+// --- PickPolicy::kLatency: (calls in flight + 1) x max(latency, age of the
+// oldest unanswered unary call, 1). Times are given (PickAt), not read.
+
+constexpr int64_t kNow = 1'000'000'000;  // an arbitrary steady-clock time
+constexpr int64_t kHalfLifeUs = int64_t{1} << MemberLoad::kLatencyHalfLifeShift;
+
+MemberLoad& LoadOf(const std::shared_ptr<Member>& member) {
+  return const_cast<MemberLoad&>(member->load());
+}
+
+// `in_flight` unary calls started at `started_us`, the last answered at
+// `answered_us`, and a latency estimate of `latency_us` stamped then.
+void SetUnary(MemberLoad& load, int64_t in_flight, int64_t started_us,
+              int64_t latency_us, int64_t answered_us) {
+  for (int64_t i = 0; i < in_flight; ++i) {
+    load.CallStarted();
+    load.UnaryStarted(started_us);
+  }
+  load.RecordLatencyPeak(latency_us, answered_us);
+  load.progress_us = answered_us;
+}
+
+// Two members: PickOfTwo always compares both, so every pick says which
+// one costs less.
+struct TwoMembers {
+  std::shared_ptr<Member> a = FakeMember(1, GRPC_CHANNEL_READY);
+  std::shared_ptr<Member> b = FakeMember(2, GRPC_CHANNEL_READY);
+  PickerSnapshot snapshot;
+  TwoMembers() {
+    snapshot.pick = PickPolicy::kLatency;
+    snapshot.ready = {a, b};
+    snapshot.all = snapshot.ready;
+  }
+  // The member picked whichever of the two is drawn first.
+  Member* PickAt(int64_t now_us) {
+    Member* first = internal::PickAt(snapshot, Random(0, 0), now_us);
+    Member* second =
+        internal::PickAt(snapshot, Random(0xFFFFFFFF, 0), now_us);
+    EXPECT_EQ(first, second) << "the pick depends on the order drawn";
+    return first;
+  }
+};
+
+TEST(LatencyPickTest, ASlowMemberLosesToAFastOneUntilItsQueueOutweighsIt) {
+  TwoMembers members;
+  // a: 300 us per call; b: 50 ms, idle. b costs 50000, a 300 x (k + 1):
+  // a wins while k + 1 < 166.7.
+  SetUnary(LoadOf(members.a), 0, kNow, 300, kNow);
+  SetUnary(LoadOf(members.b), 0, kNow, 50000, kNow);
+  for (int k = 0; k <= 165; ++k) {
+    LoadOf(members.a).in_flight = k;
+    ASSERT_EQ(members.PickAt(kNow), members.a.get()) << k << " in flight";
+  }
+  LoadOf(members.a).in_flight = 166;
+  EXPECT_EQ(members.PickAt(kNow), members.b.get());
+  // By calls in flight alone, b would always have won.
+  members.snapshot.pick = PickPolicy::kInFlight;
+  LoadOf(members.a).in_flight = 1;
+  EXPECT_EQ(members.PickAt(kNow), members.b.get());
+}
+
+TEST(LatencyPickTest, ASlowEstimateHalvesPerHalfLifeUntilTheMemberIsTried) {
+  TwoMembers members;
+  SetUnary(LoadOf(members.a), 0, kNow, 300, kNow);
+  LoadOf(members.a).in_flight = 3;  // costs 1200
+  SetUnary(LoadOf(members.b), 0, kNow, 50000, kNow);
+  // a keeps answering in 300 us; b gets no calls. 50000 >> 5 = 1562 still
+  // loses; >> 6 = 781 wins.
+  const int64_t before = kNow + 6 * kHalfLifeUs - 1;
+  LoadOf(members.a).RecordLatencyPeak(300, before);
+  EXPECT_EQ(members.PickAt(before), members.a.get());
+  LoadOf(members.a).RecordLatencyPeak(300, before + 1);
+  EXPECT_EQ(members.PickAt(before + 1), members.b.get());
+}
+
+TEST(LatencyPickTest, ANewMemberIsTriedAtOnceThenGetsOneCallAtATime) {
+  TwoMembers members;
+  SetUnary(LoadOf(members.a), 10, kNow, 1000, kNow);
+  // b never answered a unary call and has none in flight: free.
+  EXPECT_EQ(members.PickAt(kNow), members.b.get());
+  // With one in flight, the penalty until it answers.
+  LoadOf(members.b).CallStarted();
+  LoadOf(members.b).UnaryStarted(kNow);
+  EXPECT_EQ(LoadOf(members.b).LatencyCostAt(kNow),
+            2 * static_cast<uint64_t>(MemberLoad::kUnansweredPenaltyUs));
+  EXPECT_EQ(members.PickAt(kNow), members.a.get());
+  // Its first answer replaces the penalty by its latency.
+  LoadOf(members.b).RecordLatencyPeak(200, kNow + 200);
+  LoadOf(members.b).UnaryFinished(kNow + 200, /*answered=*/true);
+  LoadOf(members.b).CallFinished(0);
+  EXPECT_EQ(members.PickAt(kNow + 200), members.b.get());
+}
+
+TEST(LatencyPickTest, AMemberWithAnOldUnansweredCallLosesAtOnce) {
+  TwoMembers members;
+  // a: one call in flight since kNow, nothing answered since; b: three in
+  // flight, answering as they come (progress now).
+  SetUnary(LoadOf(members.a), 1, kNow, 300, kNow);
+  SetUnary(LoadOf(members.b), 3, kNow, 300, kNow);
+  EXPECT_EQ(members.PickAt(kNow), members.a.get());  // 600 vs 1200
+  // 1 ms later a's oldest call is 1 ms old: 2 x 1000 > 4 x 300, long before
+  // its deadline or any stall timeout.
+  LoadOf(members.b).progress_us = kNow + 1000;
+  EXPECT_EQ(members.PickAt(kNow + 1000), members.b.get());
+}
+
+TEST(LatencyPickTest, TheOtherMembersAnswersShowAnUnansweredCallsAge) {
+  TwoMembers members;
+  // a: one call in flight since kNow; b: three, answering, the latest 2 ms
+  // after a's call started. A coarse clock still at kNow would make a look
+  // idle (600 vs 1200); b's stamp says a's call is 2 ms old: 4000.
+  SetUnary(LoadOf(members.a), 1, kNow, 300, kNow);
+  SetUnary(LoadOf(members.b), 3, kNow, 300, kNow + 2000);
+  EXPECT_EQ(members.PickAt(kNow), members.b.get());
+}
+
+TEST(LatencyPickTest, HugeCountsAndAgesDoNotOverflow) {
+  TwoMembers members;
+  SetUnary(LoadOf(members.a), 1, 1, 1, 1);
+  LoadOf(members.a).in_flight = INT64_MAX;
+  LoadOf(members.a).latency_peak_us = INT64_MAX;
+  const uint64_t most =
+      static_cast<uint64_t>(MemberLoad::kMaxCountedInFlight + 1) *
+      static_cast<uint64_t>(MemberLoad::kMaxWeightUs);
+  EXPECT_EQ(LoadOf(members.a).LatencyCostAt(INT64_MAX / 2), most);
+  EXPECT_EQ(LoadOf(members.a).LatencyCostAt(1), most);
+  // b is merely very busy and very old: still cheaper.
+  SetUnary(LoadOf(members.b), 1, 1, 1, 1);
+  LoadOf(members.b).in_flight = int64_t{1} << 19;
+  EXPECT_LT(LoadOf(members.b).LatencyCostAt(INT64_MAX / 2), most);
+  EXPECT_EQ(members.PickAt(INT64_MAX / 2), members.b.get());
+  // A count gone negative (it never should) counts as none.
+  LoadOf(members.b).in_flight = -5;
+  EXPECT_EQ(LoadOf(members.b).LatencyCostAt(1), 1u);
+}
+
+TEST(LatencyPickTest, PickReadsTheClockAndPicksTheCheaper) {
+  TwoMembers members;
+  const int64_t now = CoarseSteadyMicros();
+  // The coarse clock runs on the steady clock's base, a tick behind at most.
+  EXPECT_LE(now, SteadyMicros(std::chrono::steady_clock::now()));
+  EXPECT_GT(now + 100'000, SteadyMicros(std::chrono::steady_clock::now()));
+  SetUnary(LoadOf(members.a), 0, now, 300, now);
+  SetUnary(LoadOf(members.b), 0, now, 50000, now);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(Pick(members.snapshot, ThreadRandom()), members.a.get());
+  }
 }
 
 }  // namespace
