@@ -46,6 +46,16 @@ class SharedInterceptorFactory
   const size_t index_;
 };
 
+// Appends a SharedInterceptorFactory for each of the user's factories, in
+// their order, to a channel's interceptor factories.
+inline void AppendUserInterceptors(
+    const std::shared_ptr<const SharedInterceptorFactory::Factories>& user,
+    SharedInterceptorFactory::Factories& factories) {
+  for (size_t i = 0; i < user->size(); ++i) {
+    factories.push_back(std::make_unique<SharedInterceptorFactory>(user, i));
+  }
+}
+
 }  // namespace internal
 }  // namespace warm
 

@@ -499,10 +499,7 @@ grpc::Channel& CallHolder::channel() {
         std::make_shared<MemberLoad>(call_stats_),
         std::make_shared<MethodCache>(), method_stats_));
     // The user's interceptors see the call here, with its own context.
-    for (size_t i = 0; i < interceptors_->size(); ++i) {
-      factories.push_back(
-          std::make_unique<SharedInterceptorFactory>(interceptors_, i));
-    }
+    AppendUserInterceptors(interceptors_, factories);
     // Last: the header is for the hold server, not the user's interceptors.
     factories.push_back(std::make_unique<HeldByInterceptorFactory>(state_));
     grpc::ChannelArguments args;

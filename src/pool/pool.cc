@@ -361,10 +361,7 @@ void Pool::OpenMemberLocked(uint64_t id, const Address& address) {
   SharedInterceptorFactory::Factories factories;
   factories.push_back(
       std::make_unique<LoadInterceptorFactory>(load, methods, method_stats_));
-  for (size_t i = 0; i < interceptors_->size(); ++i) {
-    factories.push_back(
-        std::make_unique<SharedInterceptorFactory>(interceptors_, i));
-  }
+  AppendUserInterceptors(interceptors_, factories);
   std::shared_ptr<grpc::Channel> channel = config_.create_channel(
       address.grpc_target, credentials_, member_args_, std::move(factories));
   // Connect now: the pool is warm before the first call.

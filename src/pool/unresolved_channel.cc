@@ -96,10 +96,7 @@ grpc::Channel& UnresolvedChannel::channel() {
         std::make_shared<MethodCache>(), method_stats_));
     factories.push_back(std::make_unique<UnresolvedInterceptorFactory>(reason_));
     // The user's interceptors see these calls too.
-    for (size_t i = 0; i < interceptors_->size(); ++i) {
-      factories.push_back(
-          std::make_unique<SharedInterceptorFactory>(interceptors_, i));
-    }
+    AppendUserInterceptors(interceptors_, factories);
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     channel_ = grpc::experimental::CreateCustomChannelWithInterceptors(

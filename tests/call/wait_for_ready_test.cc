@@ -682,6 +682,31 @@ INSTANTIATE_TEST_SUITE_P(, WaitForReadyTest,
 
 // --- 1b: the member a call waits for is not chosen when it is made ----------
 
+// `n` callback unary wait_for_ready calls on `channel` (named `name`),
+// returned once all of them wait.
+std::vector<std::unique_ptr<WaitingCall>> StartWaitingCalls(
+    int n, const std::shared_ptr<Channel>& channel, const std::string& name) {
+  std::vector<std::unique_ptr<WaitingCall>> calls;
+  for (int i = 0; i < n; ++i) {
+    calls.push_back(
+        std::make_unique<WaitingCall>(CallKind::kCallbackUnary, channel));
+  }
+  ExpectWaiting(name, n);
+  return calls;
+}
+
+// Every one of `calls` succeeds, answered by `address`.
+void ExpectAllRanOn(const std::vector<std::unique_ptr<WaitingCall>>& calls,
+                    const std::string& address) {
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const Outcome outcome = calls[i]->Finish();
+    EXPECT_TRUE(outcome.status.ok())
+        << "call " << i << ": " << outcome.status.error_code() << ": "
+        << outcome.status.error_message();
+    EXPECT_EQ(outcome.backend, address) << "call " << i;
+  }
+}
+
 // Three static addresses on one port, none ever served; then only 127.0.0.3
 // is. Six wait_for_ready calls made before must all succeed there: none may
 // stay bound to the member (on 127.0.0.1 or .2) it would have been given when
@@ -706,20 +731,9 @@ TEST(WaitForReadyMemberTest, WaitingCallsGoToWhicheverMemberBecomesPickable) {
   }));
   const Counts before = ReadCounts(name);
   constexpr int kCalls = 6;
-  std::vector<std::unique_ptr<WaitingCall>> calls;
-  for (int i = 0; i < kCalls; ++i) {
-    calls.push_back(
-        std::make_unique<WaitingCall>(CallKind::kCallbackUnary, channel));
-  }
-  ExpectWaiting(name, kCalls);
+  auto calls = StartWaitingCalls(kCalls, channel, name);
   TestBackend backend("127.0.0.3", port);
-  for (int i = 0; i < kCalls; ++i) {
-    const Outcome outcome = calls[i]->Finish();
-    EXPECT_TRUE(outcome.status.ok())
-        << "call " << i << ": " << outcome.status.error_code() << ": "
-        << outcome.status.error_message();
-    EXPECT_EQ(outcome.backend, backend.address()) << "call " << i;
-  }
+  ExpectAllRanOn(calls, backend.address());
   ExpectCounted(name, before, "OK", kCalls);
 }
 
@@ -762,20 +776,9 @@ TEST(WaitForReadyMemberTest, WaitingCallsReachABackendThatHadNoMember) {
   }));
   const Counts before = ReadCounts(name);
   constexpr int kCalls = 3;
-  std::vector<std::unique_ptr<WaitingCall>> calls;
-  for (int i = 0; i < kCalls; ++i) {
-    calls.push_back(
-        std::make_unique<WaitingCall>(CallKind::kCallbackUnary, channel));
-  }
-  ExpectWaiting(name, kCalls);
+  auto calls = StartWaitingCalls(kCalls, channel, name);
   TestBackend backend(free_host, port);
-  for (int i = 0; i < kCalls; ++i) {
-    const Outcome outcome = calls[i]->Finish();
-    EXPECT_TRUE(outcome.status.ok())
-        << "call " << i << ": " << outcome.status.error_code() << ": "
-        << outcome.status.error_message();
-    EXPECT_EQ(outcome.backend, backend.address()) << "call " << i;
-  }
+  ExpectAllRanOn(calls, backend.address());
   // Not the wait's doing, but what it relies on: say so when it failed.
   EXPECT_TRUE(WaitFor([&] {
     for (const MemberInfo& m : channel->Members()) {
