@@ -4,6 +4,7 @@
 
 #include "src/call/forwarded_call.h"
 #include "src/call/health_method.h"
+#include "src/call/method_cache.h"
 #include "src/common/tsan.h"
 
 namespace warm {
@@ -124,6 +125,14 @@ LoadInterceptorFactory::CreateClientInterceptor(
   return new LoadInterceptor(
       load_.get(), slot, TsanRef(info->channel()),
       info->type() == grpc::experimental::ClientRpcInfo::Type::UNARY);
+}
+
+std::unique_ptr<LoadInterceptorFactory> SideChannelLoadFactory(
+    std::shared_ptr<CallStats> call_stats,
+    std::shared_ptr<MethodStats> method_stats) {
+  return std::make_unique<LoadInterceptorFactory>(
+      std::make_shared<MemberLoad>(std::move(call_stats)),
+      std::make_shared<MethodCache>(), std::move(method_stats));
 }
 
 }  // namespace internal

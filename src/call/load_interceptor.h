@@ -52,6 +52,14 @@ class LoadInterceptorFactory
   const std::shared_ptr<MethodStats> method_stats_;
 };
 
+// The load interceptor factory of a channel that is not a member's (the
+// unresolved channel, the call holder's): its calls count as the warm
+// channel's (`call_stats`, `method_stats`), on a MemberLoad of their own that
+// no pick reads.
+std::unique_ptr<LoadInterceptorFactory> SideChannelLoadFactory(
+    std::shared_ptr<CallStats> call_stats,
+    std::shared_ptr<MethodStats> method_stats);
+
 }  // namespace internal
 }  // namespace warm
 

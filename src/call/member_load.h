@@ -89,7 +89,7 @@ struct MemberLoad {
   // and when it was last updated (steady clock, microseconds; 0: the
   // member never answered a unary call). A slower call raises it at once,
   // a faster one pulls it 1/8 of the way down; without calls it halves
-  // every 2^kLatencyHalfLifeShift us (LatencyEstimateAt). Updated without a
+  // every 2^kLatencyHalfLifeShift us (LatencyPeakAt). Updated without a
   // lock: concurrent updates may lose one another's step.
   std::atomic<int64_t> latency_peak_us{0};
   std::atomic<int64_t> latency_stamp_us{0};

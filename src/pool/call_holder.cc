@@ -18,7 +18,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "src/call/load_interceptor.h"
-#include "src/call/method_cache.h"
 #include "src/common/mutex.h"
 
 namespace warm {
@@ -32,6 +31,13 @@ namespace {
 constexpr char kHeldByHeader[] = "warm-held-by";
 
 class HeldCall;
+
+// How a call that waited ends when its channel goes.
+grpc::Status ShutDownWhileWaiting() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "warm: the channel was shut down while the call waited "
+                      "for a pickable member");
+}
 
 }  // namespace
 
@@ -153,11 +159,7 @@ class HeldCall final : public grpc::ServerGenericBidiReactor {
         server_(server),
         credentials_(std::move(credentials)),
         leg_(this) {
-    if (!state_->Add(this)) {
-      FailWaiting(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                               "warm: the channel was shut down while the "
-                               "call waited for a pickable member"));
-    }
+    if (!state_->Add(this)) FailWaiting(ShutDownWhileWaiting());
   }
 
   // With the holder's lock held: forwards the call if a member is pickable.
@@ -357,11 +359,7 @@ class HeldCall final : public grpc::ServerGenericBidiReactor {
 // Ends a call the hold server cannot place (no such holder any more).
 class RefusedCall final : public grpc::ServerGenericBidiReactor {
  public:
-  RefusedCall() {
-    Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        "warm: the channel was shut down while the call "
-                        "waited for a pickable member"));
-  }
+  RefusedCall() { Finish(ShutDownWhileWaiting()); }
   void OnDone() override { delete this; }
 };
 
@@ -480,9 +478,7 @@ CallHolder::CallHolder(
                                      std::move(forward))),
       call_stats_(std::move(call_stats)),
       method_stats_(std::move(method_stats)),
-      interceptors_(std::move(interceptors)) {
-  HolderRegistry::Get().Add(state_);
-}
+      interceptors_(std::move(interceptors)) {}
 
 CallHolder::~CallHolder() {
   Shutdown();
@@ -495,13 +491,14 @@ grpc::Channel& CallHolder::channel() {
         std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
         factories;
     // Counted here, once, as the channel's calls (see the header).
-    factories.push_back(std::make_unique<LoadInterceptorFactory>(
-        std::make_shared<MemberLoad>(call_stats_),
-        std::make_shared<MethodCache>(), method_stats_));
+    factories.push_back(SideChannelLoadFactory(call_stats_, method_stats_));
     // The user's interceptors see the call here, with its own context.
     AppendUserInterceptors(interceptors_, factories);
     // Last: the header is for the hold server, not the user's interceptors.
     factories.push_back(std::make_unique<HeldByInterceptorFactory>(state_));
+    // Only now can a call reach the hold server: most channels never get
+    // here, and never cost a registry entry.
+    HolderRegistry::Get().Add(state_);
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
     args.SetMaxSendMessageSize(-1);
@@ -524,9 +521,7 @@ void CallHolder::Shutdown() {
   if (state_->shut_down) return;
   state_->shut_down = true;
   for (HeldCall* call : state_->waiting) {
-    call->FailWaiting(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                   "warm: the channel was shut down while "
-                                   "the call waited for a pickable member"));
+    call->FailWaiting(ShutDownWhileWaiting());
   }
   state_->waiting.clear();
 }

@@ -676,21 +676,11 @@ grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
   SnapshotCell<PickerSnapshot>::Reader snapshot(picker_);
   if (snapshot->ready.empty() && ContextAccess::WaitForReady(*context)) {
     // Nothing pickable: the call waits in the holder for a member that is.
-    grpc::Channel& channel = holder_.channel();
-    if (cq == callback_cq_marker()) cq = ChannelAccess::CallbackCQ(channel);
-    const CallSlotScope no_slot(nullptr);  // found by name
-    return ChannelAccess::CreateCall(
-        channel, grpc::internal::RpcMethod(method.name(), method.method_type()),
-        context, cq);
+    return CreateCallOff(holder_.channel(), method, context, cq);
   }
   if (snapshot->all.empty()) {
     // No member yet (DNS not answered) or any more (shut down).
-    grpc::Channel& channel = unresolved_.channel();
-    if (cq == callback_cq_marker()) cq = ChannelAccess::CallbackCQ(channel);
-    const CallSlotScope no_slot(nullptr);  // found by name
-    return ChannelAccess::CreateCall(
-        channel, grpc::internal::RpcMethod(method.name(), method.method_type()),
-        context, cq);
+    return CreateCallOff(unresolved_.channel(), method, context, cq);
   }
   Member* member = Pick(*snapshot, ThreadRandom());
   MethodSlot* slot = nullptr;
@@ -703,6 +693,17 @@ grpc::internal::Call Pool::CreateCall(const grpc::internal::RpcMethod& method,
   const CallSlotScope call_slot(slot);
   return ChannelAccess::CreateCall(member->channel(), member_method, context,
                                    cq);
+}
+
+grpc::internal::Call Pool::CreateCallOff(
+    grpc::Channel& channel, const grpc::internal::RpcMethod& method,
+    grpc::ClientContext* context, grpc::CompletionQueue* cq) {
+  if (cq == callback_cq_marker()) cq = ChannelAccess::CallbackCQ(channel);
+  const CallSlotScope no_slot(nullptr);  // found by name
+  // The method's tag, if registered, is the warm channel's, not this one's.
+  return ChannelAccess::CreateCall(
+      channel, grpc::internal::RpcMethod(method.name(), method.method_type()),
+      context, cq);
 }
 
 bool Pool::StartForwarded(const std::string& method,

@@ -229,6 +229,11 @@ class Pool : public std::enable_shared_from_this<Pool> {
   bool OthersUnstalledLocked(uint64_t id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnOutlier(uint64_t id);
+  // CreateCall() on a channel that is not a member's (the holder's, the
+  // unresolved one): unregistered method, the channel's own callback queue.
+  static grpc::internal::Call CreateCallOff(
+      grpc::Channel& channel, const grpc::internal::RpcMethod& method,
+      grpc::ClientContext* context, grpc::CompletionQueue* cq);
   // The CallHolder's Forward: creates a held call's leg on a pickable
   // member. Any thread; takes no lock of the pool's.
   bool StartForwarded(const std::string& method, grpc::ClientContext* context,

@@ -10,7 +10,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/call/load_interceptor.h"
-#include "src/call/method_cache.h"
 
 namespace warm {
 namespace internal {
@@ -91,9 +90,7 @@ grpc::Channel& UnresolvedChannel::channel() {
         factories;
     // Its calls count as the channel's (they fail: exactly what an operator
     // looks for), on a load of their own, never picked.
-    factories.push_back(std::make_unique<LoadInterceptorFactory>(
-        std::make_shared<MemberLoad>(call_stats_),
-        std::make_shared<MethodCache>(), method_stats_));
+    factories.push_back(SideChannelLoadFactory(call_stats_, method_stats_));
     factories.push_back(std::make_unique<UnresolvedInterceptorFactory>(reason_));
     // The user's interceptors see these calls too.
     AppendUserInterceptors(interceptors_, factories);
