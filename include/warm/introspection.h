@@ -72,6 +72,7 @@ struct PoolEvent {
     kTlsReloaded,      // new TLS files in use; members being recycled
     kTlsReloadFailed,  // changed TLS files are bad; the old ones stay
     kMemberSuspected,  // calls stalled: out of the picker while probed
+    kPoolResized,      // the pool's size followed its load (PoolSizingOptions)
   };
   std::chrono::system_clock::time_point time;
   Kind kind = Kind::kMemberOpened;

@@ -13,6 +13,7 @@
 #include <grpcpp/support/status.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -280,6 +281,94 @@ enum class PickPolicy {
   kLatency,
 };
 
+// PoolSizingOptions
+//
+// A pool that sizes itself to load. The signal is the channel's calls in
+// flight on its pickable members, sampled every 100 ms and smoothed (an
+// exponential moving average with time constant `smoothing`):
+//   - grow: while the smoothed load per pickable member is above
+//     `grow_above` and every wanted member is pickable, one member opens per
+//     sample (100 ms), on the least-used address next in the client's
+//     subsetting order (SubsettingOptions), up to `max_size` and at most one
+//     member per address;
+//   - shrink: once the smoothed load has stayed, for a whole `shrink_window`,
+//     low enough that one member fewer would carry less than `shrink_below`
+//     per member, one member drains and closes per sample (its calls in
+//     flight finish), down to `min_size`. The member on the client's
+//     last-ranked address goes first.
+// Why these defaults:
+//   grow_above 2, shrink_below 1: members multiplex calls over HTTP/2, so a
+//     member carries two calls at once cheaply; beyond that a backend starts
+//     queueing this client's calls (Finagle's aperture aims at one call per
+//     member for connections that do not multiplex). Because the shrink test
+//     is made for the pool one member smaller, any shrink_below <=
+//     grow_above cannot undo a grow at steady load; the factor 2 leaves room
+//     for noise.
+//   smoothing 1 s: a load step is acted on within about a second (from 4 to
+//     64 callers the pool starts growing after ~0.1 s), while a burst of a
+//     few milliseconds is not.
+//   shrink_window 15 s: Finagle's smoothing window; connections are not
+//     closed and reopened with every lull. After load stops, the pool is at
+//     min_size within about shrink_window + 4 x smoothing + (size -
+//     min_size) x 100 ms (~21 s from 20 members to 3 with the defaults).
+// With min_size == max_size (the default: both pool_size) the pool size is
+// fixed and nothing of this runs.
+struct PoolSizingOptions {
+  // The smallest pool. 0: ChannelOptions::pool_size. Must be >= 0.
+  // Default: 0.
+  int min_size = 0;
+  // The largest pool. 0: ChannelOptions::pool_size. Must be >= min_size
+  // (after 0 is replaced). The pool starts at pool_size clamped to
+  // [min_size, max_size]. Default: 0.
+  int max_size = 0;
+  // Must be > 0. Default: 2.
+  double grow_above = 2.0;
+  // Must be > 0 and <= grow_above. Default: 1.
+  double shrink_below = 1.0;
+  // Must be 100 ms..60 s. Default: 1 s.
+  std::chrono::milliseconds smoothing{1000};
+  // Must be 0..1 h. Default: 15 s.
+  std::chrono::milliseconds shrink_window{15000};
+};
+
+// SubsettingOptions
+//
+// Which of the target's addresses get this channel's members when there are
+// more addresses than members, so that a fleet of clients spreads evenly
+// over a service's backends. Each channel ranks the addresses; new members
+// go to the least-used address, best-ranked first (so a growing pool, see
+// PoolSizingOptions, takes the next addresses in its own order), and a
+// member on an address ranked below a free one (e.g. after DNS added a
+// backend, or a backed-off address recovered) moves there: the new member
+// opens first and the old one closes once the new one is healthy.
+//   - Deterministic (client_count > 0): the addresses, sorted, form a ring;
+//     client `client_index` of `client_count` starts at address
+//     floor(client_index x addresses / client_count) and goes round. Across
+//     a fleet whose clients have indices 0..client_count-1 and one pool
+//     size, connections per backend differ by at most 1, for any numbers of
+//     clients and addresses (a window of k addresses starting at evenly
+//     spaced points). Chosen over the SRE book's shuffled rounds, which are
+//     even only when the addresses divide by the pool size, and whose
+//     subsets do not grow in a useful order. An address added or removed
+//     shifts the ring: a client may change up to 2 members.
+//   - Rendezvous (the default, client_count 0): as gRFC A68, each address
+//     ranks by a hash of it and a per-channel seed. Even only on average
+//     (connections per backend are about binomial across a fleet) but
+//     stable: an address removed changes at most one member of each
+//     client, an address added at most one.
+struct SubsettingOptions {
+  // Clients in the fleet that share this target, for deterministic
+  // subsetting. 0: rendezvous hashing. Must be 0..1,000,000. Default: 0.
+  int client_count = 0;
+  // This client's index, 0..client_count-1 (e.g. a StatefulSet ordinal).
+  // Must be 0 when client_count is 0. Default: 0.
+  int client_index = 0;
+  // Rendezvous seed. 0: random per channel (A68); set it to make a
+  // channel's ranking repeatable. Ignored by deterministic subsetting.
+  // Default: 0.
+  uint64_t seed = 0;
+};
+
 // ChannelOptions
 //
 // Everything that configures one warm channel. Each default is written beside
@@ -300,6 +389,14 @@ struct ChannelOptions {
   // the target has fewer addresses than `pool_size`, addresses get more than
   // one member, each its own TCP connection. Must be >= 1. Default: 3.
   int pool_size = 3;
+
+  // A pool size that follows load between a minimum and a maximum; see
+  // PoolSizingOptions. Default: fixed at pool_size.
+  PoolSizingOptions pool_sizing;
+
+  // Which addresses get members when there are more than members; see
+  // SubsettingOptions. Default: rendezvous hashing, random seed.
+  SubsettingOptions subsetting;
 
   // gRPC channel arguments applied to every member connection (keepalive,
   // message sizes, user agent, ...). The warm channel adds

@@ -73,6 +73,8 @@ absl::string_view PoolEventKindName(PoolEvent::Kind kind) {
       return "tls reload failed";
     case PoolEvent::Kind::kMemberSuspected:
       return "member suspected";
+    case PoolEvent::Kind::kPoolResized:
+      return "pool resized";
   }
   return "unknown";
 }

@@ -10,6 +10,21 @@
 namespace warm {
 namespace internal {
 
+int MinPoolSize(const ChannelOptions& options) {
+  return options.pool_sizing.min_size == 0 ? options.pool_size
+                                           : options.pool_sizing.min_size;
+}
+
+int MaxPoolSize(const ChannelOptions& options) {
+  return options.pool_sizing.max_size == 0 ? options.pool_size
+                                           : options.pool_sizing.max_size;
+}
+
+int StartPoolSize(const ChannelOptions& options) {
+  return std::clamp(options.pool_size, MinPoolSize(options),
+                    std::max(MinPoolSize(options), MaxPoolSize(options)));
+}
+
 absl::Status ValidateOptions(
     const ChannelOptions& options,
     const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
@@ -45,6 +60,65 @@ absl::Status ValidateOptions(
   if (options.pool_size < 1) {
     problems.push_back(absl::StrCat("pool_size is ", options.pool_size,
                                     "; it must be at least 1"));
+  }
+  const PoolSizingOptions& sizing = options.pool_sizing;
+  if (sizing.min_size < 0) {
+    problems.push_back(absl::StrCat("pool_sizing.min_size is ",
+                                    sizing.min_size,
+                                    "; it must be at least 0 (0: pool_size)"));
+  }
+  if (sizing.max_size < 0) {
+    problems.push_back(absl::StrCat("pool_sizing.max_size is ",
+                                    sizing.max_size,
+                                    "; it must be at least 0 (0: pool_size)"));
+  }
+  if (sizing.min_size >= 0 && sizing.max_size >= 0 &&
+      MaxPoolSize(options) < MinPoolSize(options)) {
+    problems.push_back(absl::StrCat(
+        "pool_sizing.max_size is ", MaxPoolSize(options),
+        sizing.max_size == 0 ? " (from pool_size)" : "",
+        "; it must be at least pool_sizing.min_size (", MinPoolSize(options),
+        sizing.min_size == 0 ? ", from pool_size)" : ")"));
+  }
+  // NaN fails both comparisons.
+  if (!(sizing.grow_above > 0)) {
+    problems.push_back(absl::StrCat("pool_sizing.grow_above is ",
+                                    sizing.grow_above, "; it must be > 0"));
+  }
+  if (!(sizing.shrink_below > 0 && sizing.shrink_below <= sizing.grow_above)) {
+    problems.push_back(absl::StrCat(
+        "pool_sizing.shrink_below is ", sizing.shrink_below,
+        "; it must be > 0 and at most grow_above (", sizing.grow_above, ")"));
+  }
+  if (sizing.smoothing < std::chrono::milliseconds(100) ||
+      sizing.smoothing > std::chrono::seconds(60)) {
+    problems.push_back(absl::StrCat("pool_sizing.smoothing is ",
+                                    sizing.smoothing.count(),
+                                    " ms; it must be 100 ms..60 s"));
+  }
+  if (sizing.shrink_window.count() < 0 ||
+      sizing.shrink_window > std::chrono::hours(1)) {
+    problems.push_back(absl::StrCat("pool_sizing.shrink_window is ",
+                                    sizing.shrink_window.count(),
+                                    " ms; it must be 0..1 h"));
+  }
+  const SubsettingOptions& subsetting = options.subsetting;
+  if (subsetting.client_count < 0 || subsetting.client_count > 1000000) {
+    problems.push_back(absl::StrCat("subsetting.client_count is ",
+                                    subsetting.client_count,
+                                    "; it must be 0..1000000 (0: rendezvous)"));
+  } else if (subsetting.client_count == 0 && subsetting.client_index != 0) {
+    problems.push_back(absl::StrCat(
+        "subsetting.client_index is ", subsetting.client_index,
+        " but subsetting.client_count is 0; set client_count too (or leave "
+        "both 0 for rendezvous hashing)"));
+  } else if (subsetting.client_count > 0 &&
+             (subsetting.client_index < 0 ||
+              subsetting.client_index >= subsetting.client_count)) {
+    problems.push_back(absl::StrCat(
+        "subsetting.client_index is ", subsetting.client_index,
+        "; it must be 0..", subsetting.client_count - 1,
+        " (subsetting.client_count is ", subsetting.client_count, ")"));
   }
   for (size_t i = 0; i < options.interceptors.size(); ++i) {
     if (options.interceptors[i] == nullptr) {

@@ -13,6 +13,12 @@
 namespace warm {
 namespace internal {
 
+// The pool's bounds and starting size (PoolSizingOptions: 0 is pool_size;
+// the start is pool_size clamped to the bounds).
+int MinPoolSize(const ChannelOptions& options);
+int MaxPoolSize(const ChannelOptions& options);
+int StartPoolSize(const ChannelOptions& options);
+
 // Returns OK, or one InvalidArgument that names every bad option.
 absl::Status ValidateOptions(
     const ChannelOptions& options,

@@ -86,6 +86,10 @@ void FillChannel(const PoolView& view, pb::Channel& out) {
   out.set_status(std::string(ChannelStatusName(view.health.status)));
   out.set_degraded(view.degraded);
   out.set_pool_size(view.pool_size);
+  out.set_pool_size_min(view.pool_size_min);
+  out.set_pool_size_max(view.pool_size_max);
+  out.set_pool_load(view.pool_load);
+  out.set_subsetting(view.subsetting);
   out.set_healthy_members(view.health.healthy_members);
   out.set_healthy_min(view.health.healthy_min);
   out.set_critical_min(view.health.critical_min);
@@ -111,6 +115,7 @@ void FillChannel(const PoolView& view, pb::Channel& out) {
     address.set_stale(view_address.stale);
     address.set_members(view_address.members);
     address.set_evictions_in_a_row(view_address.evictions_in_a_row);
+    address.set_rank(view_address.rank);
     address.set_backoff_until_unix_ms(UnixMs(view_address.backoff_until));
     address.set_last_error(view_address.last_error);
     address.set_last_error_unix_ms(UnixMs(view_address.last_error_at));
@@ -179,6 +184,8 @@ void FillChannel(const PoolView& view, pb::Channel& out) {
   counters.set_evictions_address_removed(
       evictions(EvictionReason::kAddressRemoved));
   counters.set_evictions_recycled(evictions(EvictionReason::kRecycled));
+  counters.set_evictions_shrunk(evictions(EvictionReason::kShrunk));
+  counters.set_pool_grows(pool.grows);
   counters.set_ejections(pool.ejections);
 
   out.set_metrics_max_methods(view.metrics_max_methods);

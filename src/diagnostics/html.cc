@@ -153,7 +153,7 @@ std::string AddressTable(const pb::Channel& c, int64_t now) {
   std::string out;
   absl::StrAppend(&out,
                   "<table>\n<tr><th>address</th><th>TTL</th><th>expires</th>"
-                  "<th>mark</th><th>members</th><th>backoff</th>"
+                  "<th>mark</th><th>rank</th><th>members</th><th>backoff</th>"
                   "<th>last error</th></tr>\n");
   for (const pb::Address& a : c.addresses()) {
     const std::string backoff =
@@ -174,6 +174,7 @@ std::string AddressTable(const pb::Channel& c, int64_t now) {
                               : Td("<span class=\"muted\">-</span>"),
         a.stale() ? TdClass("warn", "stale: left DNS, members draining")
                   : Td(""),
+        a.stale() ? Td("<span class=\"muted\">-</span>") : Num(a.rank()),
         Num(a.members()), Td(backoff),
         absl::StrCat("<td class=\"detail\">", error, "</td>"), "</tr>\n");
   }
@@ -352,6 +353,18 @@ std::string RenderChannelHtml(const pb::Snapshot& snapshot,
                       " (pool_size ", c.pool_size(), ", healthy_min ",
                       c.healthy_min(), ", critical_min ", c.critical_min(),
                       ")")),
+      "</tr>\n", "<tr><th>pool size</th>",
+      Td(c.pool_size_min() == c.pool_size_max()
+             ? absl::StrCat(c.pool_size(), " (fixed); subsetting ",
+                            Esc(c.subsetting()))
+             : absl::StrFormat("%d (min %d, max %d; load %.1f calls in "
+                               "flight, smoothed; %d grows, %d shrinks); "
+                               "subsetting %s",
+                               c.pool_size(), c.pool_size_min(),
+                               c.pool_size_max(), c.pool_load(),
+                               c.counters().pool_grows(),
+                               c.counters().evictions_shrunk(),
+                               Esc(c.subsetting()))),
       "</tr>\n", "<tr><th>health checks</th>",
       Td(c.health_checks()
              ? absl::StrCat("on: ", k.health_checks_serving(), " serving, ",
@@ -367,7 +380,8 @@ std::string RenderChannelHtml(const pb::Snapshot& snapshot,
       Td(absl::StrCat(
           k.evictions_unhealthy(), " unhealthy, ", k.evictions_rebalanced(),
           " rebalanced, ", k.evictions_address_removed(), " address removed, ",
-          k.evictions_recycled(), " recycled; ejections: ", k.ejections())),
+          k.evictions_recycled(), " recycled, ", k.evictions_shrunk(),
+          " shrunk; ejections: ", k.ejections())),
       "</tr>\n</table>\n");
   if (c.has_tls()) absl::StrAppend(&out, TlsSection(c.tls(), now));
 

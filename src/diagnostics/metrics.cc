@@ -63,8 +63,34 @@ const Metric kHealthyMin{
     "warm_channel_healthy_min",
     MetricType::Gauge,
     "Healthy members below which the channel reports itself unhealthy "
-    "(ChannelOptions::healthy_min, capped at pool_size).",
+    "(ChannelOptions::healthy_min, capped at the smallest pool size).",
     {"channel"}};
+const Metric kPoolSize{
+    "warm_channel_pool_size",
+    MetricType::Gauge,
+    "Members the pool wants now: pool_size, or where its load took it "
+    "between warm_channel_pool_size_min and _max (PoolSizingOptions).",
+    {"channel"}};
+const Metric kPoolSizeMin{"warm_channel_pool_size_min",
+                          MetricType::Gauge,
+                          "The smallest pool size (PoolSizingOptions).",
+                          {"channel"}};
+const Metric kPoolSizeMax{"warm_channel_pool_size_max",
+                          MetricType::Gauge,
+                          "The largest pool size (PoolSizingOptions).",
+                          {"channel"}};
+const Metric kPoolLoad{
+    "warm_channel_pool_load",
+    MetricType::Gauge,
+    "Calls in flight on pickable members, smoothed, that the pool sizes "
+    "itself by (0 with a fixed size).",
+    {"channel"}};
+const Metric kPoolResizes{
+    "warm_channel_pool_resizes_total",
+    MetricType::Counter,
+    "Pool size changes by load, by direction: grow (a member added), shrink "
+    "(a member drained and closed).",
+    {"channel", "direction"}};
 const Metric kDegraded{
     "warm_channel_degraded",
     MetricType::Gauge,
@@ -120,7 +146,8 @@ const Metric kEvictions{
     "warm_channel_evictions_total",
     MetricType::Counter,
     "Members closed, by reason: unhealthy, rebalanced (spread over more "
-    "backends), address_removed (left DNS; drained).",
+    "backends, or onto an address this channel ranks higher), "
+    "address_removed (left DNS; drained), shrunk (the pool's load fell).",
     {"channel", "reason"}};
 const Metric kEjections{
     "warm_channel_ejections_total",
@@ -284,6 +311,30 @@ std::vector<prometheus::MetricFamily> CollectMetrics(
              [](Family& f, const pb::Channel& c, const std::string& label) {
                f.Gauge(Values{label}, c.healthy_min());
              });
+  PerChannel(snapshot, kPoolSize, out,
+             [](Family& f, const pb::Channel& c, const std::string& label) {
+               f.Gauge(Values{label}, c.pool_size());
+             });
+  PerChannel(snapshot, kPoolSizeMin, out,
+             [](Family& f, const pb::Channel& c, const std::string& label) {
+               f.Gauge(Values{label}, c.pool_size_min());
+             });
+  PerChannel(snapshot, kPoolSizeMax, out,
+             [](Family& f, const pb::Channel& c, const std::string& label) {
+               f.Gauge(Values{label}, c.pool_size_max());
+             });
+  PerChannel(snapshot, kPoolLoad, out,
+             [](Family& f, const pb::Channel& c, const std::string& label) {
+               f.Gauge(Values{label}, c.pool_load());
+             });
+  PerChannel(snapshot, kPoolResizes, out,
+             [](Family& f, const pb::Channel& c, const std::string& label) {
+               const pb::Counters& k = c.counters();
+               f.Counter(Values{label, "grow"},
+                         static_cast<double>(k.pool_grows()));
+               f.Counter(Values{label, "shrink"},
+                         static_cast<double>(k.evictions_shrunk()));
+             });
   PerChannel(snapshot, kDegraded, out,
              [](Family& f, const pb::Channel& c, const std::string& label) {
                f.Gauge(Values{label}, c.degraded() ? 1 : 0);
@@ -362,6 +413,8 @@ std::vector<prometheus::MetricFamily> CollectMetrics(
                          static_cast<double>(k.evictions_rebalanced()));
                f.Counter(Values{label, "address_removed"},
                          static_cast<double>(k.evictions_address_removed()));
+               f.Counter(Values{label, "shrunk"},
+                         static_cast<double>(k.evictions_shrunk()));
              });
   PerChannel(snapshot, kEjections, out,
              [](Family& f, const pb::Channel& c, const std::string& label) {

@@ -103,15 +103,29 @@ Pool::Config WithDefaults(Pool::Config config) {
 }
 
 // The pool's decision parameters from valid options (minimums capped at
-// pool_size).
+// the smallest pool size).
 PoolPolicy PolicyFromOptions(const ChannelOptions& options) {
   PoolPolicy policy;
-  policy.pool_size = options.pool_size;
+  policy.pool_size = StartPoolSize(options);
+  policy.min_pool_size = MinPoolSize(options);
+  policy.max_pool_size = MaxPoolSize(options);
+  const PoolSizingOptions& sizing = options.pool_sizing;
+  policy.grow_above = sizing.grow_above;
+  policy.shrink_below = sizing.shrink_below;
+  policy.load_smoothing = sizing.smoothing;
+  policy.shrink_window = sizing.shrink_window;
+  const SubsettingOptions& subsetting = options.subsetting;
+  policy.subset.mode = subsetting.client_count > 0
+                           ? SubsetPolicy::Mode::kDeterministic
+                           : SubsetPolicy::Mode::kRendezvous;
+  policy.subset.client_index = subsetting.client_index;
+  policy.subset.client_count = subsetting.client_count;
+  policy.subset.seed = subsetting.seed;
   policy.health_checks = options.health_check.enabled;
   policy.unhealthy_threshold = options.health_check.unhealthy_threshold;
   policy.healthy_threshold = options.health_check.healthy_threshold;
-  policy.healthy_min = std::min(options.healthy_min, options.pool_size);
-  policy.critical_min = std::min(options.critical_min, options.pool_size);
+  policy.healthy_min = std::min(options.healthy_min, policy.min_pool_size);
+  policy.critical_min = std::min(options.critical_min, policy.min_pool_size);
   policy.ejection = options.outlier_ejection.enabled;
   policy.base_ejection = options.outlier_ejection.base_ejection_time;
   policy.max_ejection = options.outlier_ejection.max_ejection_time;
@@ -278,6 +292,7 @@ absl::StatusOr<std::shared_ptr<Pool>> Pool::Start(Config config) {
     rejected = pool->rejected_address_;
     if (pool->config_.resolver != nullptr) pool->ResolveLocked();
     if (pool->tls_.has_value()) pool->ArmTlsTimerLocked();
+    if (pool->decisions_.dynamic_size()) pool->ArmLoadTimerLocked();
   }
   if (!rejected.empty()) {
     pool->Shutdown();
@@ -509,6 +524,26 @@ void Pool::OnTimer() {
   if (shutdown_) return;
   timer_deadline_ = SteadyTime::max();
   ApplyLocked(decisions_.OnTimer(scheduler_.Now()));
+}
+
+void Pool::ArmLoadTimerLocked() {
+  if (shutdown_) return;
+  load_timer_ = scheduler_.RunAt(
+      scheduler_.Now() + PoolDecisions::kLoadSampleInterval,
+      Weakly([](Pool& pool) { pool.OnLoadTimer(); }));
+}
+
+void Pool::OnLoadTimer() {
+  Section section(this);
+  if (shutdown_) return;
+  int64_t in_flight = 0;
+  for (const auto& [id, tier] : published_) {
+    if (tier != PoolDecisions::Tier::kPickable) continue;
+    in_flight += slots_.at(id).member->load().in_flight.load(
+        std::memory_order_relaxed);
+  }
+  ApplyLocked(decisions_.OnLoad(in_flight, scheduler_.Now()));
+  ArmLoadTimerLocked();
 }
 
 void Pool::ResolveLocked() {
@@ -761,6 +796,7 @@ void Pool::Shutdown() {
   timer_.reset();
   dns_timer_.reset();
   tls_timer_.reset();
+  load_timer_.reset();
   reclaim_timer_.reset();
   RefreshLocked();  // publishes an empty picker; SHUTDOWN completes watches
   // No reader is left: the warm channel is being destroyed, and a caller

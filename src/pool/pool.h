@@ -240,6 +240,10 @@ class Pool : public std::enable_shared_from_this<Pool> {
                       CallHolder::Reactor* reactor);
   void ArmTimerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnTimer();
+  // Dynamic pool size: samples the pickable members' calls in flight every
+  // PoolDecisions::kLoadSampleInterval (only channels whose size can change).
+  void ArmLoadTimerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnLoadTimer();
   // DNS targets: starts a resolution; its answer arrives in OnDnsAnswer().
   void ResolveLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnDnsAnswer(DnsAnswer answer);
@@ -293,6 +297,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   SteadyTime timer_deadline_ ABSL_GUARDED_BY(mu_) = SteadyTime::max();
   std::unique_ptr<Scheduler::Timer> dns_timer_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Scheduler::Timer> tls_timer_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<Scheduler::Timer> load_timer_ ABSL_GUARDED_BY(mu_);
   // Retired picker snapshots a reader still held are freed a little later.
   std::unique_ptr<Scheduler::Timer> reclaim_timer_ ABSL_GUARDED_BY(mu_);
   std::string rejected_address_ ABSL_GUARDED_BY(mu_);  // see Start()

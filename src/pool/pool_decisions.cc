@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace warm {
 namespace internal {
@@ -25,25 +27,42 @@ bool HealthOk(MemberHealth health) {
          health == MemberHealth::kNotChecked;
 }
 
+// Fills in the sizes PoolPolicy leaves as 0, and a subsetting seed.
+PoolPolicy Normalized(PoolPolicy policy, uint64_t seed) {
+  if (policy.min_pool_size <= 0) policy.min_pool_size = policy.pool_size;
+  if (policy.max_pool_size <= 0) policy.max_pool_size = policy.pool_size;
+  policy.max_pool_size = std::max(policy.max_pool_size, policy.min_pool_size);
+  policy.pool_size = std::clamp(policy.pool_size, policy.min_pool_size,
+                                policy.max_pool_size);
+  // A random seed per channel, so that a fleet's clients rank differently.
+  if (policy.subset.mode != SubsetPolicy::Mode::kDeterministic &&
+      policy.subset.seed == 0) {
+    policy.subset.seed = SmallRandom(seed ^ 0x5375627365747321u)();
+  }
+  return policy;
+}
+
 }  // namespace
 
 PoolDecisions::PoolDecisions(PoolPolicy policy, std::vector<Address> addresses,
                      uint64_t seed)
-    : policy_(policy), random_(seed) {
+    : policy_(Normalized(policy, seed)),
+      random_(seed),
+      target_size_(policy_.pool_size) {
   for (Address& address : addresses) {
     AddressRecord record;
     record.address = std::move(address);
     addresses_.push_back(std::move(record));
   }
-  // Start at a random address so that many clients of one fleet do not all
-  // put their first members on its first backends.
-  if (!addresses_.empty()) next_address_ = random_() % addresses_.size();
+  Rank();
   health_.healthy_min = policy_.healthy_min;
   health_.critical_min = policy_.critical_min;
 }
 
 PoolDecisions::Actions PoolDecisions::Start(SteadyTime now) {
   Actions actions;
+  grew_at_ = now;
+  load_at_ = now;
   Update(now, actions);
   return actions;
 }
@@ -270,8 +289,78 @@ PoolDecisions::Actions PoolDecisions::SetAddresses(std::vector<Address> addresse
     Record(now, PoolEvent::Kind::kAddressesChanged, LogSeverity::kInfo, 0, "",
            detail.substr(1), actions);
   }
+  Rank();
   Update(now, actions);
   return actions;
+}
+
+PoolDecisions::Actions PoolDecisions::OnLoad(int64_t in_flight,
+                                             SteadyTime now) {
+  Actions actions;
+  if (!dynamic_size()) return actions;
+  // An exponential moving average over time (samples may come late).
+  const double dt =
+      std::chrono::duration<double>(std::max(now - load_at_, Nanos{0})).count();
+  const double tau =
+      std::chrono::duration<double>(policy_.load_smoothing).count();
+  load_ += (static_cast<double>(std::max<int64_t>(in_flight, 0)) - load_) *
+           (1 - std::exp(-dt / tau));
+  load_at_ = now;
+  while (!load_peaks_.empty() && load_peaks_.back().second <= load_) {
+    load_peaks_.pop_back();
+  }
+  load_peaks_.emplace_back(now, load_);
+  while (load_peaks_.front().first < now - policy_.shrink_window) {
+    load_peaks_.pop_front();
+  }
+  Resize(now, actions);
+  Update(now, actions);
+  return actions;
+}
+
+void PoolDecisions::Resize(SteadyTime now, Actions& actions) {
+  int pickable = 0;
+  int current = 0;
+  for (const auto& [id, member] : members_) {
+    pickable += TierOf(member) == Tier::kPickable;
+  }
+  for (const AddressRecord& address : addresses_) current += !address.stale;
+  // More members than addresses would not spread load over more backends.
+  const int cap = std::max(policy_.min_pool_size,
+                           std::min(policy_.max_pool_size, current));
+  auto record = [&](std::string detail) {
+    Record(now, PoolEvent::Kind::kPoolResized, LogSeverity::kInfo, 0, "",
+           std::move(detail), actions);
+  };
+  if (target_size_ > cap) {
+    record(absl::StrCat(target_size_, " -> ", cap, " members: only ", current,
+                        " addresses"));
+    target_size_ = cap;
+    return;
+  }
+  if (target_size_ < cap && pickable > 0 && pickable >= target_size_ &&
+      load_ > policy_.grow_above * pickable) {
+    ++target_size_;
+    ++counters_.grows;
+    grew_at_ = now;
+    record(absl::StrFormat(
+        "%d -> %d members: %.1f calls in flight (smoothed) over %d pickable "
+        "members, above grow_above %g each",
+        target_size_ - 1, target_size_, load_, pickable, policy_.grow_above));
+    return;
+  }
+  const double peak = load_peaks_.front().second;
+  if (target_size_ > policy_.min_pool_size &&
+      now - grew_at_ >= policy_.shrink_window &&
+      peak < policy_.shrink_below * (target_size_ - 1)) {
+    --target_size_;
+    record(absl::StrFormat(
+        "%d -> %d members: at most %.1f calls in flight (smoothed) in the "
+        "last %s, below shrink_below %g for each of %d",
+        target_size_ + 1, target_size_, peak,
+        FormatDuration(policy_.shrink_window), policy_.shrink_below,
+        target_size_));
+  }
 }
 
 PoolDecisions::Actions PoolDecisions::Note(PoolEvent::Kind kind, LogSeverity severity,
@@ -436,14 +525,16 @@ void PoolDecisions::Update(SteadyTime now, Actions& actions) {
     }
     return present;
   };
-  while (wanted_present() < policy_.pool_size) {
+  while (wanted_present() < target_size_) {
     const int address = ChooseAddress(now, /*only_free=*/false);
     if (address < 0) break;
     Open(static_cast<size_t>(address), /*surplus=*/false, now, actions);
   }
+  while (wanted_present() > target_size_) Shrink(now, actions);
 
   // Rebalance: one surplus member at a time, onto an address with none, when
-  // another address has two or more.
+  // another address has two or more, or when a free address ranks above an
+  // occupied one (subsetting).
   const bool surplus_open =
       std::any_of(members_.begin(), members_.end(),
                   [](const auto& entry) { return entry.second.surplus; });
@@ -454,8 +545,8 @@ void PoolDecisions::Update(SteadyTime now, Actions& actions) {
       std::any_of(members_.begin(), members_.end(),
                   [](const auto& entry) { return entry.second.replaces != 0; });
   bool surplus_now = surplus_open;
-  if (!surplus_open && !replacing && crowded &&
-      wanted_present() >= policy_.pool_size) {
+  if (!surplus_open && !replacing && (crowded || Misplaced(now)) &&
+      wanted_present() >= target_size_) {
     const int address = ChooseAddress(now, /*only_free=*/true);
     if (address >= 0) {
       Open(static_cast<size_t>(address), /*surplus=*/true, now, actions);
@@ -622,9 +713,11 @@ void PoolDecisions::MemberBecameHealthy(MemberRecord& member, SteadyTime now,
     member.surplus = false;
     // Nothing crowded any more (e.g. the addresses changed meanwhile): the
     // pool would be over pool_size, so the surplus member goes instead.
-    if (!Retire(now, actions)) {
+    if (!Retire(member, now, actions)) {
       Close(member.id, EvictionReason::kRebalanced, LogSeverity::kInfo,
-            "not needed: no address has two members any more", now, actions);
+            "not needed: no address has two members, and none ranks below "
+            "this one's, any more",
+            now, actions);
     }
   }
 }
@@ -652,7 +745,7 @@ void PoolDecisions::DrainStale(SteadyTime now, Actions& actions) {
     std::stable_partition(stale.begin(), stale.end(), [&](uint64_t id) {
       return TierOf(members_.at(id)) != Tier::kPickable;
     });
-    const int keep = std::max(0, policy_.pool_size - pickable_current);
+    const int keep = std::max(0, target_size_ - pickable_current);
     const int close = static_cast<int>(stale.size()) - keep;
     for (int i = 0; i < close; ++i) {
       Close(stale[static_cast<size_t>(i)], EvictionReason::kAddressRemoved,
@@ -678,21 +771,32 @@ void PoolDecisions::DrainStale(SteadyTime now, Actions& actions) {
   addresses_ = std::move(kept);
   for (auto& [id, member] : members_)
     member.address = new_index[member.address];
-  if (!addresses_.empty()) next_address_ %= addresses_.size();
 }
 
-bool PoolDecisions::Retire(SteadyTime now, Actions& actions) {
-  // From the most crowded current address, retire a member that is not
-  // healthy if there is one, else the youngest.
+bool PoolDecisions::Retire(const MemberRecord& keep, SteadyTime now,
+                           Actions& actions) {
+  // From the most crowded current address, or else the worst-ranked one
+  // below keep's, retire a member that is not serving if there is one, else
+  // the youngest.
   int most = 1;
   for (const AddressRecord& address : addresses_) {
     if (!address.stale) most = std::max(most, address.members);
   }
-  if (most < 2) return false;
+  const uint32_t keep_rank = addresses_[keep.address].rank;
+  int from = -1;  // the address to retire from
+  for (size_t i = 0; i < addresses_.size(); ++i) {
+    const AddressRecord& address = addresses_[i];
+    if (address.stale || address.members == 0 || i == keep.address) continue;
+    const bool better =
+        most >= 2 ? from < 0 && address.members == most
+                  : address.rank > keep_rank &&
+                        (from < 0 || address.rank > addresses_[from].rank);
+    if (better) from = static_cast<int>(i);
+  }
+  if (from < 0) return false;
   const MemberRecord* victim = nullptr;
   for (const auto& [id, member] : members_) {
-    const AddressRecord& address = addresses_[member.address];
-    if (address.stale || address.members != most) continue;
+    if (member.address != static_cast<size_t>(from) || id == keep.id) continue;
     auto serving = [&](const MemberRecord& m) {
       return Healthy(m) && !m.ejected;
     };
@@ -701,11 +805,77 @@ bool PoolDecisions::Retire(SteadyTime now, Actions& actions) {
       victim = &member;
     }
   }
-  const std::string& address = addresses_[victim->address].address.display;
+  if (victim == nullptr) return false;
+  const AddressRecord& address = addresses_[victim->address];
   Close(victim->id, EvictionReason::kRebalanced, LogSeverity::kInfo,
-        absl::StrCat("rebalanced: ", most, " members were on ", address), now,
-        actions);
+        most >= 2 ? absl::StrCat("rebalanced: ", most, " members were on ",
+                                 address.address.display)
+                  : absl::StrCat("rebalanced: #", keep.id, " on ",
+                                 addresses_[keep.address].address.display,
+                                 " (rank ", keep_rank, ") serves instead of ",
+                                 address.address.display, " (rank ",
+                                 address.rank, ")"),
+        now, actions);
   return true;
+}
+
+bool PoolDecisions::Misplaced(SteadyTime now) const {
+  bool occupied = false;
+  uint32_t worst = 0;
+  for (const AddressRecord& address : addresses_) {
+    if (address.stale || address.members == 0) continue;
+    occupied = true;
+    worst = std::max(worst, address.rank);
+  }
+  if (!occupied) return false;
+  for (const AddressRecord& address : addresses_) {
+    if (!address.stale && address.members == 0 && address.rank < worst &&
+        !(address.failures > 0 && address.retry_at > now)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void PoolDecisions::Shrink(SteadyTime now, Actions& actions) {
+  // The member the pool misses least: on the most crowded address, not
+  // serving, on the worst-ranked address, the youngest, in that order.
+  const MemberRecord* victim = nullptr;
+  auto key = [&](const MemberRecord& m) {
+    const AddressRecord& address = addresses_[m.address];
+    return std::make_tuple(address.members, !(Healthy(m) && !m.ejected),
+                           address.rank, m.id);
+  };
+  for (const auto& [id, member] : members_) {
+    if (member.surplus || member.replaces != 0 ||
+        addresses_[member.address].stale) {
+      continue;
+    }
+    if (victim == nullptr || key(member) > key(*victim)) victim = &member;
+  }
+  if (victim == nullptr) return;
+  ++counters_.shrinks;
+  Close(victim->id, EvictionReason::kShrunk, LogSeverity::kInfo,
+        absl::StrCat("the pool shrank to ", target_size_,
+                     " members; calls in flight finish on its connection"),
+        now, actions);
+}
+
+void PoolDecisions::Rank() {
+  std::vector<std::string> keys;
+  std::vector<size_t> current;
+  for (size_t i = 0; i < addresses_.size(); ++i) {
+    if (addresses_[i].stale) {
+      addresses_[i].rank = UINT32_MAX;
+    } else {
+      keys.push_back(addresses_[i].address.grpc_target);
+      current.push_back(i);
+    }
+  }
+  const std::vector<uint32_t> ranks = RankAddresses(policy_.subset, keys);
+  for (size_t k = 0; k < current.size(); ++k) {
+    addresses_[current[k]].rank = ranks[k];
+  }
 }
 
 bool PoolDecisions::CanOpenOtherThan(size_t except, SteadyTime now) const {
@@ -720,19 +890,18 @@ bool PoolDecisions::CanOpenOtherThan(size_t except, SteadyTime now) const {
 }
 
 int PoolDecisions::ChooseAddress(SteadyTime now, bool only_free) {
-  const size_t n = addresses_.size();
   int best = -1;
-  for (size_t k = 0; k < n; ++k) {
-    const size_t i = (next_address_ + k) % n;
+  for (size_t i = 0; i < addresses_.size(); ++i) {
     const AddressRecord& address = addresses_[i];
     if (address.stale) continue;
     if (address.failures > 0 && address.retry_at > now) continue;
     if (only_free && address.members > 0) continue;
-    if (best < 0 || address.members < addresses_[best].members) {
+    if (best < 0 || address.members < addresses_[best].members ||
+        (address.members == addresses_[best].members &&
+         address.rank < addresses_[best].rank)) {
       best = static_cast<int>(i);
     }
   }
-  if (best >= 0) next_address_ = (static_cast<size_t>(best) + 1) % n;
   return best;
 }
 

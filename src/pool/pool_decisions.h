@@ -24,10 +24,24 @@
 //     member stays until a replacement can be opened.
 //   - Degraded: fewer than critical_min healthy members after at least
 //     critical_min were healthy at once. Left when critical_min are healthy.
-//   - Rebalancing: when every wanted member exists, one address has two or
-//     more members and another known address has none (and is not backing
-//     off), a surplus member is opened on the free address; when it becomes
-//     healthy, one member of the most crowded address is retired.
+//   - Subsetting: the current addresses are ranked (src/pool/subsetting.h);
+//     a new member goes to the address with the fewest members, the
+//     best-ranked among those, that is not backing off.
+//   - Rebalancing: when every wanted member exists, and one address has two
+//     or more members while another known address has none, or a free
+//     address ranks above an occupied one (e.g. its backoff ran out, or DNS
+//     added it), a surplus member is opened on the best-ranked free address
+//     that is not backing off; when it becomes healthy, one member of the
+//     most crowded address, or else of the worst-ranked one, is retired.
+//   - Size: the pool wants target_size() members, pool_size at first. With
+//     min_pool_size < max_pool_size, OnLoad() samples smooth the calls in
+//     flight (an EWMA, time constant load_smoothing); above grow_above per
+//     pickable member, while every wanted member is pickable, the target
+//     grows by one (at most one per sample, up to max_pool_size and the
+//     number of current addresses); once the smoothed load stayed below
+//     shrink_below x (target - 1) for shrink_window since the last grow, it
+//     shrinks by one and a member is closed (kShrunk): on the most crowded,
+//     else not serving, else worst-ranked address.
 //   - Address changes (SetAddresses): members on addresses that left the
 //     answer keep serving, and are closed one for each member on a current
 //     address that becomes pickable (calls in flight finish on their
@@ -79,6 +93,7 @@
 #include "src/common/target.h"
 #include "src/common/time.h"
 #include "src/health/check_outcome.h"
+#include "src/pool/subsetting.h"
 #include "warm/introspection.h"
 #include "warm/log.h"
 
@@ -87,7 +102,18 @@ namespace internal {
 
 // What the pool's decisions depend on; made from ChannelOptions.
 struct PoolPolicy {
-  int pool_size = 3;
+  int pool_size = 3;  // the starting size
+  // Dynamic size (PoolSizingOptions): 0 is pool_size; with min < max the
+  // size follows OnLoad() samples.
+  int min_pool_size = 0;
+  int max_pool_size = 0;
+  double grow_above = 2.0;
+  double shrink_below = 1.0;
+  Nanos load_smoothing = std::chrono::seconds(1);
+  Nanos shrink_window = std::chrono::seconds(15);
+  // Which addresses are preferred (src/pool/subsetting.h); a rendezvous
+  // or random-offset seed of 0 is drawn from the decisions' generator.
+  SubsetPolicy subset;
   bool health_checks = true;
   int unhealthy_threshold = 2;
   int healthy_threshold = 2;
@@ -116,8 +142,9 @@ enum class EvictionReason {
   kRebalanced,
   kAddressRemoved,
   kRecycled,  // replaced by a member on new TLS material
+  kShrunk,    // the pool shrank with its load
 };
-inline constexpr size_t kEvictionReasons = 4;
+inline constexpr size_t kEvictionReasons = 5;
 
 class PoolDecisions {
  public:
@@ -152,6 +179,9 @@ class PoolDecisions {
     // channel is degraded). Forgotten once it has no members.
     bool stale = false;
     int members = 0;
+    // Subsetting: 0 is the channel's most preferred current address; stale
+    // addresses rank after every current one.
+    uint32_t rank = 0;
     int failures = 0;       // evictions since a member here was healthy
     SteadyTime retry_at{};  // no new member here before this
     // The last failed health check of a member here ("" when none).
@@ -164,6 +194,8 @@ class PoolDecisions {
     std::array<uint64_t, kCheckOutcomes> checks{};       // by CheckOutcome
     std::array<uint64_t, kEvictionReasons> evictions{};  // by EvictionReason
     uint64_t ejections = 0;
+    uint64_t grows = 0;  // members added to the pool's size by load
+    uint64_t shrinks = 0;  // members taken off it (evictions kShrunk)
   };
 
   // One event, timed on the steady clock (the pool converts).
@@ -211,6 +243,12 @@ class PoolDecisions {
   // The member's calls failed `consecutive_failures` times in a row.
   Actions OnCallFailures(uint64_t id, SteadyTime now);
   Actions OnTimer(SteadyTime now);
+  // Dynamic size: `in_flight`, the calls in flight on the pickable members
+  // now; samples come every kLoadSampleInterval. Grows or shrinks the pool
+  // by at most one member (see PoolSizingOptions). Nothing when the size is
+  // fixed.
+  Actions OnLoad(int64_t in_flight, SteadyTime now);
+  static constexpr Nanos kLoadSampleInterval = std::chrono::milliseconds(100);
   // The resolver's new answer (DNS targets). Addresses not in it become
   // stale; new ones get members (distinct addresses first, rebalancing).
   Actions SetAddresses(std::vector<Address> addresses, SteadyTime now);
@@ -239,6 +277,13 @@ class PoolDecisions {
   const std::vector<AddressRecord>& addresses() const { return addresses_; }
   const std::deque<Event>& events() const { return events_; }
   ChannelHealth health() const { return health_; }
+  // The members the pool wants now (pool_size, or where load took it).
+  int target_size() const { return target_size_; }
+  bool dynamic_size() const {
+    return policy_.min_pool_size < policy_.max_pool_size;
+  }
+  // The smoothed calls in flight (0 with a fixed size).
+  double smoothed_load() const { return load_; }
   bool degraded() const { return degraded_; }
   const PoolPolicy& policy() const { return policy_; }
   const Counters& counters() const { return counters_; }
@@ -263,13 +308,24 @@ class PoolDecisions {
                            Actions& actions);
   void EndSuspicion(MemberRecord& member, LogSeverity severity,
                     std::string why, SteadyTime now, Actions& actions);
-  // Whether a member was retired (false: no current address is crowded).
-  bool Retire(SteadyTime now, Actions& actions);
+  // Retires one member for a surplus member `keep` that became healthy:
+  // from the most crowded current address, else from the worst-ranked one
+  // that is ranked below keep's. False when there is none.
+  bool Retire(const MemberRecord& keep, SteadyTime now, Actions& actions);
+  // Whether a member would be better placed: a current address out of
+  // backoff without members ranks above an occupied one.
+  bool Misplaced(SteadyTime now) const;
+  // Closes one member the pool no longer wants (load fell).
+  void Shrink(SteadyTime now, Actions& actions);
+  // Ranks the current addresses (subsetting); stale ones go last.
+  void Rank();
+  // Grow or shrink by one after a load sample.
+  void Resize(SteadyTime now, Actions& actions);
   // Closes members on stale addresses when they are no longer needed, and
   // forgets stale addresses without members.
   void DrainStale(SteadyTime now, Actions& actions);
-  // The address a new member should go to, or -1 when every address is
-  // backing off.
+  // The address a new member should go to: the fewest members, then the
+  // best rank; -1 when every address is backing off.
   int ChooseAddress(SteadyTime now, bool only_free);
   // Whether some address other than `except` is out of backoff.
   bool CanOpenOtherThan(size_t except, SteadyTime now) const;
@@ -286,7 +342,13 @@ class PoolDecisions {
   std::deque<Event> events_;
   SmallRandom random_;
   uint64_t next_id_ = 1;
-  size_t next_address_ = 0;   // round-robin cursor for ties
+  int target_size_;
+  // Dynamic size: the smoothed load, when it was last sampled, and the
+  // window's maxima (a monotonic queue: times increase, loads decrease).
+  double load_ = 0;
+  SteadyTime load_at_{};
+  SteadyTime grew_at_{};  // the last grow, or Start()
+  std::deque<std::pair<SteadyTime, double>> load_peaks_;
   SteadyTime last_update_{};  // the latest `now` seen
   bool reached_critical_ = false;
   bool reached_healthy_min_ = false;

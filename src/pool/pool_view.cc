@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
+
 #include "src/pool/pool.h"
 
 namespace warm {
@@ -94,7 +96,16 @@ std::optional<PoolView> Pool::View(bool sample_latency) {
   view.connectivity = watchers_.Get();
   view.health = decisions_.health();
   view.degraded = decisions_.degraded();
-  view.pool_size = config_.options.pool_size;
+  const PoolPolicy& policy = decisions_.policy();
+  view.pool_size = decisions_.target_size();
+  view.pool_size_min = policy.min_pool_size;
+  view.pool_size_max = policy.max_pool_size;
+  view.pool_load = decisions_.smoothed_load();
+  view.subsetting =
+      policy.subset.mode == SubsetPolicy::Mode::kDeterministic
+          ? absl::StrCat("deterministic ", policy.subset.client_index, " of ",
+                         policy.subset.client_count)
+          : "rendezvous";
   view.health_checks = decisions_.policy().health_checks;
   view.resolution = ResolutionOf(config_, decisions_, dns_, clocks);
 
@@ -110,6 +121,7 @@ std::optional<PoolView> Pool::View(bool sample_latency) {
     }
     address.stale = record.stale;
     address.members = record.members;
+    address.rank = record.stale ? -1 : static_cast<int>(record.rank);
     address.evictions_in_a_row = record.failures;
     if (record.retry_at > now) {
       address.backoff_until = clocks.ToWall(record.retry_at);

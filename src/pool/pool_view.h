@@ -36,6 +36,7 @@ struct PoolView {
     std::string address;
     bool stale = false;
     int members = 0;
+    int rank = -1;  // subsetting preference, 0 first; -1: stale
     int evictions_in_a_row = 0;
     WallTime backoff_until;  // epoch: not backing off
     std::string last_error;  // of a health check of a member here
@@ -79,7 +80,11 @@ struct PoolView {
   grpc_connectivity_state connectivity = GRPC_CHANNEL_IDLE;
   ChannelHealth health;
   bool degraded = false;
-  int pool_size = 0;
+  int pool_size = 0;  // wanted now
+  int pool_size_min = 0;
+  int pool_size_max = 0;
+  double pool_load = 0;  // smoothed calls in flight (dynamic size only)
+  std::string subsetting;
   bool health_checks = false;
   ResolutionInfo resolution;
   std::vector<Address> addresses;  // the decisions' addresses, in order

@@ -409,9 +409,15 @@ TEST(PoolDecisionsBackoffTest, NextDeadlineForgetsAnExpiredBackoffNobodyNeeds) {
   EXPECT_NE(evicted.open[0].second, address);
   EXPECT_EQ(pool.state.NextDeadline(), pool.now + milliseconds(100));
 
+  // Out of backoff, the address ranks above the replacement's again, so a
+  // member moves back (subsetting): opened first, the replacement retired
+  // once it is healthy.
   pool.now += milliseconds(100);
   const Actions actions = pool.Timer();
-  EXPECT_THAT(actions.open, IsEmpty());  // balanced: nothing to open there
+  ASSERT_THAT(actions.open, SizeIs(1));
+  EXPECT_EQ(actions.open[0].second, address);
+  const Actions moved = pool.MakeHealthy(actions.open[0].first);
+  EXPECT_THAT(moved.close, ElementsAre(evicted.open[0].first));
   pool.now += seconds(60);
   EXPECT_THAT(pool.Timer().events, IsEmpty());
   EXPECT_GT(pool.state.NextDeadline(), pool.now)
