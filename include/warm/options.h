@@ -284,8 +284,9 @@ enum class PickPolicy {
 // PoolSizingOptions
 //
 // A pool that sizes itself to load. The signal is the channel's calls in
-// flight on its pickable members, sampled every 100 ms and smoothed (an
-// exponential moving average with time constant `smoothing`):
+// flight on its pickable members (unary calls and streams: a long-lived
+// stream counts for as long as it is open), sampled every 100 ms and
+// smoothed (an exponential moving average with time constant `smoothing`):
 //   - grow: while the smoothed load per pickable member is above
 //     `grow_above` and every wanted member is pickable, one member opens per
 //     sample (100 ms), on the least-used address next in the client's

@@ -385,7 +385,7 @@ SteadyTime PoolDecisions::NextDeadline() const {
   SteadyTime next = SteadyTime::max();
   for (const auto& [id, member] : members_) {
     if (member.ejected) next = std::min(next, member.ejected_until);
-    if (member.replaces != 0 && !Healthy(member)) {
+    if ((member.replaces != 0 || member.surplus) && !Healthy(member)) {
       next = std::min(next, member.opened_at + policy_.replacement_timeout);
     }
   }
@@ -494,24 +494,28 @@ void PoolDecisions::Update(SteadyTime now, Actions& actions) {
     Evict(members_.at(id), now, actions);
   }
 
-  // A replacement (recycling) that is not healthy in time goes, its address
-  // backing off; the member it was to replace keeps serving and is
-  // replaced later. Without this a replacement that never connects (checks
-  // off, or degraded) would hold recycling up for good.
+  // A replacement (recycling) or surplus (rebalancing) member that is not
+  // healthy in time goes, its address backing off; the member it was to
+  // replace keeps serving and is replaced later. Without this one that never
+  // connects (checks off, degraded, SYNs dropped) would hold recycling and
+  // rebalancing up for good: there is one extra member at a time.
   std::vector<uint64_t> late;
   for (const auto& [id, member] : members_) {
-    if (member.replaces != 0 && !Healthy(member) &&
+    if ((member.replaces != 0 || member.surplus) && !Healthy(member) &&
         now - member.opened_at >= policy_.replacement_timeout) {
       late.push_back(id);
     }
   }
   for (uint64_t id : late) {
     MemberRecord& member = members_.at(id);
+    const std::string within = FormatDuration(policy_.replacement_timeout);
     Evict(member, now, actions,
-          absl::StrCat("replacement for #", member.replaces,
-                       " not healthy within ",
-                       FormatDuration(policy_.replacement_timeout), "; #",
-                       member.replaces, " keeps serving"));
+          member.replaces != 0
+              ? absl::StrCat("replacement for #", member.replaces,
+                             " not healthy within ", within, "; #",
+                             member.replaces, " keeps serving")
+              : absl::StrCat("opened to rebalance, not healthy within ",
+                             within));
   }
 
   DrainStale(now, actions);

@@ -32,7 +32,8 @@
 //     address ranks above an occupied one (e.g. its backoff ran out, or DNS
 //     added it), a surplus member is opened on the best-ranked free address
 //     that is not backing off; when it becomes healthy, one member of the
-//     most crowded address, or else of the worst-ranked one, is retired.
+//     most crowded address, or else of the worst-ranked one, is retired; a
+//     surplus member not healthy within replacement_timeout is evicted.
 //   - Size: the pool wants target_size() members, pool_size at first. With
 //     min_pool_size < max_pool_size, OnLoad() samples smooth the calls in
 //     flight (an EWMA, time constant load_smoothing); above grow_above per
@@ -130,8 +131,9 @@ struct PoolPolicy {
   double backoff_multiplier = 1.5;
   double backoff_jitter = 0.5;
   Nanos backoff_max = std::chrono::seconds(60);
-  // Recycling: a replacement not healthy this long after it opened is
-  // closed (its address backs off) and tried again later.
+  // Recycling and rebalancing: a replacement or surplus member not healthy
+  // this long after it opened is closed (its address backs off) and tried
+  // again later.
   Nanos replacement_timeout = std::chrono::seconds(30);
   size_t event_log_size = 128;
 };

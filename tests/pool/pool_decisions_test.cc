@@ -425,6 +425,31 @@ TEST(PoolDecisionsBackoffTest, NextDeadlineForgetsAnExpiredBackoffNobodyNeeds) {
       << pool.Addr(address).address.display << ", which ran out 60 s ago";
 }
 
+TEST(PoolDecisionsBackoffTest, MemberMovingBackThatNeverConnectsIsEvictedInTime) {
+  PoolPolicy policy = ExactBackoffPolicy(3);
+  policy.replacement_timeout = seconds(10);
+  Harness pool(policy, 4);
+  pool.Start();
+  for (uint64_t id : pool.Ids()) pool.MakeHealthy(id);
+  const uint64_t victim = pool.Ids()[0];
+  const size_t address = pool.AddressOf(victim);
+  const Actions evicted = pool.FailUntilUnhealthy(victim);
+  pool.MakeHealthy(evicted.open[0].first);
+  pool.now += milliseconds(100);
+  const Actions back = pool.Timer();
+  ASSERT_THAT(back.open, SizeIs(1));
+  const uint64_t surplus = back.open[0].first;
+  ASSERT_EQ(pool.AddressOf(surplus), address);
+  // Its connection never comes up (e.g. SYNs dropped): without a bound it
+  // would be the one extra member for good, holding up TLS recycling.
+  EXPECT_EQ(pool.state.NextDeadline(), pool.now + seconds(10));
+  pool.now += seconds(10);
+  const Actions late = pool.Timer();
+  EXPECT_THAT(late.close, ElementsAre(surplus));
+  EXPECT_GT(pool.Addr(address).retry_at, pool.now);
+  EXPECT_THAT(pool.Ids(), SizeIs(3));
+}
+
 // --- 7. Degraded mode -------------------------------------------------------
 
 TEST(PoolDecisionsDegradedTest, NeverDegradedDuringStartUp) {
