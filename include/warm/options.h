@@ -310,8 +310,9 @@ enum class PickPolicy {
 //     few milliseconds is not.
 //   shrink_window 15 s: Finagle's smoothing window; connections are not
 //     closed and reopened with every lull. After load stops, the pool is at
-//     min_size within about shrink_window + 4 x smoothing + (size -
-//     min_size) x 100 ms (~21 s from 20 members to 3 with the defaults).
+//     min_size within shrink_window + smoothing x ln(peak smoothed load /
+//     (shrink_below x min_size)), plus 100 ms a member (~18 s after 64
+//     calls in flight, back to 3 members, with the defaults).
 // With min_size == max_size (the default: both pool_size) the pool size is
 // fixed and nothing of this runs.
 struct PoolSizingOptions {

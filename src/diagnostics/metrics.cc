@@ -147,7 +147,8 @@ const Metric kEvictions{
     MetricType::Counter,
     "Members closed, by reason: unhealthy, rebalanced (spread over more "
     "backends, or onto an address this channel ranks higher), "
-    "address_removed (left DNS; drained), shrunk (the pool's load fell).",
+    "address_removed (left DNS; drained), recycled (replaced by a member on "
+    "new TLS files), shrunk (the pool's load fell).",
     {"channel", "reason"}};
 const Metric kEjections{
     "warm_channel_ejections_total",
@@ -413,6 +414,8 @@ std::vector<prometheus::MetricFamily> CollectMetrics(
                          static_cast<double>(k.evictions_rebalanced()));
                f.Counter(Values{label, "address_removed"},
                          static_cast<double>(k.evictions_address_removed()));
+               f.Counter(Values{label, "recycled"},
+                         static_cast<double>(k.evictions_recycled()));
                f.Counter(Values{label, "shrunk"},
                          static_cast<double>(k.evictions_shrunk()));
              });
