@@ -310,9 +310,11 @@ PoolDecisions::Actions PoolDecisions::OnLoad(int64_t in_flight,
     load_peaks_.pop_back();
   }
   load_peaks_.emplace_back(now, load_);
-  while (load_peaks_.front().first < now - policy_.shrink_window) {
-    load_peaks_.pop_front();
-  }
+  const auto in_window = std::find_if(
+      load_peaks_.begin(), load_peaks_.end(), [&](const auto& peak) {
+        return peak.first >= now - policy_.shrink_window;
+      });
+  load_peaks_.erase(load_peaks_.begin(), in_window);
   Resize(now, actions);
   Update(now, actions);
   return actions;

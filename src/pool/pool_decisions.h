@@ -346,11 +346,12 @@ class PoolDecisions {
   uint64_t next_id_ = 1;
   int target_size_;
   // Dynamic size: the smoothed load, when it was last sampled, and the
-  // window's maxima (a monotonic queue: times increase, loads decrease).
+  // window's maxima (a monotonic queue: times increase, loads decrease; a
+  // vector, as a deque allocates 512 bytes even in channels of fixed size).
   double load_ = 0;
   SteadyTime load_at_{};
   SteadyTime grew_at_{};  // the last grow, or Start()
-  std::deque<std::pair<SteadyTime, double>> load_peaks_;
+  std::vector<std::pair<SteadyTime, double>> load_peaks_;
   SteadyTime last_update_{};  // the latest `now` seen
   bool reached_critical_ = false;
   bool reached_healthy_min_ = false;
