@@ -536,7 +536,8 @@ void PoolDecisions::Update(SteadyTime now, Actions& actions) {
     if (address < 0) break;
     Open(static_cast<size_t>(address), /*surplus=*/false, now, actions);
   }
-  while (wanted_present() > target_size_) Shrink(now, actions);
+  while (wanted_present() > target_size_ && Shrink(now, actions)) {
+  }
 
   // Rebalance: one surplus member at a time, onto an address with none, when
   // another address has two or more, or when a free address ranks above an
@@ -843,7 +844,7 @@ bool PoolDecisions::Misplaced(SteadyTime now) const {
   return false;
 }
 
-void PoolDecisions::Shrink(SteadyTime now, Actions& actions) {
+bool PoolDecisions::Shrink(SteadyTime now, Actions& actions) {
   // The member the pool misses least: on the most crowded address, not
   // serving, on the worst-ranked address, the youngest, in that order.
   const MemberRecord* victim = nullptr;
@@ -859,12 +860,13 @@ void PoolDecisions::Shrink(SteadyTime now, Actions& actions) {
     }
     if (victim == nullptr || key(member) > key(*victim)) victim = &member;
   }
-  if (victim == nullptr) return;
+  if (victim == nullptr) return false;
   ++counters_.shrinks;
   Close(victim->id, EvictionReason::kShrunk, LogSeverity::kInfo,
         absl::StrCat("the pool shrank to ", target_size_,
                      " members; calls in flight finish on its connection"),
         now, actions);
+  return true;
 }
 
 void PoolDecisions::Rank() {

@@ -317,8 +317,9 @@ class PoolDecisions {
   // Whether a member would be better placed: a current address out of
   // backoff without members ranks above an occupied one.
   bool Misplaced(SteadyTime now) const;
-  // Closes one member the pool no longer wants (load fell).
-  void Shrink(SteadyTime now, Actions& actions);
+  // Closes one member the pool no longer wants (load fell); false when no
+  // member can go.
+  bool Shrink(SteadyTime now, Actions& actions);
   // Ranks the current addresses (subsetting); stale ones go last.
   void Rank();
   // Grow or shrink by one after a load sample.
