@@ -861,7 +861,6 @@ bool PoolDecisions::Shrink(SteadyTime now, Actions& actions) {
     if (victim == nullptr || key(member) > key(*victim)) victim = &member;
   }
   if (victim == nullptr) return false;
-  ++counters_.shrinks;
   Close(victim->id, EvictionReason::kShrunk, LogSeverity::kInfo,
         absl::StrCat("the pool shrank to ", target_size_,
                      " members; calls in flight finish on its connection"),

@@ -196,8 +196,9 @@ class PoolDecisions {
     std::array<uint64_t, kCheckOutcomes> checks{};       // by CheckOutcome
     std::array<uint64_t, kEvictionReasons> evictions{};  // by EvictionReason
     uint64_t ejections = 0;
-    uint64_t grows = 0;  // members added to the pool's size by load
-    uint64_t shrinks = 0;  // members taken off it (evictions kShrunk)
+    // Members added to the pool's size by load (those taken off it are
+    // evictions kShrunk).
+    uint64_t grows = 0;
   };
 
   // One event, timed on the steady clock (the pool converts).
