@@ -320,27 +320,40 @@ PoolDecisions::Actions PoolDecisions::OnLoad(int64_t in_flight,
   return actions;
 }
 
-void PoolDecisions::Resize(SteadyTime now, Actions& actions) {
-  int pickable = 0;
+int PoolDecisions::SizeCap() const {
   int current = 0;
-  for (const auto& [id, member] : members_) {
-    pickable += TierOf(member) == Tier::kPickable;
-  }
   for (const AddressRecord& address : addresses_) current += !address.stale;
   // More members than addresses would not spread load over more backends.
-  const int cap = std::max(policy_.min_pool_size,
-                           std::min(policy_.max_pool_size, current));
+  return std::max(policy_.min_pool_size,
+                  std::min(policy_.max_pool_size, current));
+}
+
+void PoolDecisions::CapTarget(SteadyTime now, Actions& actions) {
+  const int cap = SizeCap();
+  if (!dynamic_size() || target_size_ <= cap) return;
+  Record(now, PoolEvent::Kind::kPoolResized, LogSeverity::kInfo, 0, "",
+         absl::StrCat(target_size_, " -> ", cap, " members: only ", cap,
+                      " addresses"),
+         actions);
+  target_size_ = cap;
+}
+
+void PoolDecisions::Resize(SteadyTime now, Actions& actions) {
+  // Load is per pickable member (those on stale addresses carry calls too);
+  // growth waits until every wanted member is pickable.
+  int pickable = 0;
+  int wanted_pickable = 0;
+  for (const auto& [id, member] : members_) {
+    const bool is_pickable = TierOf(member) == Tier::kPickable;
+    pickable += is_pickable;
+    wanted_pickable += is_pickable && Wanted(member);
+  }
   auto record = [&](std::string detail) {
     Record(now, PoolEvent::Kind::kPoolResized, LogSeverity::kInfo, 0, "",
            std::move(detail), actions);
   };
-  if (target_size_ > cap) {
-    record(absl::StrCat(target_size_, " -> ", cap, " members: only ", current,
-                        " addresses"));
-    target_size_ = cap;
-    return;
-  }
-  if (target_size_ < cap && pickable > 0 && pickable >= target_size_ &&
+  if (target_size_ < SizeCap() && pickable > 0 &&
+      wanted_pickable >= target_size_ &&
       load_ > policy_.grow_above * pickable) {
     ++target_size_;
     ++counters_.grows;
@@ -356,6 +369,7 @@ void PoolDecisions::Resize(SteadyTime now, Actions& actions) {
       now - grew_at_ >= policy_.shrink_window &&
       peak < policy_.shrink_below * (target_size_ - 1)) {
     --target_size_;
+    ++shrinks_due_;
     record(absl::StrFormat(
         "%d -> %d members: at most %.1f calls in flight (smoothed) in the "
         "last %s, below shrink_below %g for each of %d",
@@ -520,43 +534,47 @@ void PoolDecisions::Update(SteadyTime now, Actions& actions) {
                              within));
   }
 
+  CapTarget(now, actions);
   DrainStale(now, actions);
 
-  // Replace what is missing (members on stale addresses are on their way out).
+  // Replace what is missing (members on stale addresses are on their way
+  // out). Members beyond min_pool_size go only to addresses without one:
+  // a second connection to a backend would not spread load.
   auto wanted_present = [&] {
     int present = 0;
-    for (const auto& [id, member] : members_) {
-      present += !member.surplus && member.replaces == 0 &&
-                 !addresses_[member.address].stale;
-    }
+    for (const auto& [id, member] : members_) present += Wanted(member);
     return present;
   };
   while (wanted_present() < target_size_) {
-    const int address = ChooseAddress(now, /*only_free=*/false);
-    if (address < 0) break;
+    const int address = ChooseAddress(now);
+    if (address < 0 || (wanted_present() >= policy_.min_pool_size &&
+                        addresses_[address].members > 0)) {
+      break;
+    }
     Open(static_cast<size_t>(address), /*surplus=*/false, now, actions);
   }
   while (wanted_present() > target_size_ && Shrink(now, actions)) {
   }
+  shrinks_due_ = 0;
 
-  // Rebalance: one surplus member at a time, onto an address with none, when
-  // another address has two or more, or when a free address ranks above an
-  // occupied one (subsetting).
+  // Rebalance: one surplus member at a time, onto the address that should
+  // have one more (the fewest members, best-ranked) when moving one there
+  // from the one that should have one fewer (the most, worst-ranked) is
+  // better (see Improves()).
   const bool surplus_open =
       std::any_of(members_.begin(), members_.end(),
                   [](const auto& entry) { return entry.second.surplus; });
-  const bool crowded = std::any_of(
-      addresses_.begin(), addresses_.end(),
-      [](const AddressRecord& a) { return !a.stale && a.members >= 2; });
   const bool replacing =
       std::any_of(members_.begin(), members_.end(),
                   [](const auto& entry) { return entry.second.replaces != 0; });
   bool surplus_now = surplus_open;
-  if (!surplus_open && !replacing && (crowded || Misplaced(now)) &&
-      wanted_present() >= target_size_) {
-    const int address = ChooseAddress(now, /*only_free=*/true);
-    if (address >= 0) {
-      Open(static_cast<size_t>(address), /*surplus=*/true, now, actions);
+  if (!surplus_open && !replacing && wanted_present() >= target_size_) {
+    const int to = ChooseAddress(now);
+    const int from = MostCrowded(/*except=*/-1);
+    if (to >= 0 && from >= 0 &&
+        Improves(static_cast<size_t>(to), addresses_[to].members,
+                 static_cast<size_t>(from))) {
+      Open(static_cast<size_t>(to), /*surplus=*/true, now, actions);
       surplus_now = true;
     }
   }
@@ -722,8 +740,7 @@ void PoolDecisions::MemberBecameHealthy(MemberRecord& member, SteadyTime now,
     // pool would be over pool_size, so the surplus member goes instead.
     if (!Retire(member, now, actions)) {
       Close(member.id, EvictionReason::kRebalanced, LogSeverity::kInfo,
-            "not needed: no address has two members, and none ranks below "
-            "this one's, any more",
+            "not needed any more: members are spread evenly and by rank",
             now, actions);
     }
   }
@@ -780,30 +797,43 @@ void PoolDecisions::DrainStale(SteadyTime now, Actions& actions) {
     member.address = new_index[member.address];
 }
 
-bool PoolDecisions::Retire(const MemberRecord& keep, SteadyTime now,
-                           Actions& actions) {
-  // From the most crowded current address, or else the worst-ranked one
-  // below keep's, retire a member that is not serving if there is one, else
-  // the youngest.
-  int most = 1;
-  for (const AddressRecord& address : addresses_) {
-    if (!address.stale) most = std::max(most, address.members);
-  }
-  const uint32_t keep_rank = addresses_[keep.address].rank;
-  int from = -1;  // the address to retire from
+int PoolDecisions::MostCrowded(int except) const {
+  int most = -1;
   for (size_t i = 0; i < addresses_.size(); ++i) {
     const AddressRecord& address = addresses_[i];
-    if (address.stale || address.members == 0 || i == keep.address) continue;
-    const bool better =
-        most >= 2 ? from < 0 && address.members == most
-                  : address.rank > keep_rank &&
-                        (from < 0 || address.rank > addresses_[from].rank);
-    if (better) from = static_cast<int>(i);
+    if (address.stale || address.members == 0 || static_cast<int>(i) == except) {
+      continue;
+    }
+    if (most < 0 || address.members > addresses_[most].members ||
+        (address.members == addresses_[most].members &&
+         address.rank > addresses_[most].rank)) {
+      most = static_cast<int>(i);
+    }
   }
-  if (from < 0) return false;
+  return most;
+}
+
+bool PoolDecisions::Improves(size_t to, int to_members, size_t from) const {
+  const AddressRecord& a = addresses_[to];
+  const AddressRecord& b = addresses_[from];
+  return to_members <= b.members - 2 ||
+         (to_members == b.members - 1 && a.rank < b.rank);
+}
+
+bool PoolDecisions::Retire(const MemberRecord& keep, SteadyTime now,
+                           Actions& actions) {
+  // Is keep's address, without keep, still one a member should move to from
+  // the most crowded (worst-ranked) other address? Then retire one there: a
+  // member that is not serving if there is one, else the youngest.
+  const AddressRecord& to = addresses_[keep.address];
+  const int from = MostCrowded(static_cast<int>(keep.address));
+  if (from < 0 || !Improves(keep.address, to.members - 1,
+                            static_cast<size_t>(from))) {
+    return false;
+  }
   const MemberRecord* victim = nullptr;
   for (const auto& [id, member] : members_) {
-    if (member.address != static_cast<size_t>(from) || id == keep.id) continue;
+    if (member.address != static_cast<size_t>(from)) continue;
     auto serving = [&](const MemberRecord& m) {
       return Healthy(m) && !m.ejected;
     };
@@ -812,60 +842,52 @@ bool PoolDecisions::Retire(const MemberRecord& keep, SteadyTime now,
       victim = &member;
     }
   }
-  if (victim == nullptr) return false;
-  const AddressRecord& address = addresses_[victim->address];
+  const AddressRecord& address = addresses_[static_cast<size_t>(from)];
   Close(victim->id, EvictionReason::kRebalanced, LogSeverity::kInfo,
-        most >= 2 ? absl::StrCat("rebalanced: ", most, " members were on ",
-                                 address.address.display)
-                  : absl::StrCat("rebalanced: #", keep.id, " on ",
-                                 addresses_[keep.address].address.display,
-                                 " (rank ", keep_rank, ") serves instead of ",
-                                 address.address.display, " (rank ",
-                                 address.rank, ")"),
+        absl::StrCat("rebalanced: #", keep.id, " on ", to.address.display,
+                     " (rank ", to.rank, ", now ", to.members,
+                     " members) serves instead; ", address.address.display,
+                     " (rank ", address.rank, ") had ", address.members),
         now, actions);
   return true;
-}
-
-bool PoolDecisions::Misplaced(SteadyTime now) const {
-  bool occupied = false;
-  uint32_t worst = 0;
-  for (const AddressRecord& address : addresses_) {
-    if (address.stale || address.members == 0) continue;
-    occupied = true;
-    worst = std::max(worst, address.rank);
-  }
-  if (!occupied) return false;
-  for (const AddressRecord& address : addresses_) {
-    if (!address.stale && address.members == 0 && address.rank < worst &&
-        !(address.failures > 0 && address.retry_at > now)) {
-      return true;
-    }
-  }
-  return false;
 }
 
 bool PoolDecisions::Shrink(SteadyTime now, Actions& actions) {
-  // The member the pool misses least: on the most crowded address, not
-  // serving, on the worst-ranked address, the youngest, in that order.
+  // The member the pool misses least, in rebalancing's order (so that no
+  // move undoes it): on the most crowded, then worst-ranked address; there,
+  // one not serving, else the youngest.
   const MemberRecord* victim = nullptr;
   auto key = [&](const MemberRecord& m) {
     const AddressRecord& address = addresses_[m.address];
-    return std::make_tuple(address.members, !(Healthy(m) && !m.ejected),
-                           address.rank, m.id);
+    return std::make_tuple(address.members, address.rank,
+                           !(Healthy(m) && !m.ejected), m.id);
   };
   for (const auto& [id, member] : members_) {
-    if (member.surplus || member.replaces != 0 ||
-        addresses_[member.address].stale) {
-      continue;
-    }
+    if (!Wanted(member)) continue;
     if (victim == nullptr || key(member) > key(*victim)) victim = &member;
   }
   if (victim == nullptr) return false;
-  Close(victim->id, EvictionReason::kShrunk, LogSeverity::kInfo,
-        absl::StrCat("the pool shrank to ", target_size_,
-                     " members; calls in flight finish on its connection"),
-        now, actions);
+  // Load took the size down, or there is one member too many for another
+  // reason (an address that had left DNS came back before its replacement
+  // was healthy).
+  if (shrinks_due_ > 0) {
+    --shrinks_due_;
+    Close(victim->id, EvictionReason::kShrunk, LogSeverity::kInfo,
+          absl::StrCat("the pool shrank to ", target_size_,
+                       " members; calls in flight finish on its connection"),
+          now, actions);
+  } else {
+    Close(victim->id, EvictionReason::kRebalanced, LogSeverity::kInfo,
+          absl::StrCat("one member more than the ", target_size_,
+                       " wanted; calls in flight finish on its connection"),
+          now, actions);
+  }
   return true;
+}
+
+bool PoolDecisions::Wanted(const MemberRecord& member) const {
+  return !member.surplus && member.replaces == 0 &&
+         !addresses_[member.address].stale;
 }
 
 void PoolDecisions::Rank() {
@@ -896,13 +918,12 @@ bool PoolDecisions::CanOpenOtherThan(size_t except, SteadyTime now) const {
   return false;
 }
 
-int PoolDecisions::ChooseAddress(SteadyTime now, bool only_free) {
+int PoolDecisions::ChooseAddress(SteadyTime now) const {
   int best = -1;
   for (size_t i = 0; i < addresses_.size(); ++i) {
     const AddressRecord& address = addresses_[i];
     if (address.stale) continue;
     if (address.failures > 0 && address.retry_at > now) continue;
-    if (only_free && address.members > 0) continue;
     if (best < 0 || address.members < addresses_[best].members ||
         (address.members == addresses_[best].members &&
          address.rank < addresses_[best].rank)) {

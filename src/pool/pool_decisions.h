@@ -27,12 +27,14 @@
 //   - Subsetting: the current addresses are ranked (src/pool/subsetting.h);
 //     a new member goes to the address with the fewest members, the
 //     best-ranked among those, that is not backing off.
-//   - Rebalancing: when every wanted member exists, and one address has two
-//     or more members while another known address has none, or a free
-//     address ranks above an occupied one (e.g. its backoff ran out, or DNS
-//     added it), a surplus member is opened on the best-ranked free address
-//     that is not backing off; when it becomes healthy, one member of the
-//     most crowded address, or else of the worst-ranked one, is retired; a
+//   - Rebalancing: when every wanted member exists, and the address a new
+//     member would go to (fewest members, best rank, not backing off) has
+//     two members fewer than the most crowded current address (worst rank
+//     first), or one fewer and a better rank (e.g. its backoff ran out, or
+//     DNS added it), a surplus member is opened on it; when it becomes
+//     healthy, one member of the most crowded other address is retired if
+//     the move still improves things (else the surplus member closes). So
+//     members end spread evenly, the extra ones on the best ranks. A
 //     surplus member not healthy within replacement_timeout is evicted.
 //   - Size: the pool wants target_size() members, pool_size at first. With
 //     min_pool_size < max_pool_size, OnLoad() samples smooth the calls in
@@ -311,13 +313,19 @@ class PoolDecisions {
                            Actions& actions);
   void EndSuspicion(MemberRecord& member, LogSeverity severity,
                     std::string why, SteadyTime now, Actions& actions);
-  // Retires one member for a surplus member `keep` that became healthy:
-  // from the most crowded current address, else from the worst-ranked one
-  // that is ranked below keep's. False when there is none.
+  // Retires one member for a surplus member `keep` that became healthy,
+  // from MostCrowded() other than keep's address, when Improves() still
+  // holds for that move. False when it does not.
   bool Retire(const MemberRecord& keep, SteadyTime now, Actions& actions);
-  // Whether a member would be better placed: a current address out of
-  // backoff without members ranks above an occupied one.
-  bool Misplaced(SteadyTime now) const;
+  // The current address with the most members, the worst-ranked among
+  // them, other than `except`; -1 when none has members.
+  int MostCrowded(int except) const;
+  // Whether a member moving from address `from` to `to` (which has
+  // `to_members` without it) spreads the pool better: counts differing by
+  // two or more even out, or a count differing by one goes to the
+  // better-ranked address. Each move lowers either the spread or the rank
+  // order's inversions, so moves end.
+  bool Improves(size_t to, int to_members, size_t from) const;
   // Closes one member the pool no longer wants (load fell); false when no
   // member can go.
   bool Shrink(SteadyTime now, Actions& actions);
@@ -325,12 +333,20 @@ class PoolDecisions {
   void Rank();
   // Grow or shrink by one after a load sample.
   void Resize(SteadyTime now, Actions& actions);
+  // The largest target: max_pool_size, at most the current addresses, at
+  // least min_pool_size.
+  int SizeCap() const;
+  // Lowers a dynamic target above SizeCap() (addresses left).
+  void CapTarget(SteadyTime now, Actions& actions);
+  // Counts towards the target: not surplus, not a replacement, on a current
+  // address.
+  bool Wanted(const MemberRecord& member) const;
   // Closes members on stale addresses when they are no longer needed, and
   // forgets stale addresses without members.
   void DrainStale(SteadyTime now, Actions& actions);
   // The address a new member should go to: the fewest members, then the
   // best rank; -1 when every address is backing off.
-  int ChooseAddress(SteadyTime now, bool only_free);
+  int ChooseAddress(SteadyTime now) const;
   // Whether some address other than `except` is out of backoff.
   bool CanOpenOtherThan(size_t except, SteadyTime now) const;
   Nanos Backoff(int failures);
@@ -353,6 +369,7 @@ class PoolDecisions {
   double load_ = 0;
   SteadyTime load_at_{};
   SteadyTime grew_at_{};  // the last grow, or Start()
+  int shrinks_due_ = 0;   // members Resize() took off the target
   std::vector<std::pair<SteadyTime, double>> load_peaks_;
   SteadyTime last_update_{};  // the latest `now` seen
   bool reached_critical_ = false;
