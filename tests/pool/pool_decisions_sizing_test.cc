@@ -703,9 +703,13 @@ TEST(PoolDecisionsSizingTest, DoesNotGrowWhileAReplacementIsNotPickable) {
   ASSERT_EQ(pool.TierOf(replacement), Tier::kTrying);
   for (int i = 0; i < 50; ++i) {
     const Actions actions = Sample(pool, 1000);
+    std::string resized;
+    for (const Event& e : actions.events) {
+      if (e.kind == Kind::kPoolResized) resized = e.detail;
+    }
     ASSERT_FALSE(HasEvent(actions, Kind::kPoolResized))
         << "grew at sample " << i << " while the replacement #" << replacement
-        << " was not pickable";
+        << " was not pickable: " << resized;
   }
   EXPECT_EQ(pool.state.target_size(), 3);
 }
@@ -734,6 +738,74 @@ TEST(PoolDecisionsSizingTest, AddressesLeavingOpenNoSecondMemberOnAnAddress) {
   for (int i = 0; i < 20; ++i) SampleAndHeal(pool, 1000);
   EXPECT_EQ(pool.state.target_size(), 4);
   EXPECT_THAT(pool.MembersPerAddress(), ElementsAre(1, 1, 1, 1));
+}
+
+// "at most one member per address" (PoolSizingOptions): while an address is
+// backing off, growth does not put a second member on an occupied one.
+TEST(PoolDecisionsSizingTest, GrowthPutsNoSecondMemberOnAnAddress) {
+  PoolPolicy policy = Dynamic(2, 4);
+  Harness pool(policy, 4);
+  StartHealthy(pool);
+  ASSERT_EQ(MemberRanks(pool), Iota(2));
+  uint64_t best = 0;
+  for (uint64_t id : pool.Ids()) {
+    if (RankOf(pool, id) == 0) best = id;
+  }
+  const size_t backing_off = pool.AddressOf(best);
+  const Actions evicted = pool.FailUntilUnhealthy(best);
+  ASSERT_THAT(evicted.close, ElementsAre(best));
+  HealAll(pool);
+  ASSERT_GT(pool.Addr(backing_off).retry_at, pool.now + 2 * kSample);
+  // High load while the best address backs off (at least 250 ms).
+  for (int i = 0; pool.now + kSample < pool.Addr(backing_off).retry_at; ++i) {
+    const Actions actions = SampleAndHeal(pool, 1000);
+    for (const auto& [id, address] : actions.open) {
+      EXPECT_EQ(pool.Addr(address).members, 1)
+          << "sample " << i << ": #" << id << " opened on "
+          << pool.Addr(address).address.display << ", which has a member";
+    }
+  }
+  EXPECT_THAT(pool.MembersPerAddress(), Each(::testing::Le(1)));
+}
+
+// Shrinking closes a member that is not serving before the worst-ranked one
+// (header comment). That must not undo itself: when the closed member was an
+// ejected one on a well-ranked address, the pool must not open a new member
+// on that same address at once (a new connection to the outlier it ejected)
+// and retire a healthy worse-ranked member for it.
+TEST(PoolDecisionsSizingTest, ShrinkingAnEjectedMemberDoesNotReopenItsAddress) {
+  Harness pool(Dynamic(2, 6), 8);
+  StartHealthy(pool);
+  ASSERT_TRUE(GrowTo(pool, 4, 7));
+  for (int i = 0; i < 30; ++i) SampleAndHeal(pool, 7);
+  ASSERT_EQ(pool.state.target_size(), 4);
+  ASSERT_EQ(MemberRanks(pool), Iota(4));
+  uint64_t outlier = 0;
+  for (uint64_t id : pool.Ids()) {
+    if (RankOf(pool, id) == 1) outlier = id;
+  }
+  const std::string outlier_address =
+      pool.Addr(pool.AddressOf(outlier)).address.display;
+  ASSERT_TRUE(HasEvent(pool.CallFailures(outlier), Kind::kMemberEjected));
+  ASSERT_TRUE(pool.Member(outlier).ejected);
+  // The load stops before the ejection (30 s) ends.
+  std::vector<std::string> opened_on;
+  bool shrunk = false;
+  for (int i = 0; i < 250; ++i) {  // 25 s
+    const Actions actions = SampleAndHeal(pool, 0);
+    shrunk |= !actions.close.empty();
+    for (const auto& [id, address] : actions.open) {
+      opened_on.push_back(pool.Has(id) ? pool.Addr(pool.AddressOf(id)).address.display
+                                       : "#" + std::to_string(id));
+    }
+  }
+  ASSERT_TRUE(shrunk);
+  EXPECT_FALSE(pool.Has(outlier)) << "the not-serving member goes first";
+  EXPECT_THAT(opened_on, IsEmpty())
+      << "the ejected member's address was " << outlier_address;
+  EXPECT_EQ(pool.state.counters()
+                .evictions[static_cast<size_t>(EvictionReason::kRebalanced)],
+            0u);
 }
 
 // A fixed-size pool never shrinks by load: an address that leaves DNS and
