@@ -10,6 +10,7 @@
 #include "tests/pool/pool_decisions_harness.h"
 
 #include <map>
+#include <set>
 
 namespace warm {
 namespace internal {
@@ -679,6 +680,28 @@ TEST(PoolDecisionsSubsettingTest, AFreeBetterRankedAddressAfterBackoffPullsBack)
   EXPECT_EQ(pool.state.counters()
                 .evictions[static_cast<size_t>(EvictionReason::kRebalanced)],
             1u);
+}
+
+// A rendezvous seed of 0 is drawn per channel (A68: a fleet's clients rank
+// differently); a seed set in the options makes the ranking repeatable
+// whatever the channel's own randomness.
+TEST(PoolDecisionsSubsettingTest, RendezvousSeedZeroIsPerChannelAndASetSeedRepeats) {
+  std::set<std::vector<std::string>> random_subsets;
+  std::set<std::vector<std::string>> fixed_subsets;
+  for (uint64_t channel_seed = 1; channel_seed <= 40; ++channel_seed) {
+    PoolPolicy random = Policy(3);  // subset.seed 0
+    Harness a(random, 10, channel_seed);
+    a.Start();
+    random_subsets.insert(MemberAddresses(a));
+    PoolPolicy fixed = Policy(3);
+    fixed.subset = RendezvousSeed(777);
+    Harness b(fixed, 10, channel_seed);
+    b.Start();
+    fixed_subsets.insert(MemberAddresses(b));
+  }
+  // 120 possible subsets of 3 of 10: 40 random draws give about 34 distinct.
+  EXPECT_GT(random_subsets.size(), 20u);
+  EXPECT_EQ(fixed_subsets.size(), 1u);
 }
 
 // --- Address changes with a dynamic size --------------------------------------

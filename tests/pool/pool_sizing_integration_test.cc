@@ -5,6 +5,8 @@
 //     the fleet's 90 connections, counted on the server side as the
 //     Health/Watch streams it holds open (one per member connection, each
 //     from its own client port);
+//   - the default, rendezvous with a random seed per channel, spreads such a
+//     fleet over the backends too (within wide bounds);
 //   - a pool sized 2..6 grows under 24 calls held open in the backends, to 6
 //     members on 6 distinct backends, and returns to 2 once the calls end;
 //     kPoolResized events and the warm_channel_pool_size* metrics say so.
@@ -244,6 +246,61 @@ TEST(SubsettingFleetTest, DeterministicFleetPutsNineConnectionsOnEachOfTen) {
     }
     EXPECT_THAT(got, ::testing::UnorderedElementsAreArray(expected))
         << "client " << i;
+  }
+}
+
+// The default, rendezvous hashing with a random seed per channel: a fleet of
+// 30 channels (3 members each) spreads over the 10 backends instead of all
+// choosing the same 3. Connections per backend are about binomial (30
+// clients, p = 0.3: mean 9, sd 2.5); the bounds are far out (a backend with
+// more than 20, or fewer than 8 backends used, is < 1e-5 likely), and each
+// channel's members are on 3 distinct backends.
+TEST(SubsettingFleetTest, RendezvousFleetSpreadsOverTheBackends) {
+  constexpr int kBackends = 10;
+  constexpr int kClients = 30;
+  std::vector<std::unique_ptr<WatchCountingBackend>> backends;
+  std::vector<std::string> addresses;
+  for (int i = 0; i < kBackends; ++i) {
+    backends.push_back(std::make_unique<WatchCountingBackend>("127.0.0.1"));
+    ASSERT_FALSE(backends.back()->address().empty());
+    addresses.push_back(backends.back()->address());
+  }
+  const std::string target = "ipv4:" + absl::StrJoin(addresses, ",");
+  std::vector<std::shared_ptr<Channel>> fleet;
+  for (int i = 0; i < kClients; ++i) {
+    ChannelOptions options;
+    options.name = absl::StrCat("rendezvous-", i);
+    options.pool_size = 3;
+    fleet.push_back(MustCreate(target, std::move(options)));
+    ASSERT_NE(fleet.back(), nullptr);
+  }
+  auto total_watches = [&] {
+    int n = 0;
+    for (const auto& b : backends) n += b->open_watch_count();
+    return n;
+  };
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& channel : fleet) {
+          if (Pickable(*channel) != 3) return false;
+        }
+        return total_watches() == kClients * 3;
+      },
+      seconds(60)))
+      << total_watches() << " Watch streams open";
+  int used = 0;
+  for (const auto& b : backends) {
+    const int n = b->open_watch_count();
+    EXPECT_LE(n, 20) << b->address();
+    used += n > 0;
+  }
+  EXPECT_GE(used, 8);
+  for (const auto& channel : fleet) {
+    std::set<std::string> distinct;
+    for (const MemberInfo& member : channel->Members()) {
+      distinct.insert(member.address);
+    }
+    EXPECT_EQ(distinct.size(), 3u) << channel->name();
   }
 }
 
