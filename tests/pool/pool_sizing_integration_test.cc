@@ -360,6 +360,7 @@ TEST(DynamicPoolTest, GrowsUnderHeldCallsAndReturnsToMinAfter) {
 
   auto stub = EchoTest::NewStub(channel);
   int held = 0;
+  std::chrono::system_clock::time_point released_at;
   {
     // 24 calls held open in the backends: 12 per member, far above
     // grow_above (2) per member until there are 6 members (4 each).
@@ -403,6 +404,7 @@ TEST(DynamicPoolTest, GrowsUnderHeldCallsAndReturnsToMinAfter) {
     const double grows =
         MetricValue("warm_channel_pool_resizes_total", name, {{"direction", "grow"}});
     const double load = MetricValue("warm_channel_pool_load", name);
+    released_at = std::chrono::system_clock::now();
     for (const auto& b : backends) b->ReleaseHeld();
     std::vector<grpc::Status> statuses;
     for (Done& d : done) {
@@ -429,7 +431,10 @@ TEST(DynamicPoolTest, GrowsUnderHeldCallsAndReturnsToMinAfter) {
   }
 
   // No load: after shrink_window (1 s) the pool shrinks, one member per
-  // sample, back to min_size.
+  // sample, back to min_size. Within 12 s of the release: the options'
+  // 1 s window, not the default 15 s, applies (the docs' estimate is
+  // shrink_window + 4 x smoothing + 4 x 100 ms = 2.2 s; the rest is room for
+  // a loaded machine).
   ASSERT_TRUE(WaitFor(
       [&] {
         return channel->Members().size() == 2 &&
@@ -437,6 +442,20 @@ TEST(DynamicPoolTest, GrowsUnderHeldCallsAndReturnsToMinAfter) {
       },
       seconds(60)))
       << channel->Members().size() << " members";
+  const auto shrunk_within = std::chrono::system_clock::now() - released_at;
+  EXPECT_LT(shrunk_within, seconds(12));
+  // And not before a whole window of low load: the load was high until the
+  // calls were released, so the first shrink (its event's time) is at least
+  // shrink_window after that.
+  std::chrono::system_clock::time_point first_shrink{};
+  for (const PoolEvent& event : channel->Events()) {
+    if (event.kind == PoolEvent::Kind::kPoolResized &&
+        event.detail.rfind("6 -> 5", 0) == 0) {
+      first_shrink = event.time;
+    }
+  }
+  ASSERT_NE(first_shrink, std::chrono::system_clock::time_point{});
+  EXPECT_GE(first_shrink - released_at, milliseconds(950));
   EXPECT_EQ(CountEvents(*channel, PoolEvent::Kind::kPoolResized), 8);
   EXPECT_EQ(MetricValue("warm_channel_pool_resizes_total", name,
                         {{"direction", "shrink"}}),
