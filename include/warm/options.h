@@ -295,8 +295,9 @@ enum class PickPolicy {
 //   - shrink: once the smoothed load has stayed, for a whole `shrink_window`,
 //     low enough that one member fewer would carry less than `shrink_below`
 //     per member, one member drains and closes per sample (its calls in
-//     flight finish), down to `min_size`. The member on the client's
-//     last-ranked address goes first.
+//     flight finish), down to `min_size`. A member not serving (ejected, not
+//     yet healthy) goes first, else the one on the client's last-ranked
+//     address.
 // Why these defaults:
 //   grow_above 2, shrink_below 1: members multiplex calls over HTTP/2, so a
 //     member carries two calls at once cheaply; beyond that a backend starts

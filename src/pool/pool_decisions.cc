@@ -853,20 +853,31 @@ bool PoolDecisions::Retire(const MemberRecord& keep, SteadyTime now,
 }
 
 bool PoolDecisions::Shrink(SteadyTime now, Actions& actions) {
-  // The member the pool misses least, in rebalancing's order (so that no
-  // move undoes it): on the most crowded, then worst-ranked address; there,
-  // one not serving, else the youngest.
+  // The member the pool misses least: one not serving (ejected, not yet
+  // healthy), then in rebalancing's order: on the most crowded, then
+  // worst-ranked address, the youngest.
   const MemberRecord* victim = nullptr;
   auto key = [&](const MemberRecord& m) {
     const AddressRecord& address = addresses_[m.address];
-    return std::make_tuple(address.members, address.rank,
-                           !(Healthy(m) && !m.ejected), m.id);
+    return std::make_tuple(!(Healthy(m) && !m.ejected), address.members,
+                           address.rank, m.id);
   };
   for (const auto& [id, member] : members_) {
     if (!Wanted(member)) continue;
     if (victim == nullptr || key(member) > key(*victim)) victim = &member;
   }
   if (victim == nullptr) return false;
+  // A member not serving leaves its address backing off (until its ejection
+  // would have ended, or as an eviction would), so that rebalancing does not
+  // open a new member there at once and retire a serving one for it.
+  if (!(Healthy(*victim) && !victim->ejected)) {
+    AddressRecord& address = addresses_[victim->address];
+    if (!(address.failures > 0 && address.retry_at > now)) ++address.failures;
+    address.retry_at =
+        std::max(address.retry_at, victim->ejected
+                                       ? victim->ejected_until
+                                       : now + Backoff(address.failures));
+  }
   // Load took the size down, or there is one member too many for another
   // reason (an address that had left DNS came back before its replacement
   // was healthy).

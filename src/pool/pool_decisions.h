@@ -43,8 +43,10 @@
 //     grows by one (at most one per sample, up to max_pool_size and the
 //     number of current addresses); once the smoothed load stayed below
 //     shrink_below x (target - 1) for shrink_window since the last grow, it
-//     shrinks by one and a member is closed (kShrunk): on the most crowded,
-//     else not serving, else worst-ranked address.
+//     shrinks by one and a member is closed (kShrunk): one not serving
+//     (its address then backs off, so rebalancing does not reopen it), else
+//     one on the most crowded, worst-ranked address. Members beyond
+//     min_pool_size go only to addresses without a member.
 //   - Address changes (SetAddresses): members on addresses that left the
 //     answer keep serving, and are closed one for each member on a current
 //     address that becomes pickable (calls in flight finish on their

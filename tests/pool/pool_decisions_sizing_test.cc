@@ -355,7 +355,7 @@ TEST(PoolDecisionsSizingTest, ShrinksOneMemberPerSampleDownToMinOnly) {
   EXPECT_EQ(pool.state.target_size(), 2);
   EXPECT_THAT(pool.Ids(), SizeIs(2));
   EXPECT_EQ(shrinks, 4);
-  EXPECT_EQ(pool.state.counters().shrinks, 4u);
+  EXPECT_EQ(pool.state.counters().evictions[static_cast<size_t>(EvictionReason::kShrunk)], 4u);
 }
 
 TEST(PoolDecisionsSizingTest, StartsAtPoolSizeAndShrinksToMinWithoutLoad) {
@@ -403,7 +403,7 @@ TEST(PoolDecisionsSizingTest, NoFlappingAtSteadyLoadNearTheMarks) {
         if (target != last && i >= 2000) ++changes_late;
         last = target;
       }
-      EXPECT_EQ(pool.state.counters().shrinks, 0u);
+      EXPECT_EQ(pool.state.counters().evictions[static_cast<size_t>(EvictionReason::kShrunk)], 0u);
       EXPECT_EQ(changes_late, 0);
       EXPECT_LE(pool.state.counters().grows, 4u);
       // It settled where the load per member is at most grow_above (unless
@@ -447,7 +447,7 @@ TEST(PoolDecisionsSizingTest, ResizesRecordEventsAndCounters) {
   ASSERT_EQ(pool.state.target_size(), 4);
   EXPECT_EQ(CountEvents(events, Kind::kPoolResized), 2u);
   EXPECT_EQ(pool.state.counters().grows, 2u);
-  EXPECT_EQ(pool.state.counters().shrinks, 0u);
+  EXPECT_EQ(pool.state.counters().evictions[static_cast<size_t>(EvictionReason::kShrunk)], 0u);
   for (const Event& e : events) {
     if (e.kind != Kind::kPoolResized) continue;
     EXPECT_THAT(e.detail, HasSubstr(" -> "));
@@ -470,7 +470,7 @@ TEST(PoolDecisionsSizingTest, ResizesRecordEventsAndCounters) {
     }
   }
   EXPECT_EQ(pool.state.counters().grows, 2u);
-  EXPECT_EQ(pool.state.counters().shrinks, 2u);
+  EXPECT_EQ(pool.state.counters().evictions[static_cast<size_t>(EvictionReason::kShrunk)], 2u);
   EXPECT_EQ(pool.state.counters()
                 .evictions[static_cast<size_t>(EvictionReason::kShrunk)],
             2u);
@@ -501,7 +501,7 @@ TEST(PoolDecisionsSizingTest, AFixedSizeIgnoresOnLoad) {
     EXPECT_EQ(pool.state.smoothed_load(), 0.0);
     EXPECT_EQ(pool.state.events().size(), events);
     EXPECT_EQ(pool.state.counters().grows, 0u);
-    EXPECT_EQ(pool.state.counters().shrinks, 0u);
+    EXPECT_EQ(pool.state.counters().evictions[static_cast<size_t>(EvictionReason::kShrunk)], 0u);
   }
 }
 
@@ -855,7 +855,7 @@ TEST(PoolDecisionsSizingTest, AFixedPoolCountsNoShrinkWhenAnAddressReturns) {
   back.Append(pool.Timer());
   EXPECT_THAT(pool.Ids(), SizeIs(3));
   EXPECT_EQ(pool.state.target_size(), 3);
-  EXPECT_EQ(pool.state.counters().shrinks, 0u);
+  EXPECT_EQ(pool.state.counters().evictions[static_cast<size_t>(EvictionReason::kShrunk)], 0u);
   EXPECT_EQ(pool.state.counters()
                 .evictions[static_cast<size_t>(EvictionReason::kShrunk)],
             0u);
