@@ -432,35 +432,59 @@ void PrintTable(const std::vector<Row>& rows) {
   }
 }
 
-// Wide TSV for bench/plot_fleet.sh: the initial state of each run, per
-// backend sorted by load, at 101 quantiles (0 = least loaded backend, 1 =
-// most): first every run's connections / mean, then every run's requests /
-// mean.
+// TSV for bench/plot_fleet.sh, two blocks (gnuplot's `index`), one column
+// per run (a scenario under a policy): 0, the initial state's connections
+// per backend over the mean, backends sorted, at 101 quantiles (0 = least
+// loaded backend, 1 = most); 1, per churn step, the members changed per
+// client over the pool size (mean over clients). (Request load over the mean equals connections over the mean
+// whenever every client has the same number of pickable members, as here,
+// so it is left out.)
 bool WriteTsv(const std::string& path, const std::vector<Row>& rows) {
   std::vector<const Row*> initial;
+  std::vector<std::string> steps;
   for (const Row& r : rows) {
-    if (r.step == "initial") initial.push_back(&r);
+    if (r.step == "initial") {
+      initial.push_back(&r);
+    } else if (std::find(steps.begin(), steps.end(), r.step) == steps.end()) {
+      steps.push_back(r.step);
+    }
   }
   FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) return false;
-  std::fprintf(f, "quantile");
-  for (const char* what : {"connections", "requests"}) {
+  auto header = [&](const char* first) {
+    std::fprintf(f, "%s", first);
     for (const Row* r : initial) {
-      std::fprintf(f, "\t\"%s, %d x %d, pool %d, %s\"", ModeName(r->mode),
-                   r->scenario.clients, r->scenario.backends, r->scenario.pool,
-                   what);
+      std::fprintf(f, "\t\"%s, %d x %d, pool %d\"", ModeName(r->mode),
+                   r->scenario.clients, r->scenario.backends, r->scenario.pool);
     }
-  }
-  std::fprintf(f, "\n");
+    std::fprintf(f, "\n");
+  };
+  header("quantile");
   for (int q = 0; q <= 100; ++q) {
     std::fprintf(f, "%.2f", q / 100.0);
-    for (int which = 0; which < 2; ++which) {
-      for (const Row* r : initial) {
-        const auto& v = which == 0 ? r->sorted_connections : r->sorted_requests;
-        const size_t at = static_cast<size_t>(
-            std::lround(q / 100.0 * static_cast<double>(v.size() - 1)));
-        std::fprintf(f, "\t%.4f", v.empty() ? 0.0 : v[at]);
+    for (const Row* r : initial) {
+      const auto& v = r->sorted_connections;
+      const size_t at = static_cast<size_t>(
+          std::lround(q / 100.0 * static_cast<double>(v.size() - 1)));
+      std::fprintf(f, "\t%.4f", v.empty() ? 0.0 : v[at]);
+    }
+    std::fprintf(f, "\n");
+  }
+  std::fprintf(f, "\n\n");
+  header("step");
+  for (const std::string& step : steps) {
+    std::fprintf(f, "\"%s\"", step.c_str());
+    for (const Row* r : initial) {
+      double changed = 0;
+      for (const Row& other : rows) {
+        if (other.step == step && other.mode == r->mode &&
+            other.scenario.clients == r->scenario.clients &&
+            other.scenario.backends == r->scenario.backends &&
+            other.scenario.pool == r->scenario.pool) {
+          changed = other.changed_mean / other.scenario.pool;
+        }
       }
+      std::fprintf(f, "\t%.4f", changed);
     }
     std::fprintf(f, "\n");
   }
@@ -491,8 +515,8 @@ void Usage(FILE* out) {
       "  --no-sre     leave out the 300 x 300 case\n"
       "  --seed S     the run's seed (default 20261202): client seeds and the\n"
       "               backends churned; the same seed gives the same table\n"
-      "  --tsv FILE   sorted per-backend load of each initial state, for\n"
-      "               bench/plot_fleet.sh\n"
+      "  --tsv FILE   per-backend connections of each initial state, sorted,\n"
+      "               and members changed per step, for bench/plot_fleet.sh\n"
       "  --quiet      no progress on stderr\n"
       "\n"
       "Exit status 1 when a goal is violated: deterministic connections\n"
