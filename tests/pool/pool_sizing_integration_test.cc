@@ -164,6 +164,19 @@ class WatchCountingBackend {
   std::map<std::string, int> open_;
 };
 
+// `n` backends on 127.0.0.1 and the static target that lists them.
+void StartBackends(int n,
+                   std::vector<std::unique_ptr<WatchCountingBackend>>& backends,
+                   std::string& target) {
+  std::vector<std::string> addresses;
+  for (int i = 0; i < n; ++i) {
+    backends.push_back(std::make_unique<WatchCountingBackend>("127.0.0.1"));
+    ASSERT_FALSE(backends.back()->address().empty());
+    addresses.push_back(backends.back()->address());
+  }
+  target = "ipv4:" + absl::StrJoin(addresses, ",");
+}
+
 int Pickable(const Channel& channel) {
   int n = 0;
   for (const MemberInfo& member : channel.Members()) n += member.pickable;
@@ -177,13 +190,8 @@ TEST(SubsettingFleetTest, DeterministicFleetPutsNineConnectionsOnEachOfTen) {
   constexpr int kClients = 30;
   constexpr int kPoolSize = 3;
   std::vector<std::unique_ptr<WatchCountingBackend>> backends;
-  std::vector<std::string> addresses;
-  for (int i = 0; i < kBackends; ++i) {
-    backends.push_back(std::make_unique<WatchCountingBackend>("127.0.0.1"));
-    ASSERT_FALSE(backends.back()->address().empty());
-    addresses.push_back(backends.back()->address());
-  }
-  const std::string target = "ipv4:" + absl::StrJoin(addresses, ",");
+  std::string target;
+  ASSERT_NO_FATAL_FAILURE(StartBackends(kBackends, backends, target));
 
   std::vector<std::shared_ptr<Channel>> fleet;
   for (int i = 0; i < kClients; ++i) {
@@ -231,7 +239,8 @@ TEST(SubsettingFleetTest, DeterministicFleetPutsNineConnectionsOnEachOfTen) {
 
   // The clients' own view agrees: client i's members are the sorted ring's
   // addresses from floor(i x 10 / 30), one on each.
-  std::vector<std::string> sorted = addresses;
+  std::vector<std::string> sorted;
+  for (const auto& backend : backends) sorted.push_back(backend->address());
   // (The channel sorts "ipv4:" + address: the same order.)
   std::sort(sorted.begin(), sorted.end());
   for (int i = 0; i < kClients; ++i) {
@@ -259,13 +268,8 @@ TEST(SubsettingFleetTest, RendezvousFleetSpreadsOverTheBackends) {
   constexpr int kBackends = 10;
   constexpr int kClients = 30;
   std::vector<std::unique_ptr<WatchCountingBackend>> backends;
-  std::vector<std::string> addresses;
-  for (int i = 0; i < kBackends; ++i) {
-    backends.push_back(std::make_unique<WatchCountingBackend>("127.0.0.1"));
-    ASSERT_FALSE(backends.back()->address().empty());
-    addresses.push_back(backends.back()->address());
-  }
-  const std::string target = "ipv4:" + absl::StrJoin(addresses, ",");
+  std::string target;
+  ASSERT_NO_FATAL_FAILURE(StartBackends(kBackends, backends, target));
   std::vector<std::shared_ptr<Channel>> fleet;
   for (int i = 0; i < kClients; ++i) {
     ChannelOptions options;
