@@ -191,6 +191,7 @@ struct PhaseFigures {
   double p50 = 0, p99 = 0, qps = 0;
   int calls = 0, failures = 0;
   double mean_pool = 0;  // members, mean of the samples in the phase
+  double mean_pickable = 0;  // pickable members, likewise
   int max_pool = 0;
 };
 
@@ -331,15 +332,17 @@ absl::StatusOr<Run> RunVariant(const Setup& setup, const Variant& variant,
   for (size_t p = 0; p < spans.size(); ++p) {
     const double from = Seconds(spans[p].first, start);
     const double to = Seconds(spans[p].second, start);
-    double sum = 0;
+    double sum = 0, pickable = 0;
     int n = 0;
     for (const PoolSample& sample : run.samples) {
       if (sample.t < from || sample.t >= to) continue;
       sum += sample.members;
+      pickable += sample.pickable;
       ++n;
       run.phases[p].max_pool = std::max(run.phases[p].max_pool, sample.members);
     }
     run.phases[p].mean_pool = n ? sum / n : 0;
+    run.phases[p].mean_pickable = n ? pickable / n : 0;
   }
   if (variant.dynamic()) {
     const double step_start_s = Seconds(spans[setup.step_phase].first, start);
@@ -508,8 +511,12 @@ absl::StatusOr<ScenarioReport> RunLoadStep(const BenchConfig& config) {
       const Summary p50 = Summarize(PhaseField(runs[v], p, &PhaseFigures::p50));
       const Summary p99 = Summarize(PhaseField(runs[v], p, &PhaseFigures::p99));
       const Summary qps = Summarize(PhaseField(runs[v], p, &PhaseFigures::qps));
+      const std::vector<double> p99_reps =
+          PhaseField(runs[v], p, &PhaseFigures::p99);
       const Summary pool =
           Summarize(PhaseField(runs[v], p, &PhaseFigures::mean_pool));
+      const Summary pickable =
+          Summarize(PhaseField(runs[v], p, &PhaseFigures::mean_pickable));
       int calls = 0, failures = 0, max_pool = 0;
       for (const Run& run : runs[v]) {
         calls += run.phases[p].calls;
@@ -521,10 +528,12 @@ absl::StatusOr<ScenarioReport> RunLoadStep(const BenchConfig& config) {
                                 .Set("callers", double(phase.callers))
                                 .Set("p50_ms", p50)
                                 .Set("p99_ms", p99)
+                                .Set("p99_ms_reps", p99_reps)
                                 .Set("qps", qps)
                                 .Set("calls", double(calls))
                                 .Set("failed_calls", double(failures))
                                 .Set("mean_pool", pool)
+                                .Set("mean_pickable", pickable)
                                 .Set("max_pool", double(max_pool)));
       if (phase.callers == 0 && !variants[v].dynamic()) continue;
       table.AddRow({phase.name, variants[v].name,

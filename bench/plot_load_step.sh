@@ -29,7 +29,7 @@ if [ "$columns" -ne 5 ]; then
 fi
 
 gnuplot <<GNUPLOT
-set terminal svg size 960,560 dynamic noenhanced font "sans,12" background "white"
+set terminal svg size 960,600 dynamic noenhanced font "sans,12" background "white"
 set output "$out"
 set datafile missing "NaN"
 set title "Callers 4 -> 64 -> 4 -> idle over 20 backends (2 slots x 10 ms each)"
@@ -41,7 +41,15 @@ set y2range [0:22]
 set y2tics 0, 2
 set ytics nomirror
 set grid xtics ytics
-set key top right box opaque
+set key outside bottom center horizontal maxrows 2
+# The phases of a full run (10 s, 30 s, 10 s, then idle).
+set arrow from 10, graph 0 to 10, graph 1 nohead dt 3 lc "gray"
+set arrow from 40, graph 0 to 40, graph 1 nohead dt 3 lc "gray"
+set arrow from 50, graph 0 to 50, graph 1 nohead dt 3 lc "gray"
+set label "4 callers" at 5, graph 0.96 center
+set label "64 callers" at 25, graph 0.96 center
+set label "4" at 45, graph 0.96 center
+set label "idle" at 55, graph 0.96 center
 plot "$data" using 1:2 with lines lw 2 lc 1 title columnheader(2), \
      "$data" using 1:3 with lines lw 2 lc 2 dt 2 title columnheader(3), \
      "$data" using 1:4 with lines lw 2 lc 3 dt 4 title columnheader(4), \
