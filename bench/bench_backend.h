@@ -8,6 +8,13 @@
 // (round_robin with healthCheckConfig) both see a healthy backend. The other
 // EchoTest methods answer UNIMPLEMENTED: benchmarks send unary calls only.
 //
+// With a capacity (BenchBackend::Capacity), a backend models a server of
+// finite capacity: each Echo call holds one of `slots` slots for
+// `service_time` (a timer, not CPU), and calls that find every slot taken
+// wait in a FIFO queue; a queued call whose client gives up (deadline,
+// cancellation) leaves the queue. Without one (the default), every call is
+// answered after its delay, however many are in flight.
+//
 // Tests' TestBackend records every call under a lock and serves on gRPC's
 // synchronous thread pool; that suits assertions, not throughput figures.
 //
@@ -30,11 +37,21 @@ namespace bench {
 
 class BenchBackend {
  public:
+  // A server of fixed capacity: `slots` calls served at once, each taking
+  // `service_time`; slots 0: unlimited (the default behaviour).
+  struct Capacity {
+    int slots = 0;
+    std::chrono::milliseconds service_time{0};
+  };
+
   // Starts a server on `host` ("127.0.0.2") and `port` (0: a free one) that
   // answers each Echo call after `delay` (0: at once).
   static absl::StatusOr<std::unique_ptr<BenchBackend>> Start(
       const std::string& host, int port = 0,
       std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+  // Starts a server on `host` and `port` with `capacity` (slots > 0).
+  static absl::StatusOr<std::unique_ptr<BenchBackend>> StartWithCapacity(
+      const std::string& host, int port, Capacity capacity);
   // Shuts the server down; calls still waiting out the delay are cancelled.
   ~BenchBackend();
 
@@ -47,10 +64,15 @@ class BenchBackend {
 
  private:
   class Service;
+  class Slots;
   BenchBackend() = default;
+  static absl::StatusOr<std::unique_ptr<BenchBackend>> StartImpl(
+      const std::string& host, int port, std::chrono::milliseconds delay,
+      Capacity capacity);
 
   std::string address_;
   int port_ = 0;
+  std::unique_ptr<Slots> slots_;  // with a capacity only
   std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;
 };

@@ -38,6 +38,8 @@ struct BenchConfig {
   int scrape_ms = 0;
   // slow_backend: where to write the latency percentiles for the plot.
   std::string slow_plot_data;
+  // load_step: where to write p99 and pool size per second for the plot.
+  std::string load_step_plot_data;
   // scale: this program, run again to measure each variant on its own.
   std::string self_path;
 };
@@ -70,6 +72,8 @@ absl::StatusOr<ScenarioReport> RunScale(const BenchConfig& config);
 absl::StatusOr<ScenarioReport> RunNetfault(const BenchConfig& config);
 absl::StatusOr<ScenarioReport> RunDetect(const BenchConfig& config);
 absl::StatusOr<ScenarioReport> RunWaitForReady(const BenchConfig& config);
+// Runs its backends as processes of this program (BenchConfig::self_path).
+absl::StatusOr<ScenarioReport> RunLoadStep(const BenchConfig& config);
 
 // The scale scenario measures each variant in a process of its own (so that
 // one variant's freed memory does not hide the next one's); this is that
@@ -83,6 +87,12 @@ int RunScaleChild(const std::string& variant, const std::string& target,
 // namespaces; this is such a process's work: a BenchBackend on `host` and a
 // free port, announced as "PORT <n>" on stdout, served until stdin ends.
 int RunNetfaultBackend(const std::string& host);
+
+// The load_step scenario's backends: this is such a process's work: a
+// BenchBackend of finite capacity on `host` and a free port, announced as
+// "PORT <n>" on stdout, served until the process is killed (or its parent
+// dies).
+int RunLoadStepBackend(const std::string& host);
 
 }  // namespace bench
 }  // namespace warm

@@ -14,6 +14,8 @@
 //   detect        seconds until a NOT_SERVING or hung backend stops getting
 //                 calls, default options
 //   wait_for_ready  wait_for_ready calls made before a DNS name resolves
+//   load_step     callers 4 -> 64 -> 4 over 20 backend processes of finite
+//                 capacity: a pool that follows load vs fixed pools
 // The cost of one pick at 3/64/1024 members is pick_bench's (Google
 // Benchmark).
 //
@@ -52,17 +54,18 @@ constexpr char kUsage[] =
                   [--seconds S] [--threads N[,N...]] [--failover-window S]
                   [--dns-bound S] [--channels N] [--cpu-window S]
                   [--scrape-ms N] [--json FILE] [--markdown FILE] [--slow-plot-data FILE]
+                  [--load-step-plot-data FILE]
 
   --scenario         overhead, slow_backend, failover, dns_move, warm_start,
-                     scale, netfault, detect, wait_for_ready, or all
+                     scale, netfault, detect, wait_for_ready, load_step, or all
                      (default: all; netfault needs root, ip and nft, and says
                      why it was skipped without)
   --smoke            short runs that only show the harness works (ctest)
   --verbose          let warm log its events (evictions...) to stderr
   --reps N           repetitions, 1..1000 (default per scenario: overhead 10,
                      slow_backend 5, failover 5, dns_move 3, warm_start 20,
-                     scale 3, netfault 3, detect 5, wait_for_ready 3;
-                     --smoke: 1)
+                     scale 3, netfault 3, detect 5, wait_for_ready 3,
+                     load_step 3; --smoke: 1)
   --seconds S        one measurement of overhead and slow_backend (2)
   --threads N,...    closed-loop callers: overhead (4), slow_backend
                      (4,8,16,32,64)
@@ -78,6 +81,11 @@ constexpr char kUsage[] =
   --markdown FILE    also write the Markdown report (always on stdout)
   --slow-plot-data FILE  slow_backend latency percentiles (TSV) for
                      bench/plot_slow_backend.sh
+  --load-step-plot-data FILE  load_step p99 per variant and the dynamic
+                     pool's size, per second (TSV), for bench/plot_load_step.sh
+  load_step has fixed phases (4, 64, 4 callers for 10, 30, 10 s, then idle
+  up to 40 s; --smoke: 4 backends, 4, 16, 4 callers for 1, 2, 1 s, idle up
+  to 8 s) and takes only --reps of the flags above.
 Flags take "--flag value" or "--flag=value"; seconds are 0 < S <= 600.
 )";
 
@@ -91,7 +99,7 @@ const std::vector<std::pair<std::string, Runner>>& Scenarios() {
           {"failover", RunFailover},    {"dns_move", RunDnsMove},
           {"warm_start", RunWarmStart}, {"scale", RunScale},
           {"netfault", RunNetfault},    {"detect", RunDetect},
-          {"wait_for_ready", RunWaitForReady},
+          {"wait_for_ready", RunWaitForReady}, {"load_step", RunLoadStep},
       };
   return *scenarios;
 }
@@ -109,9 +117,11 @@ constexpr absl::string_view kValueFlags[] = {"--scenario",
                                              "--json",
                                              "--markdown",
                                              "--slow-plot-data",
+                                             "--load-step-plot-data",
                                              "--scale-child",
                                              "--scale-target",
-                                             "--netfault-backend"};
+                                             "--netfault-backend",
+                                             "--load-step-backend"};
 
 bool TakesValue(absl::string_view flag) {
   return std::find(std::begin(kValueFlags), std::end(kValueFlags), flag) !=
@@ -129,6 +139,8 @@ struct Flags {
   std::string scale_target;
   // The netfault scenario's backend process: its listening address.
   std::string netfault_backend;
+  // The load_step scenario's backend process: its listening host.
+  std::string load_step_backend;
 };
 
 // A usage error: the message and the usage text on stderr, exit 2.
@@ -216,12 +228,16 @@ Flags ParseFlags(int argc, char** argv) {
       flags.markdown = value;
     } else if (name == "--slow-plot-data") {
       c.slow_plot_data = value;
+    } else if (name == "--load-step-plot-data") {
+      c.load_step_plot_data = value;
     } else if (name == "--scale-child") {
       flags.scale_child = value;
     } else if (name == "--scale-target") {
       flags.scale_target = value;
     } else if (name == "--netfault-backend") {
       flags.netfault_backend = value;
+    } else if (name == "--load-step-backend") {
+      flags.load_step_backend = value;
     }
   }
   for (absl::string_view part : absl::StrSplit(scenario_list, ',')) {
@@ -328,6 +344,9 @@ int main(int argc, char** argv) {
   }
   if (!flags.netfault_backend.empty()) {
     return RunNetfaultBackend(flags.netfault_backend);
+  }
+  if (!flags.load_step_backend.empty()) {
+    return RunLoadStepBackend(flags.load_step_backend);
   }
   flags.config.self_path = SelfPath();
   // warm logs evictions and ejections to stderr; the faults here are on
