@@ -45,6 +45,8 @@ constexpr milliseconds kServiceTime{10};
 constexpr milliseconds kDeadline{5000};
 constexpr double kGoal = 0.5;  // 64-caller p99 / fixed pool 3's
 constexpr milliseconds kSample{100};
+// PoolSizingOptions::shrink_below, the default the dynamic pool runs with.
+constexpr double kShrinkBelow = PoolSizingOptions().shrink_below;
 // A backend process serves at most this long, should its parent fail to
 // kill it (it also dies with its parent: PR_SET_PDEATHSIG).
 constexpr std::chrono::minutes kBackendLifetime{30};
@@ -473,14 +475,18 @@ absl::StatusOr<ScenarioReport> RunLoadStep(const BenchConfig& config) {
   }
 
   // Documented (include/warm/options.h, PoolSizingOptions): back at min_size
-  // within about shrink_window + 4 x smoothing + (size - min_size) x 100 ms
-  // after load stops.
+  // within shrink_window + smoothing x ln(peak smoothed load / (shrink_below
+  // x min_size)) + (size - min_size) x 100 ms after load stops. The smoothed
+  // load when it stops is at most the last phase's closed-loop callers.
+  const int last_callers = setup.phases[setup.phases.size() - 2].callers;
+  const double decay = std::log(std::max(
+      1.0, static_cast<double>(last_callers) / (kShrinkBelow * setup.min_size)));
   std::vector<double> documented;
   for (const Run& run : runs[kDynamic]) {
     const int above = std::max(run.members_at_idle - setup.min_size, 0);
     documented.push_back(
         std::chrono::duration<double>(setup.shrink_window).count() +
-        4 * std::chrono::duration<double>(setup.smoothing).count() +
+        std::chrono::duration<double>(setup.smoothing).count() * decay +
         above * 0.1);
   }
   const Summary ratio = Summarize(ratios);
@@ -634,8 +640,9 @@ absl::StatusOr<ScenarioReport> RunLoadStep(const BenchConfig& config) {
                            std::to_string(setup.min_size) + "'s")
       .Set("p99_goal_met", p99_met)
       .Set("to_min_goal",
-           "at idle, back at min_size within shrink_window + 4 x smoothing "
-           "+ (size - min_size) x 100 ms")
+           "at idle, back at min_size within shrink_window + smoothing x "
+           "ln(callers / (shrink_below x min_size)) + (size - min_size) x "
+           "100 ms")
       .Set("to_min_goal_met", within)
       .Set("goal_met", p99_met && within);
   report.markdown =

@@ -295,9 +295,9 @@ enum class PickPolicy {
 //   - shrink: once the smoothed load has stayed, for a whole `shrink_window`,
 //     low enough that one member fewer would carry less than `shrink_below`
 //     per member, one member drains and closes per sample (its calls in
-//     flight finish), down to `min_size`. A member not serving (ejected, not
-//     yet healthy) goes first, else the one on the client's last-ranked
-//     address.
+//     flight finish), down to `min_size`. A member out of service
+//     (ejected, suspected, unhealthy) goes first, else one on the most
+//     crowded, then the client's last-ranked, address.
 // Why these defaults:
 //   grow_above 2, shrink_below 1: members multiplex calls over HTTP/2, so a
 //     member carries two calls at once cheaply; beyond that a backend starts
@@ -307,15 +307,18 @@ enum class PickPolicy {
 //     grow_above cannot undo a grow at steady load; the factor 2 leaves room
 //     for noise.
 //   smoothing 1 s: a load step is acted on within about a second (from 4 to
-//     64 callers the pool starts growing after ~0.1 s), while a burst of a
-//     few milliseconds is not.
+//     64 callers the pool starts growing at the first sample). A burst
+//     shorter than a sample counts only if a sample catches it, and then at
+//     about a tenth of its size (100 ms / smoothing): 64 calls caught once
+//     add 6 to the average, enough to grow a pool of 3 by one.
 //   shrink_window 15 s: Finagle's smoothing window; connections are not
 //     closed and reopened with every lull. After load stops, the pool is at
 //     min_size within shrink_window + smoothing x ln(peak smoothed load /
 //     (shrink_below x min_size)), plus 100 ms a member (~18 s after 64
 //     calls in flight, back to 3 members, with the defaults).
 // With min_size == max_size (the default: both pool_size) the pool size is
-// fixed and nothing of this runs.
+// fixed and nothing of this runs; a dynamic channel's pool wakes every
+// 100 ms (a few microseconds of its worker thread).
 struct PoolSizingOptions {
   // The smallest pool. 0: ChannelOptions::pool_size. Must be >= 0.
   // Default: 0.
@@ -359,6 +362,11 @@ struct PoolSizingOptions {
 //     (connections per backend are about binomial across a fleet) but
 //     stable: an address removed changes at most one member of each
 //     client, an address added at most one.
+// Both spread a fleet only if its clients differ: the same explicit `seed`
+// on every client, or client_count 1, gives every client the same subset.
+// The ring also needs every client to see the same addresses (a DNS server
+// that answers each client with a different part of the records breaks the
+// "at most 1").
 struct SubsettingOptions {
   // Clients in the fleet that share this target, for deterministic
   // subsetting. 0: rendezvous hashing. Must be 0..1,000,000. Default: 0.

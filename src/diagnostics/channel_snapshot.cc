@@ -186,6 +186,7 @@ void FillChannel(const PoolView& view, pb::Channel& out) {
   counters.set_evictions_recycled(evictions(EvictionReason::kRecycled));
   counters.set_evictions_shrunk(evictions(EvictionReason::kShrunk));
   counters.set_pool_grows(pool.grows);
+  counters.set_pool_shrinks(pool.shrinks);
   counters.set_ejections(pool.ejections);
 
   out.set_metrics_max_methods(view.metrics_max_methods);

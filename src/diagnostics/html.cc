@@ -363,7 +363,7 @@ std::string RenderChannelHtml(const pb::Snapshot& snapshot,
                                c.pool_size(), c.pool_size_min(),
                                c.pool_size_max(), c.pool_load(),
                                c.counters().pool_grows(),
-                               c.counters().evictions_shrunk(),
+                               c.counters().pool_shrinks(),
                                Esc(c.subsetting()))),
       "</tr>\n", "<tr><th>health checks</th>",
       Td(c.health_checks()

@@ -88,8 +88,9 @@ const Metric kPoolLoad{
 const Metric kPoolResizes{
     "warm_channel_pool_resizes_total",
     MetricType::Counter,
-    "Pool size changes by load, by direction: grow (a member added), shrink "
-    "(a member drained and closed).",
+    "Changes of warm_channel_pool_size, by direction: grow (by load), shrink "
+    "(by load, or fewer addresses); members closed for it are "
+    "warm_channel_evictions_total{reason=\"shrunk\"}.",
     {"channel", "direction"}};
 const Metric kDegraded{
     "warm_channel_degraded",
@@ -334,7 +335,7 @@ std::vector<prometheus::MetricFamily> CollectMetrics(
                f.Counter(Values{label, "grow"},
                          static_cast<double>(k.pool_grows()));
                f.Counter(Values{label, "shrink"},
-                         static_cast<double>(k.evictions_shrunk()));
+                         static_cast<double>(k.pool_shrinks()));
              });
   PerChannel(snapshot, kDegraded, out,
              [](Family& f, const pb::Channel& c, const std::string& label) {

@@ -301,8 +301,9 @@ PoolDecisions::Actions PoolDecisions::OnLoad(int64_t in_flight,
   // An exponential moving average over time (samples may come late).
   const double dt =
       std::chrono::duration<double>(std::max(now - load_at_, Nanos{0})).count();
-  const double tau =
-      std::chrono::duration<double>(policy_.load_smoothing).count();
+  const double tau = std::chrono::duration<double>(
+                         std::max<Nanos>(policy_.load_smoothing, Nanos{1}))
+                         .count();
   load_ += (static_cast<double>(std::max<int64_t>(in_flight, 0)) - load_) *
            (1 - std::exp(-dt / tau));
   load_at_ = now;
@@ -330,11 +331,19 @@ int PoolDecisions::SizeCap() const {
 
 void PoolDecisions::CapTarget(SteadyTime now, Actions& actions) {
   const int cap = SizeCap();
-  if (!dynamic_size() || target_size_ <= cap) return;
+  // Without addresses (a DNS target before its first answer) there is
+  // nothing to cap by: the pool starts at pool_size.
+  const bool any_current = std::any_of(
+      addresses_.begin(), addresses_.end(),
+      [](const AddressRecord& a) { return !a.stale; });
+  if (!dynamic_size() || !any_current || target_size_ <= cap) return;
   Record(now, PoolEvent::Kind::kPoolResized, LogSeverity::kInfo, 0, "",
-         absl::StrCat(target_size_, " -> ", cap, " members: only ", cap,
-                      " addresses"),
+         absl::StrCat(target_size_, " -> ", cap, " members: ",
+                      cap == policy_.min_pool_size
+                          ? "min_size"
+                          : absl::StrCat("only ", cap, " addresses")),
          actions);
+  counters_.shrinks += static_cast<uint64_t>(target_size_ - cap);
   target_size_ = cap;
 }
 
@@ -352,7 +361,14 @@ void PoolDecisions::Resize(SteadyTime now, Actions& actions) {
     Record(now, PoolEvent::Kind::kPoolResized, LogSeverity::kInfo, 0, "",
            std::move(detail), actions);
   };
-  if (target_size_ < SizeCap() && pickable > 0 &&
+  // An address without members, out of backoff, for the new member (so that
+  // the target does not run ahead of what can open).
+  const bool free_address = std::any_of(
+      addresses_.begin(), addresses_.end(), [&](const AddressRecord& a) {
+        return !a.stale && a.members == 0 &&
+               !(a.failures > 0 && a.retry_at > now);
+      });
+  if (target_size_ < SizeCap() && free_address && pickable > 0 &&
       wanted_pickable >= target_size_ &&
       load_ > policy_.grow_above * pickable) {
     ++target_size_;
@@ -370,6 +386,7 @@ void PoolDecisions::Resize(SteadyTime now, Actions& actions) {
       peak < policy_.shrink_below * (target_size_ - 1)) {
     --target_size_;
     ++shrinks_due_;
+    ++counters_.shrinks;
     record(absl::StrFormat(
         "%d -> %d members: at most %.1f calls in flight (smoothed) in the "
         "last %s, below shrink_below %g for each of %d",
@@ -736,8 +753,11 @@ void PoolDecisions::MemberBecameHealthy(MemberRecord& member, SteadyTime now,
   }
   if (member.surplus) {
     member.surplus = false;
-    // Nothing crowded any more (e.g. the addresses changed meanwhile): the
-    // pool would be over pool_size, so the surplus member goes instead.
+    // Its address left DNS meanwhile: DrainStale() closes it when it is not
+    // needed; it retires nobody.
+    if (addresses_[member.address].stale) return;
+    // Nothing to move any more (e.g. the addresses changed meanwhile): the
+    // pool would be over its size, so the surplus member goes instead.
     if (!Retire(member, now, actions)) {
       Close(member.id, EvictionReason::kRebalanced, LogSeverity::kInfo,
             "not needed any more: members are spread evenly and by rank",
@@ -853,24 +873,37 @@ bool PoolDecisions::Retire(const MemberRecord& keep, SteadyTime now,
 }
 
 bool PoolDecisions::Shrink(SteadyTime now, Actions& actions) {
-  // The member the pool misses least: one not serving (ejected, not yet
-  // healthy), then in rebalancing's order: on the most crowded, then
-  // worst-ranked address, the youngest.
+  // The member the pool misses least: one taken out of service (ejected,
+  // suspected, unhealthy), then in rebalancing's order: on the most
+  // crowded, then worst-ranked address, the youngest. Not one a pending
+  // replacement (TLS recycling) is to replace: that would make the
+  // replacement wanted, and a second member go.
+  auto out_of_service = [&](const MemberRecord& m) {
+    return m.ejected || m.suspected || m.health == MemberHealth::kUnhealthy;
+  };
+  std::vector<uint64_t> replaced;
+  for (const auto& [id, member] : members_) {
+    if (member.replaces != 0) replaced.push_back(member.replaces);
+  }
   const MemberRecord* victim = nullptr;
   auto key = [&](const MemberRecord& m) {
     const AddressRecord& address = addresses_[m.address];
-    return std::make_tuple(!(Healthy(m) && !m.ejected), address.members,
-                           address.rank, m.id);
+    return std::make_tuple(out_of_service(m), address.members, address.rank,
+                           m.id);
   };
   for (const auto& [id, member] : members_) {
-    if (!Wanted(member)) continue;
+    if (!Wanted(member) ||
+        std::find(replaced.begin(), replaced.end(), id) != replaced.end()) {
+      continue;
+    }
     if (victim == nullptr || key(member) > key(*victim)) victim = &member;
   }
   if (victim == nullptr) return false;
-  // A member not serving leaves its address backing off (until its ejection
-  // would have ended, or as an eviction would), so that rebalancing does not
-  // open a new member there at once and retire a serving one for it.
-  if (!(Healthy(*victim) && !victim->ejected)) {
+  // A member out of service leaves its address backing off (until its
+  // ejection would have ended, or as an eviction would), so that
+  // rebalancing does not open a new member there at once and retire a
+  // serving one for it.
+  if (out_of_service(*victim)) {
     AddressRecord& address = addresses_[victim->address];
     if (!(address.failures > 0 && address.retry_at > now)) ++address.failures;
     address.retry_at =

@@ -43,9 +43,11 @@
 //     grows by one (at most one per sample, up to max_pool_size and the
 //     number of current addresses); once the smoothed load stayed below
 //     shrink_below x (target - 1) for shrink_window since the last grow, it
-//     shrinks by one and a member is closed (kShrunk): one not serving
-//     (its address then backs off, so rebalancing does not reopen it), else
-//     one on the most crowded, worst-ranked address. Members beyond
+//     shrinks by one and a member is closed (kShrunk): one out of service
+//     (ejected, suspected, unhealthy; its address then backs off, so that
+//     rebalancing does not reopen it), else one on the most crowded, then
+//     worst-ranked address, never one being replaced by TLS recycling.
+//     Growth waits for a free address out of backoff; members beyond
 //     min_pool_size go only to addresses without a member.
 //   - Address changes (SetAddresses): members on addresses that left the
 //     answer keep serving, and are closed one for each member on a current
@@ -200,9 +202,10 @@ class PoolDecisions {
     std::array<uint64_t, kCheckOutcomes> checks{};       // by CheckOutcome
     std::array<uint64_t, kEvictionReasons> evictions{};  // by EvictionReason
     uint64_t ejections = 0;
-    // Members added to the pool's size by load (those taken off it are
-    // evictions kShrunk).
+    // Changes of target_size() by load or by the address count (members
+    // closed for them are evictions kShrunk).
     uint64_t grows = 0;
+    uint64_t shrinks = 0;
   };
 
   // One event, timed on the steady clock (the pool converts).

@@ -864,6 +864,100 @@ TEST(PoolDecisionsSizingTest, AFixedPoolCountsNoShrinkWhenAnAddressReturns) {
   }
 }
 
+// --- Found by review ---------------------------------------------------------
+
+// A DNS target has no address at Start(): the pool must still start at
+// pool_size once the first answer comes, not at min_size.
+TEST(PoolDecisionsSizingTest, ADnsTargetStartsAtPoolSize) {
+  PoolPolicy policy = Dynamic(2, 6);
+  policy.pool_size = 4;
+  Harness pool(policy, /*addresses=*/0);
+  pool.Start();
+  EXPECT_EQ(pool.state.target_size(), 4);
+  pool.state.SetAddresses(Addresses(8), pool.now);
+  HealAll(pool);
+  EXPECT_EQ(pool.state.target_size(), 4);
+  EXPECT_THAT(pool.Ids(), SizeIs(4));
+}
+
+// A shrink while a member is being recycled (TLS) closes one member, not
+// the recycled one and then its replacement, and backs no healthy address
+// off.
+TEST(PoolDecisionsSizingTest, AShrinkDuringRecyclingClosesOneMember) {
+  PoolPolicy policy = Dynamic(2, 6);
+  policy.replacement_timeout = seconds(120);
+  Harness pool(policy, 8);
+  StartHealthy(pool);
+  ASSERT_TRUE(GrowTo(pool, 3, 5));
+  const Actions recycle = pool.state.Recycle(pool.Ids(), pool.now);
+  ASSERT_THAT(recycle.open, SizeIs(1));  // the replacement stays connecting
+  const size_t recycled_address = recycle.open[0].second;
+  Actions shrink;
+  for (int i = 0; i < 1000 && shrink.close.empty(); ++i) {
+    shrink = Sample(pool, 0);
+  }
+  EXPECT_EQ(pool.state.target_size(), 2);
+  EXPECT_THAT(shrink.close, SizeIs(1));
+  EXPECT_EQ(pool.Addr(recycled_address).failures, 0);
+}
+
+// The resize counters count changes of the target, so they balance even
+// when a shrink needs no member closed (the member above the target was
+// evicted meanwhile).
+TEST(PoolDecisionsSizingTest, ResizeCountersCountTargetChanges) {
+  PoolPolicy policy = Dynamic(2, 3);
+  policy.backoff_initial = seconds(60);
+  policy.backoff_jitter = 0;
+  Harness pool(policy, 3);
+  StartHealthy(pool);
+  ASSERT_TRUE(GrowTo(pool, 3, 100));
+  uint64_t third = 0;
+  for (uint64_t id : pool.Ids()) {
+    if (RankOf(pool, id) == 2) third = id;
+  }
+  pool.FailUntilUnhealthy(third);
+  for (int i = 0; i < 1000 && pool.state.target_size() > 2; ++i) {
+    Sample(pool, 0);
+  }
+  EXPECT_EQ(pool.state.target_size(), 2);
+  EXPECT_EQ(pool.state.counters().grows, 1u);
+  EXPECT_EQ(pool.state.counters().shrinks, 1u);
+  EXPECT_EQ(pool.state.counters()
+                .evictions[static_cast<size_t>(EvictionReason::kShrunk)],
+            0u);
+}
+
+// A surplus member whose address left DNS before it became healthy retires
+// no serving member (it is drained itself).
+TEST(PoolDecisionsSizingTest, AStaleSurplusMemberRetiresNobody) {
+  Harness pool(Policy(3), 2);
+  StartHealthy(pool);
+  const size_t doubled = pool.Addr(0).members == 2 ? 0 : 1;
+  const size_t single = 1 - doubled;
+  const Actions added = pool.state.SetAddresses(Addresses(3), pool.now);
+  ASSERT_THAT(added.open, SizeIs(1));
+  const uint64_t surplus = added.open[0].first;
+  uint64_t lone = 0;
+  for (uint64_t id : pool.Ids()) {
+    if (pool.AddressOf(id) == single) lone = id;
+  }
+  pool.Connectivity(lone, GRPC_CHANNEL_CONNECTING);
+  pool.state.SetAddresses(Addresses(2), pool.now);
+  ASSERT_TRUE(pool.Addr(pool.AddressOf(surplus)).stale);
+  std::vector<uint64_t> serving;
+  for (uint64_t id : pool.Ids()) {
+    if (pool.AddressOf(id) == doubled && IsHealthy(pool, id)) {
+      serving.push_back(id);
+    }
+  }
+  ASSERT_THAT(serving, SizeIs(2));
+  const Actions healthy = pool.MakeHealthy(surplus);
+  for (uint64_t id : healthy.close) {
+    EXPECT_THAT(serving, Not(Contains(id))) << "closed serving member #" << id;
+  }
+  EXPECT_THAT(healthy.open, IsEmpty());
+}
+
 }  // namespace
 }  // namespace internal
 }  // namespace warm
