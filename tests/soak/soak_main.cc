@@ -526,7 +526,8 @@ void Soak::UnaryCall(const std::shared_ptr<ChannelEntry>& entry,
   EchoRequest request;
   request.set_message("soak");
   EchoResponse response;
-  const uint64_t id = entry->tally->Begin(deadline_at, "unary");
+  const uint64_t id = entry->tally->Begin(
+      deadline_at, wait_for_ready ? "unary wait_for_ready" : "unary");
   const grpc::Status status = stub->Echo(&context, request, &response);
   entry->tally->End(id, status);
   if (out != nullptr) *out = status;
@@ -562,11 +563,14 @@ void Soak::ClosedLoop(int index) {
       std::this_thread::sleep_for(milliseconds(10));  // pacing, not waiting
       continue;
     }
-    // TlsBackend serves Echo only.
-    if (kind(rng) == 0 && entry->kind != ChannelKind::kTls) {
+    // One in 20 a server stream (TlsBackend serves Echo only), one in 10 a
+    // wait_for_ready call (held by warm while nothing is pickable).
+    const int draw = kind(rng);
+    if (draw == 0 && entry->kind != ChannelKind::kTls) {
       ServerStreamCall(entry, milliseconds(deadline_ms(rng)));
     } else {
-      UnaryCall(entry, milliseconds(deadline_ms(rng)));
+      UnaryCall(entry, milliseconds(deadline_ms(rng)),
+                /*wait_for_ready=*/draw == 1 || draw == 2);
     }
   }
 }
@@ -585,6 +589,7 @@ void Soak::OpenLoop() {
   if (flags_.open_loop_rate <= 0) return;
   std::mt19937_64 rng(flags_.seed ^ 0x5851f42d4c957f2dULL);
   std::uniform_int_distribution<int> deadline_ms(200, 1500);
+  std::bernoulli_distribution wait_for_ready(0.1);
   const auto period = std::chrono::duration_cast<SteadyClock::duration>(
       std::chrono::duration<double>(1.0 / flags_.open_loop_rate));
   auto next = SteadyClock::now();
@@ -603,6 +608,7 @@ void Soak::OpenLoop() {
     call->request.set_message("soak-open");
     const milliseconds deadline(deadline_ms(rng));
     call->context.set_deadline(std::chrono::system_clock::now() + deadline);
+    call->context.set_wait_for_ready(wait_for_ready(rng));
     call->id = entry->tally->Begin(SteadyClock::now() + deadline, "callback");
     open_loop_outstanding_.fetch_add(1);
     call->stub->async()->Echo(&call->context, &call->request, &call->response,
