@@ -96,7 +96,12 @@ std::string SoakFlags::ReplayArgs() const {
       << " --channels=" << channels << " --backends=" << backends
       << " --closed-loop-threads=" << closed_loop_threads
       << " --open-loop-rate=" << open_loop_rate
-      << " --fault-interval=" << FormatDuration(fault_interval);
+      << " --fault-interval=" << FormatDuration(fault_interval)
+      << " --scrape-interval=" << FormatDuration(scrape_interval)
+      << " --warmup=" << FormatDuration(warmup)
+      << " --deadline-slack=" << FormatDuration(deadline_slack)
+      << " --rss-factor=" << rss_factor << " --rss-slack-mb=" << rss_slack_mb
+      << " --drain-timeout=" << FormatDuration(drain_timeout);
   if (!dns) out << " --no-dns";
   if (!tls) out << " --no-tls";
   if (!netns) out << " --no-netns";
