@@ -1415,12 +1415,29 @@ int Soak::Run() {
   const auto end = start + flags_.duration;
   ScheduleNextFault();
   auto next_check = start;
+  auto next_status = start + milliseconds(30000);
   while (SteadyClock::now() < end && !g_interrupted.load()) {
     const auto now = SteadyClock::now();
     if (rss_warm_kb_ == 0 && now >= warm_at) {
       rss_warm_kb_ = RssKb();
       rss_max_kb_ = rss_warm_kb_;
       log_.Line(absl::StrCat("warm-up over: RSS ", rss_warm_kb_ / 1024, " MB"));
+    }
+    if (now >= next_status) {
+      // Progress, for long runs: the RSS trend and calls so far.
+      uint64_t started = 0;
+      size_t outstanding = 0;
+      {
+        std::lock_guard<std::mutex> lock(tallies_mu_);
+        for (const auto& [name, tally] : tallies_) {
+          started += tally->started();
+          outstanding += tally->outstanding();
+        }
+      }
+      log_.Line(absl::StrCat("status: ", started, " calls, ", outstanding,
+                             " outstanding, RSS ", RssKb() / 1024, " MB, ",
+                             violations_.count(), " violations"));
+      next_status = now + milliseconds(30000);
     }
     if (now >= next_check) {
       PeriodicChecks();
