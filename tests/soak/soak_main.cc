@@ -614,9 +614,12 @@ void Soak::OpenLoop() {
     call->stub->async()->Echo(&call->context, &call->request, &call->response,
                               [this, call](grpc::Status status) {
                                 call->entry->tally->End(call->id, status);
-                                // May destroy the channel, on gRPC's thread.
-                                delete call;
                                 open_loop_outstanding_.fetch_sub(1);
+                                // May destroy the channel, on gRPC's thread;
+                                // the entry's count of live channels is the
+                                // last thing of the soak it touches, so
+                                // teardown waits for it.
+                                delete call;
                               });
   }
 }
