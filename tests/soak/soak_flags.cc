@@ -18,6 +18,7 @@ constexpr char kUsage[] =
     "         [--backends=5] [--closed-loop-threads=4] [--open-loop-rate=100]\n"
     "         [--fault-interval=1500ms] [--scrape-interval=1s] "
     "[--warmup=D]\n"
+    "         [--status-interval=30s]\n"
     "         [--rss-factor=F] [--rss-slack-mb=N] [--deadline-slack=D]\n"
     "         [--drain-timeout=30s] [--no-dns] [--no-tls] [--no-netns]\n"
     "         [--report=FILE] [--verbose]\n"
@@ -170,6 +171,8 @@ SoakFlags ParseSoakFlags(int argc, char** argv) {
       duration(&flags.fault_interval, 50);
     } else if (name == "--scrape-interval") {
       duration(&flags.scrape_interval, 50);
+    } else if (name == "--status-interval") {
+      duration(&flags.status_interval, 100);
     } else if (name == "--warmup") {
       duration(&flags.warmup, 0);
     } else if (name == "--rss-factor") {

@@ -35,6 +35,8 @@ struct SoakFlags {
   // Mean time between two faults (exponential gaps from the seed).
   std::chrono::milliseconds fault_interval{1500};
   std::chrono::milliseconds scrape_interval{1000};
+  // A progress line (calls, RSS, heap, threads, fds) this often.
+  std::chrono::milliseconds status_interval{30000};
   // Warm-up after which RSS is taken as the reference (default: a quarter
   // of the duration, at most 15 s).
   std::chrono::milliseconds warmup{-1};
