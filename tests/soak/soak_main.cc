@@ -12,7 +12,7 @@
 // loss, TCP reset in a namespace) and the channels themselves (destroyed and
 // replaced mid-load); the diagnostics server is scraped all along.
 //
-// It checks invariants, never timings (tests/soak/README in README.md):
+// It checks invariants, never timings (scripts/soak.sh runs it):
 // every call ends with a status, none far past its deadline; per channel the
 // harness's own count of calls agrees with warm's snapshot and /metrics once
 // the channel is quiet, and bounds them while it is not; counters never go
