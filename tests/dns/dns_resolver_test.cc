@@ -551,6 +551,21 @@ TEST(DnsmasqTest, KillStopsAnswersAndSetRecordsThenFails) {
             absl::StatusCode::kUnavailable);
 }
 
+TEST(DnsmasqTest, RestartComesBackOnTheSamePortWithTheSameRecords) {
+  Dnsmasq dns(kTtl);
+  dns.SetRecords({{"a.svc.test", {"10.0.0.1"}}});
+  const std::string server = dns.server();
+  EXPECT_TRUE(dns.Restart());  // running: nothing to do
+  dns.Kill();
+  ASSERT_TRUE(dns.Restart());
+  EXPECT_EQ(dns.server(), server);
+  auto resolver = MustCreate(dns.server(), milliseconds(500), 1);
+  ASSERT_NE(resolver, nullptr);
+  const auto result = ResolveAndWait(*resolver, "a.svc.test");
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  dns.SetRecords({{"a.svc.test", {"10.0.0.2"}}});  // answers new records
+}
+
 TEST(DnsmasqTest, DiesWithTheThreadThatStartedIt) {
   std::unique_ptr<Dnsmasq> dns;
   std::thread([&dns] { dns = std::make_unique<Dnsmasq>(kTtl); }).join();

@@ -98,12 +98,19 @@ void CloseFd(int* fd) {
 
 }  // namespace
 
-ChildBackend::ChildBackend(const std::string& host, Health health) {
+ChildBackend::ChildBackend(const std::string& host, Health health)
+    : ChildBackend(host, health, 0) {}
+
+ChildBackend::ChildBackend(const std::string& host, Health health, int port) {
   IgnoreSigpipeOnce();
 
-  std::vector<std::string> args = {
-      WARM_TEST_BACKEND_PATH, "--host", host, "--port", "0", "--health",
-      HealthFlag(health)};
+  std::vector<std::string> args = {WARM_TEST_BACKEND_PATH,
+                                   "--host",
+                                   host,
+                                   "--port",
+                                   std::to_string(port),
+                                   "--health",
+                                   HealthFlag(health)};
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);

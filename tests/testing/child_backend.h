@@ -50,6 +50,10 @@ class ChildBackend {
   // does not start within kStartTimeout.
   explicit ChildBackend(const std::string& host,
                         Health health = Health::kServing);
+  // The same on `port` (0: a free one), e.g. to restart a killed backend
+  // where its clients expect it (gRPC servers bind with SO_REUSEADDR, so the
+  // port is free again once the old child is reaped).
+  ChildBackend(const std::string& host, Health health, int port);
   // Kills the child (even when stopped) and reaps it.
   ~ChildBackend();
 

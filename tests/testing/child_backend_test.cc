@@ -247,6 +247,26 @@ TEST(ChildBackendTest, KillMakesCallsUnavailable) {
   backend.Kill();  // again: no-op
 }
 
+TEST(ChildBackendTest, RestartsOnTheSamePortAfterKill) {
+  auto backend = std::make_unique<ChildBackend>("127.0.0.1");
+  const int port = backend->port();
+  auto channel = Connect(*backend);
+  ASSERT_TRUE(Echo(channel, kCallTimeout).ok());
+  backend->Kill();
+  backend = std::make_unique<ChildBackend>(
+      "127.0.0.1", ChildBackend::Health::kServing, port);
+  EXPECT_EQ(backend->port(), port);
+  // The old channel's connection (gRPC shares subchannels by address) is
+  // found closed by the first call; the next ones reconnect.
+  EchoResponse response;
+  grpc::Status status(grpc::StatusCode::UNKNOWN, "no call yet");
+  for (int attempt = 0; attempt < 20 && !status.ok(); ++attempt) {
+    status = Echo(channel, kCallTimeout, &response);
+  }
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.backend(), "127.0.0.1:" + std::to_string(port));
+}
+
 TEST(ChildBackendTest, KillWhileStopped) {
   ChildBackend backend("127.0.0.1");
   auto channel = Connect(backend);

@@ -307,6 +307,8 @@ Dnsmasq::Dnsmasq(int local_ttl_seconds,
   hosts_path_ = dir_ + "/hosts";
   log_path_ = dir_ + "/dnsmasq.log";
   std::ofstream(hosts_path_).flush();
+  local_ttl_seconds_ = local_ttl_seconds;
+  extra_args_ = extra_args;
   for (int attempt = 1; attempt <= kStartAttempts; ++attempt) {
     if (Start(local_ttl_seconds, extra_args)) return;
   }
@@ -316,8 +318,8 @@ Dnsmasq::Dnsmasq(int local_ttl_seconds,
 }
 
 bool Dnsmasq::Start(int local_ttl_seconds,
-                    const std::vector<std::string>& extra_args) {
-  port_ = PickFreePort();
+                    const std::vector<std::string>& extra_args, int port) {
+  port_ = port != 0 ? port : PickFreePort();
   if (port_ == 0) StartFailure("no free port on 127.0.0.1");
   server_ = "127.0.0.1:" + std::to_string(port_);
   reaped_ = false;
@@ -486,6 +488,12 @@ void Dnsmasq::SetRecords(
 void Dnsmasq::Kill() {
   std::lock_guard<std::mutex> lock(mu_);
   KillAndReap();
+}
+
+bool Dnsmasq::Restart() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!Exited()) return true;
+  return Start(local_ttl_seconds_, extra_args_, port_);
 }
 
 void Dnsmasq::KillAndReap() {

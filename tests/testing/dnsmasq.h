@@ -79,10 +79,19 @@ class Dnsmasq {
   // (queries to it are refused by the kernel). SetRecords() then fails.
   void Kill();
 
+  // Starts dnsmasq again after Kill(), on the same port and with the same
+  // records and arguments (clients that know the server find it again), and
+  // waits until it answers. False, dnsmasq left dead, when the port was
+  // taken meanwhile; fails the test and aborts otherwise, as the
+  // constructor. True at once when dnsmasq is running.
+  bool Restart();
+
  private:
   // Picks a port, starts dnsmasq on it and waits until it answers. False when
   // dnsmasq exited because the port was taken; fails and aborts otherwise.
-  bool Start(int local_ttl_seconds, const std::vector<std::string>& extra_args);
+  // `port` 0: a free one.
+  bool Start(int local_ttl_seconds, const std::vector<std::string>& extra_args,
+             int port = 0);
   // SIGKILL and reap, if still running. Requires mu_ (or the constructor).
   void KillAndReap();
   // Whether dnsmasq has exited; reaps it if so.
@@ -98,6 +107,8 @@ class Dnsmasq {
   std::string server_;
   int port_ = 0;
   pid_t pid_ = -1;
+  int local_ttl_seconds_ = 0;
+  std::vector<std::string> extra_args_;
 
   std::mutex mu_;
   bool reaped_ = false;

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the chaos soak (tests/soak/) and runs it, printing its summary.
+#
+#   bash scripts/soak.sh [duration] [seed] [warm_soak flags...]
+#   WARM_SANITIZE=address bash scripts/soak.sh 90s     # ASan+UBSan+LSan
+#   WARM_SANITIZE=thread bash scripts/soak.sh 90s      # TSan
+#
+# The build directory and its flags are scripts/test.sh's (build/,
+# build-address/, build-thread/), so after the test suite only warm_soak and
+# warm_test_backend are (re)built. Duration: 60s by default (1500ms, 60s,
+# 10m); seed: drawn at random and printed unless given. The summary also goes
+# to <build dir>/soak-report.txt. Exit status: warm_soak's (0: no
+# violations; 1: violations, with the replay line; 2: bad flags or setup).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration="${1:-60s}"
+seed="${2:-}"
+shift $(( $# > 2 ? 2 : $# ))
+
+sanitize="${WARM_SANITIZE:-}"
+case "$sanitize" in
+  ""|address|thread) ;;
+  *) echo "soak.sh: WARM_SANITIZE must be address, thread or empty, not" \
+          "'$sanitize'" >&2
+     exit 2 ;;
+esac
+build_dir="build${sanitize:+-$sanitize}"
+build_type=RelWithDebInfo
+[ -n "$sanitize" ] && build_type=Debug
+
+if [ ! -f "$build_dir/build.ninja" ]; then
+  bash scripts/deps.sh --test
+fi
+# The same cache as scripts/test.sh: re-running it changes nothing.
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" \
+  -DWARM_SANITIZE="$sanitize" -DWARM_BUILD_TESTS=ON -DWARM_BUILD_BENCH=ON \
+  -DWARM_BUILD_EXAMPLES=ON >/dev/null
+cmake --build "$build_dir" -j "$(nproc)" --target warm_soak warm_test_backend
+
+# The sanitizer settings of the test suite (CMakeLists.txt, WARM_TEST_ENV).
+case "$sanitize" in
+  address) export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}" ;;
+  thread) export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}" ;;
+esac
+
+exec "$build_dir/tests/soak/warm_soak" --duration="$duration" \
+  ${seed:+--seed="$seed"} --report="$build_dir/soak-report.txt" "$@"
