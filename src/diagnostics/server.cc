@@ -14,16 +14,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/events.h"
+#include "src/diagnostics/diagnostics.h"
 #include "warm/diagnostics.h"
 
 namespace warm {
-namespace {
-
-struct HostPort {
-  std::string host;  // without brackets
-  int port = 0;
-  bool ipv6 = false;
-};
+namespace internal {
 
 absl::StatusOr<HostPort> ParseListenAddress(absl::string_view address) {
   auto bad = [&](absl::string_view why) {
@@ -75,9 +70,7 @@ bool IsLoopback(const HostPort& address) {
   return buf[0] == 127;  // 127.0.0.0/8
 }
 
-// Whether a Host header names this host's loopback: "localhost",
-// "127.x.x.x" or "[::1]", with any port. No header (HTTP/1.0) passes.
-bool LoopbackHost(const std::string& host_header) {
+bool LoopbackHost(absl::string_view host_header) {
   if (host_header.empty()) return true;
   absl::string_view host = host_header;
   if (absl::StartsWith(host, "[")) {
@@ -90,7 +83,20 @@ bool LoopbackHost(const std::string& host_header) {
          address[0] == 127;
 }
 
-}  // namespace
+DiagnosticsResponse AnswerGet(bool loopback, absl::string_view host_header,
+                              absl::string_view target) {
+  // A page elsewhere could point a name of its own at 127.0.0.1 (DNS
+  // rebinding) and read the diagnostics through the browser: on loopback,
+  // only loopback names are answered.
+  if (loopback && !LoopbackHost(host_header)) {
+    return {403, "text/plain; charset=utf-8",
+            "warm diagnostics on a loopback address answer only requests for "
+            "localhost, 127.x.x.x or [::1]\n"};
+  }
+  return HandleDiagnosticsRequest(target);
+}
+
+}  // namespace internal
 
 class DiagnosticsServer::Impl {
  public:
@@ -117,9 +123,10 @@ const std::string& DiagnosticsServer::url() const { return impl_->url; }
 
 absl::StatusOr<std::unique_ptr<DiagnosticsServer>> DiagnosticsServer::Start(
     absl::string_view address, DiagnosticsServerOptions options) {
-  absl::StatusOr<HostPort> parsed = ParseListenAddress(address);
+  absl::StatusOr<internal::HostPort> parsed =
+      internal::ParseListenAddress(address);
   if (!parsed.ok()) return parsed.status();
-  if (!options.allow_non_loopback && !IsLoopback(*parsed)) {
+  if (!options.allow_non_loopback && !internal::IsLoopback(*parsed)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "diagnostics address \"", address,
         "\" is not a loopback address; the pages show backend addresses "
@@ -152,22 +159,12 @@ absl::StatusOr<std::unique_ptr<DiagnosticsServer>> DiagnosticsServer::Start(
     const int yes = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  const bool loopback = IsLoopback(*parsed);
+  const bool loopback = internal::IsLoopback(*parsed);
   server.Get(".*", [loopback](const httplib::Request& request,
                               httplib::Response& response) {
-    // A page elsewhere could point a name of its own at 127.0.0.1 (DNS
-    // rebinding) and read the diagnostics through the browser: on loopback,
-    // only loopback names are answered.
-    if (loopback && !LoopbackHost(request.get_header_value("Host"))) {
-      response.status = 403;
-      response.set_content(
-          "warm diagnostics on a loopback address answer only requests for "
-          "localhost, 127.x.x.x or [::1]\n",
-          "text/plain; charset=utf-8");
-      return;
-    }
     // The target as sent (path and query, not decoded).
-    DiagnosticsResponse answer = HandleDiagnosticsRequest(request.target);
+    DiagnosticsResponse answer = internal::AnswerGet(
+        loopback, request.get_header_value("Host"), request.target);
     response.status = answer.status;
     response.set_content(std::move(answer.body), answer.content_type.c_str());
     response.set_header("Cache-Control", "no-store");

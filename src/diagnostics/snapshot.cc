@@ -23,10 +23,6 @@ namespace internal {
 
 namespace pb = ::warm::diagnostics::v1;
 
-namespace {
-
-
-// Applies ValidUtf8() to every string in `message`, recursively.
 void MakeValidUtf8(google::protobuf::Message& message) {
   const google::protobuf::Descriptor* descriptor = message.GetDescriptor();
   const google::protobuf::Reflection* reflection = message.GetReflection();
@@ -56,8 +52,6 @@ void MakeValidUtf8(google::protobuf::Message& message) {
     }
   }
 }
-
-}  // namespace
 
 pb::Snapshot CaptureSnapshot() {
   pb::Snapshot snapshot;
