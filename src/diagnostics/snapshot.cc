@@ -140,9 +140,12 @@ DiagnosticsResponse HandleDiagnosticsRequest(absl::string_view path_and_query) {
        absl::StrSplit(query, '&', absl::SkipEmpty())) {
     if (!absl::ConsumePrefix(&param, "refresh=")) continue;
     if (!absl::SimpleAtoi(param, &refresh) || refresh < 1 || refresh > 3600) {
-      return Text(400, absl::StrCat("refresh must be a number of seconds from "
-                                    "1 to 3600, not \"",
-                                    param.substr(0, 32), "\"\n"));
+      // The body says charset=utf-8; the query is the client's bytes, and
+      // cutting it at 32 may split a character.
+      return Text(
+          400, absl::StrCat("refresh must be a number of seconds from "
+                            "1 to 3600, not \"",
+                            internal::ValidUtf8(param.substr(0, 32)), "\"\n"));
     }
   }
 

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "src/common/utf8.h"
 #include "src/diagnostics/diagnostics.h"
 #include "warm/diagnostics.h"
 
@@ -406,6 +407,16 @@ TEST(DiagnosticsRouterTest, UnknownPathsAndBadParametersAreRejected) {
             "application/json");
   EXPECT_EQ(HandleDiagnosticsRequest("/").content_type,
             "text/html; charset=utf-8");
+}
+
+// Found by tests/fuzz/diagnostics_router_fuzzer.cc: the 400 body quoted the
+// query's bytes as they came, in a body declared charset=utf-8.
+TEST(DiagnosticsRouterTest, BadRefreshIsQuotedAsValidUtf8) {
+  const DiagnosticsResponse bad =
+      HandleDiagnosticsRequest("/?refresh=\xff\xfe\xe2\x82");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(ValidUtf8(bad.body), bad.body);
+  EXPECT_NE(bad.body.find("\xef\xbf\xbd"), std::string::npos);  // U+FFFD
 }
 
 }  // namespace
