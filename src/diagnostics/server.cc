@@ -5,11 +5,13 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -73,11 +75,27 @@ bool IsLoopback(const HostPort& address) {
 bool LoopbackHost(absl::string_view host_header) {
   if (host_header.empty()) return true;
   absl::string_view host = host_header;
+  absl::string_view port;
   if (absl::StartsWith(host, "[")) {
-    return absl::StartsWith(host, "[::1]");
+    const size_t close = host.find(']');
+    if (close == absl::string_view::npos) return false;
+    port = host.substr(close + 1);
+    host = host.substr(0, close + 1);
+  } else if (const size_t colon = host.find(':');
+             colon != absl::string_view::npos) {
+    port = host.substr(colon);
+    host = host.substr(0, colon);
   }
-  host = host.substr(0, host.find(':'));
-  if (host == "localhost") return true;
+  // What follows the name must be a port: "[::1]x" or "localhost:x" is no
+  // Host header a client sends for this host.
+  if (!port.empty() &&
+      (port[0] != ':' ||
+       !std::all_of(port.begin() + 1, port.end(), absl::ascii_isdigit))) {
+    return false;
+  }
+  if (host == "localhost" || host == "[::1]") return true;
+  // inet_pton() reads a C string: "127.0.0.1\0.evil" would pass as 127.0.0.1.
+  if (host.find('\0') != absl::string_view::npos) return false;
   unsigned char address[4];
   return inet_pton(AF_INET, std::string(host).c_str(), address) == 1 &&
          address[0] == 127;

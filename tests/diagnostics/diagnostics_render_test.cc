@@ -419,6 +419,24 @@ TEST(DiagnosticsRouterTest, BadRefreshIsQuotedAsValidUtf8) {
   EXPECT_NE(bad.body.find("\xef\xbf\xbd"), std::string::npos);  // U+FFFD
 }
 
+// Found by tests/fuzz/diagnostics_router_fuzzer.cc: anything after "[::1]"
+// passed, and anything after a colon.
+TEST(DiagnosticsRouterTest, LoopbackHostIsANameAndANumericPort) {
+  for (const char* host : {"", "localhost", "localhost:8080", "localhost:",
+                           "127.0.0.1", "127.1.2.3:9", "[::1]", "[::1]:80"}) {
+    EXPECT_TRUE(LoopbackHost(host)) << host;
+    EXPECT_EQ(AnswerGet(/*loopback=*/true, host, "/nope").status, 404) << host;
+  }
+  for (const char* host :
+       {"[::1]junk", "[::1].evil.example", "localhost:80x", "localhost.evil",
+        "127.0.0.1:x", "[::1", "evil.example", "10.0.0.1"}) {
+    EXPECT_FALSE(LoopbackHost(host)) << host;
+    EXPECT_EQ(AnswerGet(/*loopback=*/true, host, "/").status, 403) << host;
+    EXPECT_EQ(AnswerGet(/*loopback=*/false, host, "/nope").status, 404) << host;
+  }
+  EXPECT_FALSE(LoopbackHost(std::string("127.0.0.1\0.evil", 15)));
+}
+
 }  // namespace
 }  // namespace internal
 }  // namespace warm
