@@ -35,16 +35,9 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
   exit 2
 fi
 
+# clang, and libclang-rt-14-dev: libFuzzer's runtime (libclang_rt.fuzzer)
+# and FuzzedDataProvider.h.
 bash scripts/deps.sh --clang
-# libFuzzer's runtime (libclang_rt.fuzzer) is in libclang-rt-14-dev.
-if ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null |
-    grep -q "ok installed"; then
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -q
-  $sudo apt-get install -y -q --no-install-recommends libclang-rt-14-dev
-fi
 
 all_targets=$(ls tests/fuzz/*_fuzzer.cc | sed 's|.*/||; s|_fuzzer\.cc$||')
 targets=${WARM_FUZZ_TARGETS:-$all_targets}

@@ -118,8 +118,8 @@ TEST(ParseTargetTest, ErrorsNameTheBadInput) {
 // Found by tests/fuzz/target_options_fuzzer.cc: each parsed address must be a
 // target that parses back to itself.
 TEST(ParseTargetTest, UnixPathsOfSlashesOnlyAreEmpty) {
-  for (absl::string_view bad : {"unix:/", "unix:///", "unix:////",
-                                "unix://///", "unix:////////"}) {
+  for (absl::string_view bad :
+       {"unix:/", "unix:///", "unix:////", "unix://///", "unix:////////"}) {
     EXPECT_THAT(Error(bad).message(), HasSubstr("empty unix socket path"))
         << bad;
   }
