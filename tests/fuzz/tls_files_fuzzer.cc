@@ -41,9 +41,22 @@ void Check(bool condition, const char* what, const std::string& detail) {
   std::abort();
 }
 
+constexpr const char* kFiles[] = {"ca.pem", "cert.pem", "key.pem"};
+
+std::string* directory = nullptr;
+
+// Removes the files and the directory at exit, so that replay runs in CI
+// leave nothing in TMPDIR.
+void RemoveDirectory() {
+  for (const char* name : kFiles) {
+    unlink(absl::StrCat(*directory, "/", name).c_str());
+  }
+  rmdir(directory->c_str());
+}
+
 // The directory the files are written to, made once per process.
 const std::string& Directory() {
-  static const std::string* const dir = [] {
+  if (directory == nullptr) {
     const char* base = std::getenv("TMPDIR");
     std::string pattern =
         absl::StrCat(base != nullptr ? base : "/tmp", "/warm_tls_fuzz.XXXXXX");
@@ -51,9 +64,10 @@ const std::string& Directory() {
       std::perror("tls_files_fuzzer: mkdtemp");
       std::abort();
     }
-    return new std::string(pattern);
-  }();
-  return *dir;
+    directory = new std::string(pattern);
+    std::atexit(RemoveDirectory);
+  }
+  return *directory;
 }
 
 std::string WriteFile(const std::string& name, absl::string_view contents) {
@@ -76,10 +90,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   parts.resize(3);
 
   warm::TlsOptions options;
-  if (flags & 1) options.ca_file = WriteFile("ca.pem", parts[0]);
+  if (flags & 1) options.ca_file = WriteFile(kFiles[0], parts[0]);
   if (flags & 2) {
-    options.cert_file = WriteFile("cert.pem", parts[1]);
-    options.key_file = WriteFile("key.pem", parts[2]);
+    options.cert_file = WriteFile(kFiles[1], parts[1]);
+    options.key_file = WriteFile(kFiles[2], parts[2]);
   }
   // 2023, 2027, 2096, 2255 (the clamp), 1970.
   static constexpr int64_t kNow[] = {1'700'000'000, 1'800'000'000,
