@@ -3,7 +3,8 @@
 # --test also the tools its tests run (Prometheus and promtool, headless
 # Chromium, Node.js and npm for the grpc-js backend in tests/js, nftables and
 # iproute2 for the hosts in network namespaces), and with --clang Debian's
-# clang for the thread-safety check (scripts/thread_safety.sh).
+# clang for the thread-safety check and the fuzzers (scripts/thread_safety.sh,
+# scripts/fuzz.sh).
 # Usage: bash scripts/deps.sh [--test] [--clang]
 #        (as root, or with sudo available)
 set -euo pipefail
@@ -17,11 +18,14 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    --test) packages+=(prometheus chromium nftables iproute2)
+    # libclang-rt-14-dev: FuzzedDataProvider.h, which the fuzz targets'
+    # replay tests include (tests/fuzz/CMakeLists.txt), and with --clang
+    # libFuzzer itself (scripts/fuzz.sh).
+    --test) packages+=(prometheus chromium nftables iproute2 libclang-rt-14-dev)
             # Debian's nodejs and npm, unless an npm is there already (a
             # NodeSource nodejs bundles npm and conflicts with Debian's).
             command -v npm >/dev/null 2>&1 || packages+=(nodejs npm) ;;
-    --clang) packages+=(clang) ;;
+    --clang) packages+=(clang libclang-rt-14-dev) ;;
     *) echo "deps: unknown option $arg (usage: deps.sh [--test] [--clang])" >&2
        exit 2 ;;
   esac

@@ -192,17 +192,36 @@ absl::StatusOr<Target> ParseTarget(absl::string_view target) {
   absl::string_view rest =
       colon == absl::string_view::npos ? "" : target.substr(colon + 1);
 
+  // Every address is handed to gRPC as a C string, and inet_pton() reads only
+  // up to a NUL: "ipv4:10.0.0.1\0junk:80" would otherwise pass as an address
+  // that gRPC then reads as something else.
+  if (size_t nul = target.find('\0'); nul != absl::string_view::npos) {
+    problems.Add(absl::StrCat("a NUL byte at offset ", nul));
+    return problems.ToStatus();
+  }
   if (scheme == "ipv4" || scheme == "ipv6") {
     ParseIpList(rest, scheme == "ipv6", problems, out.addresses);
   } else if (scheme == "unix" || scheme == "unix-abstract") {
-    if (rest.empty() || rest == "//" || rest == "///") {
+    // gRPC accepts "unix:path" and "unix:///absolute/path".
+    absl::string_view path = rest;
+    if (scheme == "unix") {
+      if (absl::StartsWith(path, "//")) path.remove_prefix(2);
+      // "unix:////s" is the path "//s", the same file as "/s" for the
+      // kernel; written back as "unix://s" it would be the authority "s".
+      // One leading slash keeps the address's target meaning what was given.
+      if (size_t first = path.find_first_not_of('/');
+          first != absl::string_view::npos && first > 1) {
+        path.remove_prefix(first - 1);
+      }
+    }
+    // A unix path of slashes only is the root directory, never a socket.
+    const bool empty =
+        scheme == "unix"
+            ? path.find_first_not_of('/') == absl::string_view::npos
+            : rest.empty() || rest == "//" || rest == "///";
+    if (empty) {
       problems.Add(absl::StrCat("empty ", scheme, " socket path"));
     } else {
-      // gRPC accepts "unix:path" and "unix:///absolute/path".
-      absl::string_view path = rest;
-      if (scheme == "unix" && absl::StartsWith(path, "//")) {
-        path.remove_prefix(2);
-      }
       if (path.size() > kMaxUnixPath) {
         problems.Add(absl::StrCat(scheme, " socket path is ", path.size(),
                                   " bytes; at most ", kMaxUnixPath,

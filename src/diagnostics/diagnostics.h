@@ -10,12 +10,15 @@
 #ifndef WARM_SRC_DIAGNOSTICS_DIAGNOSTICS_H_
 #define WARM_SRC_DIAGNOSTICS_DIAGNOSTICS_H_
 
+#include <google/protobuf/message.h>
 #include <prometheus/metric_family.h>
 
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "warm/diagnostics.h"
 #include "warm/diagnostics/v1/diagnostics.pb.h"
 
 namespace warm {
@@ -39,8 +42,36 @@ std::vector<prometheus::MetricFamily> CollectMetrics(
 std::string RenderMetrics(const diagnostics::v1::Snapshot& snapshot);
 std::string RenderJson(const diagnostics::v1::Snapshot& snapshot);
 
+// Applies ValidUtf8() (src/common/utf8.h) to every string in `message`,
+// recursively: CaptureSnapshot() does it to each channel, so renderers only
+// ever see valid UTF-8.
+void MakeValidUtf8(google::protobuf::Message& message);
+
 // Escapes & < > " ' for HTML text and attribute values.
 std::string HtmlEscape(absl::string_view text);
+
+// DiagnosticsServer (src/diagnostics/server.cc), kept apart from its socket
+// so that tests/fuzz/diagnostics_router_fuzzer.cc can drive it in-process.
+
+// An address DiagnosticsServer::Start() listens on.
+struct HostPort {
+  std::string host;  // without brackets
+  int port = 0;
+  bool ipv6 = false;
+};
+// "IPV4:PORT", "[IPV6]:PORT" or "localhost:PORT", port 0..65535; an
+// InvalidArgument naming `address` otherwise.
+absl::StatusOr<HostPort> ParseListenAddress(absl::string_view address);
+// 127.0.0.0/8 or ::1.
+bool IsLoopback(const HostPort& address);
+// Whether a Host header names this host's loopback: "localhost",
+// "127.x.x.x" or "[::1]", with any port. No header (HTTP/1.0) passes.
+bool LoopbackHost(absl::string_view host_header);
+// The server's answer to a GET of `target` (path and query as sent, not
+// decoded) with `host_header`: when it listens on a loopback address
+// (`loopback`), 403 unless LoopbackHost(); else HandleDiagnosticsRequest().
+DiagnosticsResponse AnswerGet(bool loopback, absl::string_view host_header,
+                              absl::string_view target);
 
 inline constexpr char kMetricsContentType[] =
     "text/plain; version=0.0.4; charset=utf-8";

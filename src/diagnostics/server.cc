@@ -5,25 +5,22 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/events.h"
+#include "src/diagnostics/diagnostics.h"
 #include "warm/diagnostics.h"
 
 namespace warm {
-namespace {
-
-struct HostPort {
-  std::string host;  // without brackets
-  int port = 0;
-  bool ipv6 = false;
-};
+namespace internal {
 
 absl::StatusOr<HostPort> ParseListenAddress(absl::string_view address) {
   auto bad = [&](absl::string_view why) {
@@ -75,22 +72,49 @@ bool IsLoopback(const HostPort& address) {
   return buf[0] == 127;  // 127.0.0.0/8
 }
 
-// Whether a Host header names this host's loopback: "localhost",
-// "127.x.x.x" or "[::1]", with any port. No header (HTTP/1.0) passes.
-bool LoopbackHost(const std::string& host_header) {
+bool LoopbackHost(absl::string_view host_header) {
   if (host_header.empty()) return true;
   absl::string_view host = host_header;
+  absl::string_view port;
   if (absl::StartsWith(host, "[")) {
-    return absl::StartsWith(host, "[::1]");
+    const size_t close = host.find(']');
+    if (close == absl::string_view::npos) return false;
+    port = host.substr(close + 1);
+    host = host.substr(0, close + 1);
+  } else if (const size_t colon = host.find(':');
+             colon != absl::string_view::npos) {
+    port = host.substr(colon);
+    host = host.substr(0, colon);
   }
-  host = host.substr(0, host.find(':'));
-  if (host == "localhost") return true;
+  // What follows the name must be a port: "[::1]x" or "localhost:x" is no
+  // Host header a client sends for this host.
+  if (!port.empty() &&
+      (port[0] != ':' ||
+       !std::all_of(port.begin() + 1, port.end(), absl::ascii_isdigit))) {
+    return false;
+  }
+  if (host == "localhost" || host == "[::1]") return true;
+  // inet_pton() reads a C string: "127.0.0.1\0.evil" would pass as 127.0.0.1.
+  if (host.find('\0') != absl::string_view::npos) return false;
   unsigned char address[4];
   return inet_pton(AF_INET, std::string(host).c_str(), address) == 1 &&
          address[0] == 127;
 }
 
-}  // namespace
+DiagnosticsResponse AnswerGet(bool loopback, absl::string_view host_header,
+                              absl::string_view target) {
+  // A page elsewhere could point a name of its own at 127.0.0.1 (DNS
+  // rebinding) and read the diagnostics through the browser: on loopback,
+  // only loopback names are answered.
+  if (loopback && !LoopbackHost(host_header)) {
+    return {403, "text/plain; charset=utf-8",
+            "warm diagnostics on a loopback address answer only requests for "
+            "localhost, 127.x.x.x or [::1]\n"};
+  }
+  return HandleDiagnosticsRequest(target);
+}
+
+}  // namespace internal
 
 class DiagnosticsServer::Impl {
  public:
@@ -117,9 +141,10 @@ const std::string& DiagnosticsServer::url() const { return impl_->url; }
 
 absl::StatusOr<std::unique_ptr<DiagnosticsServer>> DiagnosticsServer::Start(
     absl::string_view address, DiagnosticsServerOptions options) {
-  absl::StatusOr<HostPort> parsed = ParseListenAddress(address);
+  absl::StatusOr<internal::HostPort> parsed =
+      internal::ParseListenAddress(address);
   if (!parsed.ok()) return parsed.status();
-  if (!options.allow_non_loopback && !IsLoopback(*parsed)) {
+  if (!options.allow_non_loopback && !internal::IsLoopback(*parsed)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "diagnostics address \"", address,
         "\" is not a loopback address; the pages show backend addresses "
@@ -152,22 +177,12 @@ absl::StatusOr<std::unique_ptr<DiagnosticsServer>> DiagnosticsServer::Start(
     const int yes = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  const bool loopback = IsLoopback(*parsed);
+  const bool loopback = internal::IsLoopback(*parsed);
   server.Get(".*", [loopback](const httplib::Request& request,
                               httplib::Response& response) {
-    // A page elsewhere could point a name of its own at 127.0.0.1 (DNS
-    // rebinding) and read the diagnostics through the browser: on loopback,
-    // only loopback names are answered.
-    if (loopback && !LoopbackHost(request.get_header_value("Host"))) {
-      response.status = 403;
-      response.set_content(
-          "warm diagnostics on a loopback address answer only requests for "
-          "localhost, 127.x.x.x or [::1]\n",
-          "text/plain; charset=utf-8");
-      return;
-    }
     // The target as sent (path and query, not decoded).
-    DiagnosticsResponse answer = HandleDiagnosticsRequest(request.target);
+    DiagnosticsResponse answer = internal::AnswerGet(
+        loopback, request.get_header_value("Host"), request.target);
     response.status = answer.status;
     response.set_content(std::move(answer.body), answer.content_type.c_str());
     response.set_header("Cache-Control", "no-store");

@@ -23,10 +23,6 @@ namespace internal {
 
 namespace pb = ::warm::diagnostics::v1;
 
-namespace {
-
-
-// Applies ValidUtf8() to every string in `message`, recursively.
 void MakeValidUtf8(google::protobuf::Message& message) {
   const google::protobuf::Descriptor* descriptor = message.GetDescriptor();
   const google::protobuf::Reflection* reflection = message.GetReflection();
@@ -56,8 +52,6 @@ void MakeValidUtf8(google::protobuf::Message& message) {
     }
   }
 }
-
-}  // namespace
 
 pb::Snapshot CaptureSnapshot() {
   pb::Snapshot snapshot;
@@ -146,9 +140,12 @@ DiagnosticsResponse HandleDiagnosticsRequest(absl::string_view path_and_query) {
        absl::StrSplit(query, '&', absl::SkipEmpty())) {
     if (!absl::ConsumePrefix(&param, "refresh=")) continue;
     if (!absl::SimpleAtoi(param, &refresh) || refresh < 1 || refresh > 3600) {
-      return Text(400, absl::StrCat("refresh must be a number of seconds from "
-                                    "1 to 3600, not \"",
-                                    param.substr(0, 32), "\"\n"));
+      // The body says charset=utf-8; the query is the client's bytes, and
+      // cutting it at 32 may split a character.
+      return Text(
+          400, absl::StrCat("refresh must be a number of seconds from "
+                            "1 to 3600, not \"",
+                            internal::ValidUtf8(param.substr(0, 32)), "\"\n"));
     }
   }
 

@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "src/common/mutex.h"
+#include "src/dns/addrinfo.h"
 
 // c-ares facts this file relies on (c-ares 1.18.1, Debian 12):
 //   - A channel is not thread-safe; every call on one channel, and here every
@@ -223,62 +224,12 @@ struct Query {
   std::function<void(DnsAnswer)> done;
 };
 
-// Adds `address` unless present; a duplicate keeps the lower TTL.
-void AddUnique(std::vector<ResolvedAddress>& out, ResolvedAddress address) {
-  for (ResolvedAddress& have : out) {
-    if (have.address == address.address) {
-      have.ttl = std::min(have.ttl, address.ttl);
-      return;
-    }
-  }
-  out.push_back(std::move(address));
-}
-
 DnsAnswer MakeAnswer(const Query& query, int status, int timeouts,
                      const ares_addrinfo* result) {
   const Channel& channel = *query.channel;
   DnsAnswer answer;
   if (status == ARES_SUCCESS && result != nullptr) {
-    // The answer lasts as long as every record on the way to it.
-    int chain_ttl = INT_MAX;
-    for (const ares_addrinfo_cname* cname = result->cnames; cname != nullptr;
-         cname = cname->next) {
-      chain_ttl = std::min(chain_ttl, cname->ttl);
-    }
-    std::vector<ResolvedAddress> v4, v6;
-    for (const ares_addrinfo_node* node = result->nodes; node != nullptr;
-         node = node->ai_next) {
-      char text[INET6_ADDRSTRLEN] = {};
-      ResolvedAddress resolved;
-      resolved.ttl =
-          std::chrono::seconds(std::max(0, std::min(node->ai_ttl, chain_ttl)));
-      if (node->ai_family == AF_INET && node->ai_addr != nullptr &&
-          node->ai_addrlen >= sizeof(sockaddr_in)) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(node->ai_addr);
-        if (inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text)) == nullptr) {
-          continue;
-        }
-        resolved.address.display = absl::StrCat(text, ":", query.port);
-        resolved.address.grpc_target =
-            absl::StrCat("ipv4:", resolved.address.display);
-        AddUnique(v4, std::move(resolved));
-      } else if (node->ai_family == AF_INET6 && node->ai_addr != nullptr &&
-                 node->ai_addrlen >= sizeof(sockaddr_in6)) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(node->ai_addr);
-        if (inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text)) ==
-            nullptr) {
-          continue;
-        }
-        resolved.address.display = absl::StrCat("[", text, "]:", query.port);
-        resolved.address.grpc_target =
-            absl::StrCat("ipv6:", resolved.address.display);
-        AddUnique(v6, std::move(resolved));
-      }
-    }
-    answer.addresses = std::move(v4);
-    for (ResolvedAddress& address : v6) {
-      answer.addresses.push_back(std::move(address));
-    }
+    answer.addresses = AddressesFromAddrinfo(*result, query.port);
     if (!answer.addresses.empty()) return answer;
     answer.status = absl::NotFoundError(
         absl::StrCat("\"", query.host, "\" has no A or AAAA records (DNS ",

@@ -69,12 +69,17 @@ bool ReadFile(const std::string& path, std::string& out, std::string& error) {
     error = absl::StrCat("cannot read: ", std::strerror(errno));
     return false;
   }
-  out.assign(kMaxFileBytes + 1, '\0');
-  in.read(out.data(), static_cast<std::streamsize>(out.size()));
-  out.resize(static_cast<size_t>(in.gcount()));
-  if (out.size() > kMaxFileBytes) {
-    error = "larger than 1 MiB: not a PEM file";
-    return false;
+  // Read in blocks rather than into a buffer of the limit's size: a PEM file
+  // is a few KiB, and zero-filling 1 MiB for each of three files on every
+  // reload_interval of every channel is wasted.
+  out.clear();
+  char block[16 * 1024];
+  while (in.read(block, sizeof(block)) || in.gcount() > 0) {
+    out.append(block, static_cast<size_t>(in.gcount()));
+    if (out.size() > kMaxFileBytes) {
+      error = "larger than 1 MiB: not a PEM file";
+      return false;
+    }
   }
   return true;
 }

@@ -115,6 +115,31 @@ TEST(ParseTargetTest, ErrorsNameTheBadInput) {
   }
 }
 
+// Found by tests/fuzz/target_options_fuzzer.cc: each parsed address must be a
+// target that parses back to itself.
+TEST(ParseTargetTest, UnixPathsOfSlashesOnlyAreEmpty) {
+  for (absl::string_view bad :
+       {"unix:/", "unix:///", "unix:////", "unix://///", "unix:////////"}) {
+    EXPECT_THAT(Error(bad).message(), HasSubstr("empty unix socket path"))
+        << bad;
+  }
+}
+
+TEST(ParseTargetTest, UnixLeadingSlashesCollapseToOne) {
+  // "unix://tmp/s" would be the authority "tmp", not the path "//tmp/s".
+  EXPECT_THAT(Targets("unix:////tmp/s"), ElementsAre("unix:/tmp/s"));
+  EXPECT_THAT(Targets("unix://///tmp/s"), ElementsAre("unix:/tmp/s"));
+  EXPECT_THAT(Targets("unix:/tmp//s"), ElementsAre("unix:/tmp//s"));
+}
+
+TEST(ParseTargetTest, RefusesNul) {
+  // inet_pton() would stop at the NUL and accept "127.0.0.1".
+  const std::string target("ipv4:127.0.0.1\0junk:80", 22);
+  EXPECT_THAT(Error(target).message(), HasSubstr("a NUL byte at offset 14"));
+  EXPECT_THAT(Error(std::string("dns:///a\0b:80", 13)).message(),
+              HasSubstr("a NUL byte at offset 8"));
+}
+
 TEST(ParseTargetTest, ReportsEveryProblemAtOnce) {
   absl::Status status = Error("ipv4:1.2.3.4:0,999.1.1.1:5,1.1.1.1");
   EXPECT_THAT(status.message(), HasSubstr("port \"0\""));

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "src/common/utf8.h"
 #include "src/diagnostics/diagnostics.h"
 #include "warm/diagnostics.h"
 
@@ -406,6 +407,34 @@ TEST(DiagnosticsRouterTest, UnknownPathsAndBadParametersAreRejected) {
             "application/json");
   EXPECT_EQ(HandleDiagnosticsRequest("/").content_type,
             "text/html; charset=utf-8");
+}
+
+// Found by tests/fuzz/diagnostics_router_fuzzer.cc: the 400 body quoted the
+// query's bytes as they came, in a body declared charset=utf-8.
+TEST(DiagnosticsRouterTest, BadRefreshIsQuotedAsValidUtf8) {
+  const DiagnosticsResponse bad =
+      HandleDiagnosticsRequest("/?refresh=\xff\xfe\xe2\x82");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(ValidUtf8(bad.body), bad.body);
+  EXPECT_NE(bad.body.find("\xef\xbf\xbd"), std::string::npos);  // U+FFFD
+}
+
+// Found by tests/fuzz/diagnostics_router_fuzzer.cc: anything after "[::1]"
+// passed, and anything after a colon.
+TEST(DiagnosticsRouterTest, LoopbackHostIsANameAndANumericPort) {
+  for (const char* host : {"", "localhost", "localhost:8080", "localhost:",
+                           "127.0.0.1", "127.1.2.3:9", "[::1]", "[::1]:80"}) {
+    EXPECT_TRUE(LoopbackHost(host)) << host;
+    EXPECT_EQ(AnswerGet(/*loopback=*/true, host, "/nope").status, 404) << host;
+  }
+  for (const char* host :
+       {"[::1]junk", "[::1].evil.example", "localhost:80x", "localhost.evil",
+        "127.0.0.1:x", "[::1", "evil.example", "10.0.0.1"}) {
+    EXPECT_FALSE(LoopbackHost(host)) << host;
+    EXPECT_EQ(AnswerGet(/*loopback=*/true, host, "/").status, 403) << host;
+    EXPECT_EQ(AnswerGet(/*loopback=*/false, host, "/nope").status, 404) << host;
+  }
+  EXPECT_FALSE(LoopbackHost(std::string("127.0.0.1\0.evil", 15)));
 }
 
 }  // namespace
