@@ -64,8 +64,9 @@ struct HostPort {
 absl::StatusOr<HostPort> ParseListenAddress(absl::string_view address);
 // 127.0.0.0/8 or ::1.
 bool IsLoopback(const HostPort& address);
-// Whether a Host header names this host's loopback: "localhost",
-// "127.x.x.x" or "[::1]", with any port. No header (HTTP/1.0) passes.
+// Whether a Host header names this host's loopback: "localhost" (any case,
+// or "localhost."), "127.x.x.x" or "[::1]", with any numeric port. No header
+// (HTTP/1.0) passes.
 bool LoopbackHost(absl::string_view host_header);
 // The server's answer to a GET of `target` (path and query as sent, not
 // decoded) with `host_header`: when it listens on a loopback address

@@ -93,7 +93,13 @@ bool LoopbackHost(absl::string_view host_header) {
        !std::all_of(port.begin() + 1, port.end(), absl::ascii_isdigit))) {
     return false;
   }
-  if (host == "localhost" || host == "[::1]") return true;
+  // curl and other clients send the name as typed: "LOCALHOST", or the
+  // fully qualified "localhost." (RFC 6761: loopback too). A rebinding page
+  // cannot make a browser send either for a name of its own.
+  if (absl::EqualsIgnoreCase(host, "localhost") ||
+      absl::EqualsIgnoreCase(host, "localhost.") || host == "[::1]") {
+    return true;
+  }
   // inet_pton() reads a C string: "127.0.0.1\0.evil" would pass as 127.0.0.1.
   if (host.find('\0') != absl::string_view::npos) return false;
   unsigned char address[4];

@@ -422,14 +422,18 @@ TEST(DiagnosticsRouterTest, BadRefreshIsQuotedAsValidUtf8) {
 // Found by tests/fuzz/diagnostics_router_fuzzer.cc: anything after "[::1]"
 // passed, and anything after a colon.
 TEST(DiagnosticsRouterTest, LoopbackHostIsANameAndANumericPort) {
-  for (const char* host : {"", "localhost", "localhost:8080", "localhost:",
-                           "127.0.0.1", "127.1.2.3:9", "[::1]", "[::1]:80"}) {
+  for (const char* host :
+       {"", "localhost", "localhost:8080", "localhost:", "127.0.0.1",
+        "127.1.2.3:9", "[::1]", "[::1]:80", "LOCALHOST", "LocalHost:80",
+        "localhost.", "localhost.:8080", "127.255.255.255:1"}) {
     EXPECT_TRUE(LoopbackHost(host)) << host;
     EXPECT_EQ(AnswerGet(/*loopback=*/true, host, "/nope").status, 404) << host;
   }
   for (const char* host :
        {"[::1]junk", "[::1].evil.example", "localhost:80x", "localhost.evil",
-        "127.0.0.1:x", "[::1", "evil.example", "10.0.0.1"}) {
+        "127.0.0.1:x", "[::1", "evil.example", "10.0.0.1", "localhost..",
+        "localhost.evil.example", "xlocalhost", "127.0.0.256", "127.0.0",
+        "127.0.0.1.", "128.0.0.1", "localhost:+80", "localhost: 80"}) {
     EXPECT_FALSE(LoopbackHost(host)) << host;
     EXPECT_EQ(AnswerGet(/*loopback=*/true, host, "/").status, 403) << host;
     EXPECT_EQ(AnswerGet(/*loopback=*/false, host, "/nope").status, 404) << host;
