@@ -59,8 +59,8 @@ struct HostPort {
   int port = 0;
   bool ipv6 = false;
 };
-// "IPV4:PORT", "[IPV6]:PORT" or "localhost:PORT", port 0..65535; an
-// InvalidArgument naming `address` otherwise.
+// "IPV4:PORT", "[IPV6]:PORT" or "localhost:PORT", PORT decimal digits only,
+// 0..65535; an InvalidArgument naming `address` otherwise (a NUL byte too).
 absl::StatusOr<HostPort> ParseListenAddress(absl::string_view address);
 // 127.0.0.0/8 or ::1.
 bool IsLoopback(const HostPort& address);

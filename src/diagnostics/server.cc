@@ -27,6 +27,11 @@ absl::StatusOr<HostPort> ParseListenAddress(absl::string_view address) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid diagnostics address \"", address, "\": ", why));
   };
+  // inet_pton() reads a C string: "127.0.0.1\0x:80" would pass as
+  // 127.0.0.1.
+  if (const size_t nul = address.find('\0'); nul != absl::string_view::npos) {
+    return bad(absl::StrCat("holds a NUL byte (at offset ", nul, ")"));
+  }
   HostPort out;
   absl::string_view port;
   if (!address.empty() && address.front() == '[') {
@@ -44,7 +49,10 @@ absl::StatusOr<HostPort> ParseListenAddress(absl::string_view address) {
     out.host = std::string(address.substr(0, colon));
     port = address.substr(colon + 1);
   }
-  if (!absl::SimpleAtoi(port, &out.port) || out.port < 0 || out.port > 65535) {
+  // Digits only: SimpleAtoi() also takes "+80", " 80" and "80 ".
+  if (port.empty() ||
+      !std::all_of(port.begin(), port.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(port, &out.port) || out.port < 0 || out.port > 65535) {
     return bad(absl::StrCat("port \"", port, "\" is not 0..65535"));
   }
   if (out.host == "localhost") {

@@ -25,6 +25,7 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/utf8.h"
@@ -53,6 +54,10 @@ void Check(bool condition, const char* what, const std::string& detail) {
 // shares no code and no splitting step with LoopbackHost(), so a mistake
 // there (a prefix match, a name cut at the wrong colon, a NUL read as the end)
 // shows as a disagreement.
+
+bool AllDigits(absl::string_view text) {
+  return std::all_of(text.begin(), text.end(), absl::ascii_isdigit);
+}
 
 // Whether `text` from `at` starts with one octet; moves `at` past it.
 bool Octet(absl::string_view text, size_t& at) {
@@ -135,6 +140,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       warm::internal::ParseListenAddress(listen);
   if (parsed.ok()) {
     Check(parsed->port >= 0 && parsed->port <= 65535, "bad port", listen);
+    Check(listen.find('\0') == std::string::npos, "NUL byte accepted",
+          absl::CEscape(listen));
+    const std::string digits = listen.substr(listen.rfind(':') + 1);
+    Check(!digits.empty() && AllDigits(digits), "port not all digits",
+          absl::CEscape(listen));
     warm::internal::IsLoopback(*parsed);
   } else {
     Check(absl::StrContains(parsed.status().message(),
