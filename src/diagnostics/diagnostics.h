@@ -59,13 +59,14 @@ struct HostPort {
   int port = 0;
   bool ipv6 = false;
 };
-// "IPV4:PORT", "[IPV6]:PORT" or "localhost:PORT", port 0..65535; an
-// InvalidArgument naming `address` otherwise.
+// "IPV4:PORT", "[IPV6]:PORT" or "localhost:PORT", PORT decimal digits only,
+// 0..65535; an InvalidArgument naming `address` otherwise (a NUL byte too).
 absl::StatusOr<HostPort> ParseListenAddress(absl::string_view address);
 // 127.0.0.0/8 or ::1.
 bool IsLoopback(const HostPort& address);
-// Whether a Host header names this host's loopback: "localhost",
-// "127.x.x.x" or "[::1]", with any port. No header (HTTP/1.0) passes.
+// Whether a Host header names this host's loopback: "localhost" (any case,
+// or "localhost."), "127.x.x.x" or "[::1]", with any numeric port. No header
+// (HTTP/1.0) passes.
 bool LoopbackHost(absl::string_view host_header);
 // The server's answer to a GET of `target` (path and query as sent, not
 // decoded) with `host_header`: when it listens on a loopback address

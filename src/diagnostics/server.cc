@@ -27,6 +27,11 @@ absl::StatusOr<HostPort> ParseListenAddress(absl::string_view address) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid diagnostics address \"", address, "\": ", why));
   };
+  // inet_pton() reads a C string: "127.0.0.1\0x:80" would pass as
+  // 127.0.0.1.
+  if (const size_t nul = address.find('\0'); nul != absl::string_view::npos) {
+    return bad(absl::StrCat("holds a NUL byte (at offset ", nul, ")"));
+  }
   HostPort out;
   absl::string_view port;
   if (!address.empty() && address.front() == '[') {
@@ -44,7 +49,10 @@ absl::StatusOr<HostPort> ParseListenAddress(absl::string_view address) {
     out.host = std::string(address.substr(0, colon));
     port = address.substr(colon + 1);
   }
-  if (!absl::SimpleAtoi(port, &out.port) || out.port < 0 || out.port > 65535) {
+  // Digits only: SimpleAtoi() also takes "+80", " 80" and "80 ".
+  if (port.empty() ||
+      !std::all_of(port.begin(), port.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(port, &out.port) || out.port < 0 || out.port > 65535) {
     return bad(absl::StrCat("port \"", port, "\" is not 0..65535"));
   }
   if (out.host == "localhost") {
@@ -93,7 +101,13 @@ bool LoopbackHost(absl::string_view host_header) {
        !std::all_of(port.begin() + 1, port.end(), absl::ascii_isdigit))) {
     return false;
   }
-  if (host == "localhost" || host == "[::1]") return true;
+  // curl and other clients send the name as typed: "LOCALHOST", or the
+  // fully qualified "localhost." (RFC 6761: loopback too). A rebinding page
+  // cannot make a browser send either for a name of its own.
+  if (absl::EqualsIgnoreCase(host, "localhost") ||
+      absl::EqualsIgnoreCase(host, "localhost.") || host == "[::1]") {
+    return true;
+  }
   // inet_pton() reads a C string: "127.0.0.1\0.evil" would pass as 127.0.0.1.
   if (host.find('\0') != absl::string_view::npos) return false;
   unsigned char address[4];

@@ -74,12 +74,25 @@ bool ReadFile(const std::string& path, std::string& out, std::string& error) {
   // reload_interval of every channel is wasted.
   out.clear();
   char block[16 * 1024];
+  errno = 0;
   while (in.read(block, sizeof(block)) || in.gcount() > 0) {
     out.append(block, static_cast<size_t>(in.gcount()));
     if (out.size() > kMaxFileBytes) {
       error = "larger than 1 MiB: not a PEM file";
       return false;
     }
+  }
+  // The loop also ends on a read error (EIO), not only at the end: that is
+  // an error, not a file that happens to end there. A partial certificate
+  // would be reported as "does not parse", a partial chain not at all.
+  if (in.bad()) {
+    const int read_errno = errno;
+    error =
+        absl::StrCat("cannot read: ",
+                     read_errno != 0 ? std::strerror(read_errno) : "read error",
+                     " (after ", out.size(), " bytes)");
+    out.clear();
+    return false;
   }
   return true;
 }

@@ -6,6 +6,7 @@
 //   WARM_UPDATE_GOLDEN=1 ./diagnostics_render_test
 // and review the diff like code.
 
+#include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
@@ -14,6 +15,8 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "src/common/utf8.h"
 #include "src/diagnostics/diagnostics.h"
 #include "warm/diagnostics.h"
@@ -23,6 +26,7 @@ namespace internal {
 namespace {
 
 namespace pb = ::warm::diagnostics::v1;
+using ::testing::HasSubstr;
 
 constexpr int64_t kNow = 1700000000000;  // 2023-11-14 22:13:20 UTC
 
@@ -422,19 +426,65 @@ TEST(DiagnosticsRouterTest, BadRefreshIsQuotedAsValidUtf8) {
 // Found by tests/fuzz/diagnostics_router_fuzzer.cc: anything after "[::1]"
 // passed, and anything after a colon.
 TEST(DiagnosticsRouterTest, LoopbackHostIsANameAndANumericPort) {
-  for (const char* host : {"", "localhost", "localhost:8080", "localhost:",
-                           "127.0.0.1", "127.1.2.3:9", "[::1]", "[::1]:80"}) {
+  for (const char* host :
+       {"", "localhost", "localhost:8080", "localhost:", "127.0.0.1",
+        "127.1.2.3:9", "[::1]", "[::1]:80", "LOCALHOST", "LocalHost:80",
+        "localhost.", "localhost.:8080", "127.255.255.255:1"}) {
     EXPECT_TRUE(LoopbackHost(host)) << host;
     EXPECT_EQ(AnswerGet(/*loopback=*/true, host, "/nope").status, 404) << host;
   }
   for (const char* host :
        {"[::1]junk", "[::1].evil.example", "localhost:80x", "localhost.evil",
-        "127.0.0.1:x", "[::1", "evil.example", "10.0.0.1"}) {
+        "127.0.0.1:x", "[::1", "evil.example", "10.0.0.1", "localhost..",
+        "localhost.evil.example", "xlocalhost", "127.0.0.256", "127.0.0",
+        "127.0.0.1.", "128.0.0.1", "localhost:+80", "localhost: 80"}) {
     EXPECT_FALSE(LoopbackHost(host)) << host;
     EXPECT_EQ(AnswerGet(/*loopback=*/true, host, "/").status, 403) << host;
     EXPECT_EQ(AnswerGet(/*loopback=*/false, host, "/nope").status, 404) << host;
   }
   EXPECT_FALSE(LoopbackHost(std::string("127.0.0.1\0.evil", 15)));
+}
+
+TEST(DiagnosticsServerTest, ParseListenAddressTakesAddressAndDigitsOnly) {
+  struct Good {
+    const char* address;
+    const char* host;
+    int port;
+    bool ipv6;
+  };
+  for (const Good& good : {Good{"127.0.0.1:80", "127.0.0.1", 80, false},
+                           Good{"localhost:0", "127.0.0.1", 0, false},
+                           Good{"0.0.0.0:65535", "0.0.0.0", 65535, false},
+                           Good{"[::1]:8080", "::1", 8080, true},
+                           Good{"10.1.2.3:080", "10.1.2.3", 80, false}}) {
+    absl::StatusOr<HostPort> parsed = ParseListenAddress(good.address);
+    ASSERT_TRUE(parsed.ok()) << good.address << ": " << parsed.status();
+    EXPECT_EQ(parsed->host, good.host) << good.address;
+    EXPECT_EQ(parsed->port, good.port) << good.address;
+    EXPECT_EQ(parsed->ipv6, good.ipv6) << good.address;
+  }
+  for (const std::string& bad :
+       {std::string("127.0.0.1\0x:80", 14), std::string("127.0.0.1:80\0", 13),
+        std::string("[::1\0]:80", 10), std::string("127.0.0.1:+80"),
+        std::string("127.0.0.1: 80"), std::string("127.0.0.1:80 "),
+        std::string("127.0.0.1:-0"), std::string("127.0.0.1:"),
+        std::string("127.0.0.1:65536"), std::string("[::1]:0x50"),
+        std::string("127.0.0.1"), std::string("nohost.example:80")}) {
+    absl::StatusOr<HostPort> parsed = ParseListenAddress(bad);
+    ASSERT_FALSE(parsed.ok()) << absl::CEscape(bad);
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(
+        std::string(parsed.status().message()),
+        HasSubstr(absl::StrCat("invalid diagnostics address \"", bad, "\"")))
+        << absl::CEscape(bad);
+  }
+  EXPECT_THAT(std::string(ParseListenAddress(std::string("127.0.0.1\0x:80", 14))
+                              .status()
+                              .message()),
+              HasSubstr("holds a NUL byte (at offset 9)"));
+  EXPECT_THAT(
+      std::string(ParseListenAddress("127.0.0.1:+80").status().message()),
+      HasSubstr("port \"+80\" is not 0..65535"));
 }
 
 }  // namespace

@@ -5,8 +5,8 @@
 // what the fuzzer made it (valid UTF-8, as CaptureSnapshot() leaves it) with
 // kMarker appended, which holds every character that needs escaping, so the
 // properties can be checked exactly:
-//   - no HTML page holds kMarker's '<', '>' or quotes raw (every value is
-//     escaped, in text and in attributes);
+//   - no HTML page holds any of kMarker's '<', '>', '&' or quotes raw, each
+//     checked on its own (every value is escaped, in text and in attributes);
 //   - every Prometheus sample line parses: label values have no raw newline
 //     and no unescaped quote or backslash;
 //   - every output is valid UTF-8.
@@ -32,7 +32,11 @@ namespace {
 
 namespace pb = ::warm::diagnostics::v1;
 
-constexpr char kMarker[] = "<fz'\"&\n\\fz>";
+// Each character that HTML needs escaped sits next to "fz", so each one left
+// raw shows as its own substring (kRawInHtml) while its escaped form does not
+// ("&lt;fz", "fz&#39;", "fz&quot;", "&amp;fz", "fz&gt;" hold none of them).
+constexpr char kMarker[] = "<fz'fz\"fz&fz\n\\fz>";
+constexpr const char* kRawInHtml[] = {"<fz", "fz'", "fz\"", "&fz", "fz>"};
 
 void Check(bool condition, const char* what, absl::string_view detail) {
   if (condition) return;
@@ -47,7 +51,7 @@ void CheckUtf8(const std::string& text, const char* what) {
 
 void CheckHtml(const std::string& html) {
   CheckUtf8(html, "HTML is not valid UTF-8");
-  for (const char* raw : {"<fz", "fz>", "'\"&"}) {
+  for (const char* raw : kRawInHtml) {
     const size_t at = html.find(raw);
     Check(at == std::string::npos, "HTML holds an unescaped value",
           html.substr(at == std::string::npos ? 0 : (at > 80 ? at - 80 : 0),

@@ -7,15 +7,15 @@
 // hostile ones). Checked:
 //   - the status is one of 200, 400, 403, 404 and the body is valid UTF-8;
 //   - on loopback, a request is answered only for a Host that is
-//     "localhost", "[::1]" or a dotted 127.x.x.x, with at most a numeric
-//     port (an independent statement of the rule, not LoopbackHost()'s code);
+//     "localhost" (any case, "localhost." too), "[::1]" or a dotted
+//     127.x.x.x, with at most a numeric port: LoopbackHostSpec() below, a
+//     grammar matched by hand, not a copy of LoopbackHost()'s steps;
 //   - a parsed listen address has a port of 0..65535 and, refused, the error
 //     quotes the address.
 //
 // Input (FuzzedDataProvider): loopback flag, Host header, listen address,
 // then the request target (the rest).
 
-#include <arpa/inet.h>
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -25,6 +25,7 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/utf8.h"
@@ -40,34 +41,75 @@ void Check(bool condition, const char* what, const std::string& detail) {
   std::abort();
 }
 
-// "" too: "localhost:" has an empty port (RFC 3986).
+// --- The Host rule, stated on its own ---
+//
+//   host-header = "" / name [ ":" *DIGIT ]        ("localhost:" is RFC 3986)
+//   name        = "localhost" / "localhost."      (any case)
+//               / "127." octet "." octet "." octet
+//               / "[::1]"
+//   octet       = "0" / %x31-39 0*2DIGIT, at most 255 (no leading zero: what
+//                 inet_pton(AF_INET) reads)
+//
+// A hand-written matcher over the whole header, character by character: it
+// shares no code and no splitting step with LoopbackHost(), so a mistake
+// there (a prefix match, a name cut at the wrong colon, a NUL read as the end)
+// shows as a disagreement.
+
 bool AllDigits(absl::string_view text) {
   return std::all_of(text.begin(), text.end(), absl::ascii_isdigit);
 }
 
-// The Host headers a loopback server may answer, written out from the
-// rule rather than from LoopbackHost()'s code.
+// Whether `text` from `at` starts with one octet; moves `at` past it.
+bool Octet(absl::string_view text, size_t& at) {
+  size_t end = at;
+  int value = 0;
+  while (end < text.size() && end - at < 3 && text[end] >= '0' &&
+         text[end] <= '9') {
+    value = value * 10 + (text[end] - '0');
+    ++end;
+  }
+  if (end == at) return false;                        // no digit
+  if (end - at > 1 && text[at] == '0') return false;  // "01"
+  if (value > 255) return false;
+  at = end;
+  return true;
+}
+
+// Whether text[at..] is "" or ":" followed by digits only.
+bool PortRest(absl::string_view text, size_t at) {
+  if (at == text.size()) return true;
+  if (text[at] != ':') return false;
+  for (size_t i = at + 1; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return false;
+  }
+  return true;
+}
+
+bool DottedLoopback(absl::string_view text, size_t& at) {
+  if (text.substr(0, 4) != "127.") return false;
+  at = 4;
+  for (int i = 0; i < 3; ++i) {
+    if (i > 0) {
+      if (at >= text.size() || text[at] != '.') return false;
+      ++at;
+    }
+    if (!Octet(text, at)) return false;
+  }
+  return true;
+}
+
 bool LoopbackHostSpec(absl::string_view host) {
   if (host.empty()) return true;  // HTTP/1.0
-  absl::string_view name = host, port;
-  if (absl::StartsWith(host, "[")) {
-    const size_t close = host.find(']');
-    if (close == absl::string_view::npos) return false;
-    name = host.substr(0, close + 1);
-    port = host.substr(close + 1);
-  } else if (const size_t colon = host.find(':');
-             colon != absl::string_view::npos) {
-    name = host.substr(0, colon);
-    port = host.substr(colon);
+  for (absl::string_view name : {"localhost.", "localhost"}) {
+    if (host.size() >= name.size() &&
+        absl::EqualsIgnoreCase(host.substr(0, name.size()), name) &&
+        PortRest(host, name.size())) {
+      return true;
+    }
   }
-  if (!port.empty() && !(port[0] == ':' && AllDigits(port.substr(1)))) {
-    return false;
-  }
-  if (name == "localhost" || name == "[::1]") return true;
-  if (name.find('\0') != absl::string_view::npos) return false;
-  unsigned char address[4];
-  return inet_pton(AF_INET, std::string(name).c_str(), address) == 1 &&
-         address[0] == 127;
+  if (absl::StartsWith(host, "[::1]") && PortRest(host, 5)) return true;
+  size_t at = 0;
+  return DottedLoopback(host, at) && PortRest(host, at);
 }
 
 }  // namespace
@@ -98,6 +140,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       warm::internal::ParseListenAddress(listen);
   if (parsed.ok()) {
     Check(parsed->port >= 0 && parsed->port <= 65535, "bad port", listen);
+    Check(listen.find('\0') == std::string::npos, "NUL byte accepted",
+          absl::CEscape(listen));
+    const std::string digits = listen.substr(listen.rfind(':') + 1);
+    Check(!digits.empty() && AllDigits(digits), "port not all digits",
+          absl::CEscape(listen));
     warm::internal::IsLoopback(*parsed);
   } else {
     Check(absl::StrContains(parsed.status().message(),

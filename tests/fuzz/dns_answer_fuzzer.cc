@@ -7,13 +7,18 @@
 // The resolver's socket loop is not fuzzed: it only moves bytes. What comes
 // out must be usable as is:
 //   - every address is a gRPC target that ParseTarget() reads back as itself;
-//   - no TTL is negative (a record's TTL is 32 bits unsigned on the wire and
-//     an int in c-ares) and none exceeds its record's;
-//   - IPv4 comes before IPv6, with no duplicate.
+//   - each address's TTL is exactly what AddressesFromAddrinfo() promises:
+//     the lowest TTL of that address's records, lowered to the lowest TTL of
+//     the CNAME chain, and never negative (a record's TTL is 32 bits unsigned
+//     on the wire and an int in c-ares);
+//   - every record's address is in the result; IPv4 comes before IPv6, with
+//     no duplicate.
 //
-// Input: one DNS message, parsed both as an A and as an AAAA answer (a
-// server may put either in either); the nodes of both go into one
-// ares_addrinfo, as ares_getaddrinfo() would build it.
+// Input: a byte N (N % 4 CNAMEs), N % 4 big-endian 32-bit CNAME TTLs (the
+// chain ares_getaddrinfo() reports in ares_addrinfo::cnames), then one DNS
+// message, parsed both as an A and as an AAAA answer (a server may put either
+// in either); the nodes of both go into one ares_addrinfo, as
+// ares_getaddrinfo() would build it.
 
 #include <ares.h>
 #include <arpa/inet.h>
@@ -21,11 +26,13 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -48,6 +55,22 @@ void Check(bool condition, const char* what, const std::string& detail) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  const size_t cname_count = data[0] % 4;
+  if (size < 1 + 4 * cname_count) return 0;
+  std::vector<ares_addrinfo_cname> cnames(cname_count);
+  int chain_ttl = INT_MAX;
+  for (size_t i = 0; i < cname_count; ++i) {
+    const uint8_t* b = data + 1 + 4 * i;
+    const uint32_t wire = (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) |
+                          (uint32_t{b[2]} << 8) | uint32_t{b[3]};
+    cnames[i] = {};
+    cnames[i].ttl = static_cast<int>(wire);  // c-ares: an int, maybe < 0
+    if (i + 1 < cname_count) cnames[i].next = &cnames[i + 1];
+    chain_ttl = std::min(chain_ttl, cnames[i].ttl);
+  }
+  data += 1 + 4 * cname_count;
+  size -= 1 + 4 * cname_count;
   if (size > 65535) return 0;  // a DNS message's length is 16 bits
   const int length = static_cast<int>(size);
 
@@ -101,10 +124,38 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   ares_addrinfo info = {};
   info.nodes = nodes.empty() ? nullptr : &nodes[0];
+  info.cnames = cnames.empty() ? nullptr : &cnames[0];
 
   const int port = 1 + static_cast<int>(size % 65535);
   const std::vector<warm::internal::ResolvedAddress> addresses =
       warm::internal::AddressesFromAddrinfo(info, port);
+
+  // The expected TTL of each address (as its gRPC target), from the nodes
+  // alone: the lowest of its records', then capped by the chain, at least 0.
+  std::map<std::string, int> expected_ttl;
+  for (const ares_addrinfo_node& node : nodes) {
+    char text[INET6_ADDRSTRLEN] = {};
+    std::string target;
+    if (node.ai_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(node.ai_addr);
+      Check(inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text)) != nullptr,
+            "inet_ntop", "AF_INET");
+      target = absl::StrCat("ipv4:", text, ":", port);
+    } else {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(node.ai_addr);
+      Check(inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text)) != nullptr,
+            "inet_ntop", "AF_INET6");
+      target = absl::StrCat("ipv6:[", text, "]:", port);
+    }
+    const auto [it, added] = expected_ttl.emplace(target, node.ai_ttl);
+    if (!added) it->second = std::min(it->second, node.ai_ttl);
+  }
+  for (auto& [target, ttl] : expected_ttl) {
+    ttl = std::max(0, std::min(ttl, chain_ttl));
+  }
+  Check(addresses.size() == expected_ttl.size(),
+        "not one address per distinct record address",
+        absl::StrCat(addresses.size(), " vs ", expected_ttl.size()));
 
   Check(addresses.size() <= nodes.size(), "more addresses than records",
         absl::StrCat(addresses.size()));
@@ -129,13 +180,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
               again->addresses[0].grpc_target == a.address.grpc_target &&
               again->addresses[0].display == a.address.display,
           "address does not parse back", a.address.grpc_target);
-    // The TTL is that of some record of this address (the lowest).
-    bool ttl_of_a_record = false;
-    for (const ares_addrinfo_node& node : nodes) {
-      ttl_of_a_record =
-          ttl_of_a_record || std::max(0, node.ai_ttl) == a.ttl.count();
-    }
-    Check(ttl_of_a_record, "TTL of no record", a.address.grpc_target);
+    const auto expected = expected_ttl.find(a.address.grpc_target);
+    Check(expected != expected_ttl.end(), "address of no record",
+          a.address.grpc_target);
+    Check(a.ttl.count() <= std::max(0, chain_ttl), "TTL above the CNAMEs'",
+          absl::StrCat(a.address.grpc_target, " ttl ", a.ttl.count(), " chain ",
+                       chain_ttl));
+    Check(a.ttl.count() == expected->second,
+          "TTL is not the lowest of its records and CNAMEs",
+          absl::StrCat(a.address.grpc_target, " ttl ", a.ttl.count(),
+                       " expected ", expected->second));
   }
   return 0;
 }

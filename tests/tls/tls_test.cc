@@ -3,6 +3,8 @@
 // file checks at creation, DNS names checked against server certificates,
 // and rotation of the client certificate on disk under load.
 
+#include "src/tls/tls.h"
+
 #include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
@@ -325,6 +327,63 @@ TEST_F(TlsTest, BadFilesAreReportedAtCreation) {
   ASSERT_FALSE(both.ok());
   EXPECT_THAT(both.status().message(),
               HasSubstr("credentials and tls are both set"));
+}
+
+// ReadFile() (src/tls/tls.cc) reads in 16 KiB blocks up to 1 MiB: sizes
+// either side of a block and of the limit, through LoadTlsMaterial(). Each
+// ca_file is the CA certificate padded after its END line (text outside
+// BEGIN/END is ignored by PEM), so a file read whole parses and its bytes come
+// back in root_pem unchanged.
+TEST_F(TlsTest, FilesAreReadWholeAcrossBlocksUpToOneMiB) {
+  const size_t kMiB = size_t{1} << 20;
+  TlsOptions tls;
+  for (size_t size :
+       {size_t{16383}, size_t{16384}, size_t{16385}, size_t{3 * 16384}, kMiB}) {
+    SCOPED_TRACE(size);
+    ASSERT_LT(ca_.cert.size(), size);
+    // Padding whose bytes depend on their offset: a block read twice, skipped
+    // or truncated would not compare equal.
+    std::string contents = ca_.cert;
+    for (size_t i = contents.size(); i < size; ++i) {
+      contents += (i % 64 == 63) ? '\n' : static_cast<char>('a' + i % 26);
+    }
+    ASSERT_EQ(contents.size(), size);
+    tls.ca_file =
+        Must(files_.Write(absl::StrCat("ca-", size, ".pem"), contents));
+    absl::StatusOr<internal::TlsMaterial> material =
+        internal::LoadTlsMaterial(tls, std::chrono::system_clock::now());
+    ASSERT_TRUE(material.ok()) << material.status();
+    EXPECT_TRUE(material->root_pem == contents)
+        << material->root_pem.size() << " bytes read";
+  }
+
+  // Empty: read (as nothing), then refused for what it holds.
+  tls.ca_file = Must(files_.Write("empty.pem", ""));
+  absl::StatusOr<internal::TlsMaterial> material =
+      internal::LoadTlsMaterial(tls, std::chrono::system_clock::now());
+  ASSERT_FALSE(material.ok());
+  EXPECT_THAT(material.status().message(),
+              HasSubstr(absl::StrCat("ca_file \"", tls.ca_file,
+                                     "\" holds no PEM certificate")));
+
+  // One byte over the limit: refused for its size, naming the file.
+  tls.ca_file = Must(files_.Write(
+      "too-big.pem", ca_.cert + std::string(kMiB + 1 - ca_.cert.size(), 'x')));
+  material = internal::LoadTlsMaterial(tls, std::chrono::system_clock::now());
+  ASSERT_FALSE(material.ok());
+  EXPECT_EQ(material.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(material.status().message(),
+              HasSubstr(absl::StrCat("ca_file \"", tls.ca_file,
+                                     "\" larger than 1 MiB")));
+
+  // A read error is an error naming the file, not a short file: a regular
+  // file whose read(2) fails (EIO at offset 0 of /proc/self/mem).
+  tls.ca_file = "/proc/self/mem";
+  material = internal::LoadTlsMaterial(tls, std::chrono::system_clock::now());
+  ASSERT_FALSE(material.ok());
+  EXPECT_THAT(material.status().message(),
+              HasSubstr("ca_file \"/proc/self/mem\" cannot read: "));
+  EXPECT_THAT(material.status().message(), Not(HasSubstr("holds no PEM")));
 }
 
 // A DNS target's name is what the servers' certificates are checked
