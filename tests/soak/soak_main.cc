@@ -19,7 +19,9 @@
 // down; event logs stay within their cap; RSS after warm-up stays bounded;
 // every channel serves again once the faults are healed; and teardown is
 // clean (every call ended, every channel destroyed, every child reaped, so
-// that LSan sees no leak). Exits 0 only without violations.
+// that LSan sees no leak). Exits 0 only without violations. A watchdog
+// (--watchdog) ends a run that outlives its bound, a lost call included,
+// with what it knows and exit 1.
 //
 // Threads: the main thread owns every child process (ChildBackend, Dnsmasq
 // and NetHost servers die with the thread that started them), runs the
@@ -249,6 +251,7 @@ class Soak {
   void CheckTlsRotated(const std::shared_ptr<ChannelEntry>& entry,
                        milliseconds bound);
   bool Drain();
+  void Watchdog(SteadyClock::time_point load_start);
   void PrintSummary(SteadyClock::duration wall);
 
   template <typename T>
@@ -317,6 +320,11 @@ class Soak {
           rss_end_kb_ = 0;
   bool rss_reported_ = false;
   int helper_failures_seen_ = 0;
+
+  // The watchdog (Watchdog()): told to stand down at the end of Run().
+  std::mutex watchdog_mu_;
+  std::condition_variable watchdog_cv_;
+  bool watchdog_done_ = false;  // guarded by watchdog_mu_
 };
 
 template <typename T>
@@ -1286,6 +1294,54 @@ bool Soak::Drain() {
   return false;
 }
 
+void Soak::Watchdog(SteadyClock::time_point load_start) {
+  // Every step after load has its own bound, but a call warm never ends
+  // (sync calls on the load threads, or the main thread's in CheckRecovery
+  // and CheckTlsRotated) would still hang the run with no summary. Past the
+  // bound, say what is known and leave: the main thread's state is not ours
+  // to read or tear down, so only thread-safe records are printed.
+  const milliseconds bound = flags_.WatchdogBound();
+  {
+    std::unique_lock<std::mutex> lock(watchdog_mu_);
+    if (watchdog_cv_.wait_until(lock, load_start + bound,
+                                [&] { return watchdog_done_; })) {
+      return;
+    }
+  }
+  const auto now = SteadyClock::now();
+  std::map<std::string, std::shared_ptr<CallTally>> tallies;
+  {
+    std::lock_guard<std::mutex> lock(tallies_mu_);
+    tallies = tallies_;
+  }
+  uint64_t started = 0;
+  std::vector<std::string> outstanding;
+  for (const auto& [name, tally] : tallies) {
+    started += tally->started();
+    for (const std::string& call : tally->DescribeOutstanding(now)) {
+      outstanding.push_back(call);
+    }
+  }
+  std::ostringstream out;
+  out << "=== warm_soak summary (watchdog) ===\n";
+  out << "build: " << (SanitizerName()[0] ? SanitizerName() : "normal")
+      << ", seed " << flags_.seed << ", duration " << flags_.duration.count()
+      << " ms\n";
+  out << "calls: " << started << " started, " << outstanding.size()
+      << " outstanding\n";
+  for (const std::string& call : outstanding) out << "  - " << call << "\n";
+  out << "violations: " << violations_.count() << "\n";
+  for (const std::string& detail : violations_.details()) {
+    out << "  - " << detail << "\n";
+  }
+  out << "soak: FAILED: watchdog: the run has not ended " << bound.count()
+      << " ms after load started (--watchdog; last steps in the log above); "
+      << "replay: warm_soak " << flags_.ReplayArgs() << "\n";
+  std::cout << out.str() << std::flush;
+  if (!flags_.report.empty()) std::ofstream(flags_.report) << out.str();
+  _exit(1);
+}
+
 void Soak::CheckRecovery() {
   // With every fault healed, every channel must serve again: an OK call
   // within a generous bound (members reconnect with gRPC's backoff, up to
@@ -1468,6 +1524,7 @@ int Soak::Run() {
   std::thread scraper([this] { Scraper(); });
 
   const auto start = SteadyClock::now();
+  std::thread watchdog([this, start] { Watchdog(start); });
   const auto warm_at = start + flags_.warmup;
   const auto end = start + flags_.duration;
   ScheduleNextFault();
@@ -1521,8 +1578,15 @@ int Soak::Run() {
   log_.Line("load stops; healing every fault");
   HealEverything();
   stop_load_.store(true);
-  for (std::thread& thread : threads) thread.join();
-  const bool drained = Drain();
+  // Drain before joining: Begin/End count the closed-loop threads' sync
+  // calls too, so a call warm lost is reported here, where joining its
+  // thread would hang for ever. Joined, a thread may still have started one
+  // last call between its look at stop_load_ and the drain: drain again.
+  bool drained = Drain();
+  if (drained) {
+    for (std::thread& thread : threads) thread.join();
+    drained = Drain();
+  }
   log_.Line(drained ? "drained: every call ended" : "drain FAILED");
   if (drained) CheckRecovery();
   {
@@ -1535,8 +1599,9 @@ int Soak::Run() {
   CheckHelperFailures();
 
   if (!drained) {
-    // Calls still running hold channels and callbacks into this object:
-    // nothing can be torn down safely. Report and leave.
+    // Calls still running hold channels and callbacks into this object
+    // (and the load threads making them are not joined): nothing can be
+    // torn down safely. Report and leave.
     PrintSummary(SteadyClock::now() - wall_start);
     std::cout.flush();
     _exit(1);
@@ -1588,6 +1653,12 @@ int Soak::Run() {
   dns_.reset();
   cert_dir_.reset();
   CheckHelperFailures();
+  {
+    std::lock_guard<std::mutex> lock(watchdog_mu_);
+    watchdog_done_ = true;
+  }
+  watchdog_cv_.notify_all();
+  watchdog.join();
   PrintSummary(SteadyClock::now() - wall_start);
   return violations_.count() == 0 ? 0 : 1;
 }
