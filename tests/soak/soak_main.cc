@@ -1249,7 +1249,16 @@ void Soak::CheckRetiring(bool final_pass) {
   std::vector<Retiring> still;
   const auto now = SteadyClock::now();
   for (Retiring& retiring : retiring_) {
-    if (retiring.entry->tally->outstanding() == 0) {
+    // Quiet means no call running and none about to start. outstanding() ==
+    // 0 is not enough: a load thread may hold the entry from PickEntry()
+    // taken just before ChurnChannel() swapped the slot, and not have called
+    // Begin() yet. Out of slots_, the entry is referenced only by retiring_
+    // and by callers that took it before: a load thread's local copy (held
+    // until its call has ended) or an AsyncCall (dropped after End()). So
+    // use_count() == 1 means nobody else holds it, and nobody can take it
+    // again: no call can start on it.
+    if (retiring.entry.use_count() == 1 &&
+        retiring.entry->tally->outstanding() == 0) {
       quiet.push_back(std::move(retiring.entry));
     } else if (final_pass || now - retiring.since > flags_.drain_timeout) {
       // Lost calls are reported by Drain(); keep the entry so that nothing
