@@ -204,6 +204,7 @@ class Soak {
   struct Retiring {
     std::shared_ptr<ChannelEntry> entry;
     SteadyClock::time_point since;
+    bool reported = false;  // as retiree_stuck
   };
 
   // Setup.
@@ -1247,6 +1248,19 @@ void Soak::CheckQuiescent(
 void Soak::CheckRetiring(bool final_pass) {
   std::vector<std::shared_ptr<ChannelEntry>> quiet;
   std::vector<Retiring> still;
+  auto is_quiet = [](const Retiring& retiring) {
+    return retiring.entry.use_count() == 1 &&
+           retiring.entry->tally->outstanding() == 0;
+  };
+  if (final_pass) {
+    // Every call has ended, but a callback may still be between End() and
+    // dropping its AsyncCall: give them the drain timeout.
+    const auto until = SteadyClock::now() + flags_.drain_timeout;
+    while (SteadyClock::now() < until &&
+           !std::all_of(retiring_.begin(), retiring_.end(), is_quiet)) {
+      std::this_thread::sleep_for(milliseconds(10));  // polling, bounded
+    }
+  }
   const auto now = SteadyClock::now();
   for (Retiring& retiring : retiring_) {
     // Quiet means no call running and none about to start. outstanding() ==
@@ -1257,16 +1271,30 @@ void Soak::CheckRetiring(bool final_pass) {
     // until its call has ended) or an AsyncCall (dropped after End()). So
     // use_count() == 1 means nobody else holds it, and nobody can take it
     // again: no call can start on it.
-    if (retiring.entry.use_count() == 1 &&
-        retiring.entry->tally->outstanding() == 0) {
+    if (is_quiet(retiring)) {
       quiet.push_back(std::move(retiring.entry));
-    } else if (final_pass || now - retiring.since > flags_.drain_timeout) {
-      // Lost calls are reported by Drain(); keep the entry so that nothing
-      // is torn down under a call still running.
-      still.push_back(std::move(retiring));
-    } else {
-      still.push_back(std::move(retiring));
+      continue;
     }
+    // Its calls have deadlines of at most 1.5 s: held for longer than the
+    // drain timeout (or still held at the end, once every call ended), the
+    // channel is stuck. Report it once and keep the entry, so that nothing
+    // is torn down under a call still running.
+    if (!retiring.reported &&
+        (final_pass || now - retiring.since > flags_.drain_timeout)) {
+      retiring.reported = true;
+      const auto calls = retiring.entry->tally->DescribeOutstanding(now);
+      violations_.Add(
+          "retiree_stuck",
+          absl::StrCat(
+              retiring.entry->name, ": retired ",
+              std::chrono::duration_cast<milliseconds>(now - retiring.since)
+                  .count(),
+              " ms ago", final_pass ? " (end of run)" : "",
+              ", still held by ", retiring.entry.use_count() - 1,
+              " other references, ", calls.size(), " calls outstanding",
+              calls.empty() ? "" : ": ", absl::StrJoin(calls, "; ")));
+    }
+    still.push_back(std::move(retiring));
   }
   retiring_ = std::move(still);
   CheckQuiescent(quiet, "retired");
