@@ -235,6 +235,7 @@ class Soak {
   void ChurnChannel();
   std::vector<std::string> RandomDnsAddresses(bool allow_empty);
   void HealEverything();
+  void RefillSlots();
 
   // Checks.
   void Scraper();
@@ -914,6 +915,32 @@ void Soak::HealEverything() {
   }
   log_.Line("healed: every backend up and serving, DNS answering, TLS files "
             "whole, no network fault");
+}
+
+void Soak::RefillSlots() {
+  // A slot churned while the TLS files were half-written (or whatever else
+  // made CreateChannel refuse) stays empty, and CheckRecovery() walks only
+  // channels that exist: with the files whole again, fill every slot, so
+  // that recovery (and the TLS rotation) is checked for every kind present.
+  // Load has stopped: only this thread touches the slots now.
+  for (size_t i = 0; i < kinds_.size(); ++i) {
+    {
+      std::lock_guard<std::mutex> lock(slots_mu_);
+      if (slots_[i] != nullptr) continue;
+    }
+    std::shared_ptr<ChannelEntry> fresh = NewChannel(kinds_[i]);
+    if (fresh == nullptr) {
+      violations_.Add("channel_not_created",
+                      absl::StrCat("slot ", i, " (", KindName(kinds_[i]),
+                                   "): no channel can be created after "
+                                   "healing (the log says why)"));
+      continue;
+    }
+    log_.Line(absl::StrCat("slot ", i, " was empty: ", fresh->name,
+                           " created after healing"));
+    std::lock_guard<std::mutex> lock(slots_mu_);
+    slots_[i] = std::move(fresh);
+  }
 }
 
 // --- Checks -------------------------------------------------------------------
@@ -1646,7 +1673,10 @@ int Soak::Run() {
     drained = Drain();
   }
   log_.Line(drained ? "drained: every call ended" : "drain FAILED");
-  if (drained) CheckRecovery();
+  if (drained) {
+    RefillSlots();
+    CheckRecovery();
+  }
   {
     std::lock_guard<std::mutex> lock(scraper_mu_);
     stop_scraper_.store(true);
