@@ -91,8 +91,21 @@ constexpr int kEventLogSize = 24;
 // counted), so that a hung channel cannot grow memory without bound.
 constexpr int kMaxOpenLoopOutstanding = 2000;
 
-std::atomic<bool> g_interrupted{false};
-void OnSignal(int) { g_interrupted.store(true); }
+// SIGINT/SIGTERM: the first stops load early and the run ends as usual
+// (checks, summary) but fails, "interrupted"; a second exits at once.
+std::atomic<bool> g_interrupted{false};  // lock-free: async-signal-safe
+void OnSignal(int sig) {
+  if (g_interrupted.exchange(true)) {
+    static const char kNow[] = "warm_soak: second signal: exiting now\n";
+    if (write(STDERR_FILENO, kNow, sizeof kNow - 1) < 0) {
+    }
+    _exit(128 + sig);
+  }
+  static const char kStop[] =
+      "warm_soak: interrupted: stopping (a second signal exits at once)\n";
+  if (write(STDERR_FILENO, kStop, sizeof kStop - 1) < 0) {
+  }
+}
 
 int64_t RssKb() {
   std::ifstream statm("/proc/self/statm");
@@ -1566,7 +1579,12 @@ void Soak::PrintSummary(SteadyClock::duration wall) {
   for (const std::string& detail : violations_.details()) {
     out << "  - " << detail << "\n";
   }
-  if (violations_.count() == 0) {
+  if (g_interrupted.load()) {
+    out << "soak: FAILED: interrupted after "
+        << std::chrono::duration_cast<milliseconds>(wall).count()
+        << " ms (a run cut short proves nothing), " << violations_.count()
+        << " violations; replay: warm_soak " << flags_.ReplayArgs() << "\n";
+  } else if (violations_.count() == 0) {
     out << "soak: PASSED\n";
   } else {
     out << "soak: FAILED with " << violations_.count()
@@ -1763,7 +1781,7 @@ int Soak::Run() {
   watchdog_cv_.notify_all();
   watchdog.join();
   PrintSummary(SteadyClock::now() - wall_start);
-  return violations_.count() == 0 ? 0 : 1;
+  return violations_.count() == 0 && !g_interrupted.load() ? 0 : 1;
 }
 
 }  // namespace
