@@ -40,6 +40,8 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -268,6 +270,8 @@ class Soak {
                        SteadyClock::time_point deadline);
   bool Drain();
   void Watchdog(SteadyClock::time_point load_start);
+  void CleanUpBeforeExit();
+  void RemoveTempFilesNow();
   void PrintSummary(SteadyClock::duration wall);
 
   template <typename T>
@@ -344,6 +348,10 @@ class Soak {
   std::mutex watchdog_mu_;
   std::condition_variable watchdog_cv_;
   bool watchdog_done_ = false;  // guarded by watchdog_mu_
+  // What an _exit() from another thread must still remove (set up before
+  // load starts, read-only after): temporary directories, namespaces.
+  std::vector<std::string> temp_dirs_;
+  std::vector<std::string> netns_names_;
 };
 
 template <typename T>
@@ -1440,12 +1448,38 @@ void Soak::Watchdog(SteadyClock::time_point load_start) {
   for (const std::string& detail : violations_.details()) {
     out << "  - " << detail << "\n";
   }
+  RemoveTempFilesNow();
   out << "soak: FAILED: watchdog: the run has not ended " << bound.count()
       << " ms after load started (--watchdog; last steps in the log above); "
       << "replay: warm_soak " << flags_.ReplayArgs() << "\n";
   std::cout << out.str() << std::flush;
   if (!flags_.report.empty()) std::ofstream(flags_.report) << out.str();
   _exit(1);
+}
+
+void Soak::RemoveTempFilesNow() {
+  // From the watchdog, with the main thread's objects still in use: only
+  // what outlives the process. Child processes die with it (SIGKILL when
+  // the thread that started them goes).
+  for (const std::string& dir : temp_dirs_) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+  for (const std::string& name : netns_names_) {
+    const std::string command = "ip netns delete " + name + " 2>/dev/null";
+    if (std::system(command.c_str()) != 0) {
+    }
+  }
+}
+
+void Soak::CleanUpBeforeExit() {
+  // On the main thread, before an _exit() that skips the destructors:
+  // children, namespaces and temporary directories go; in-process servers
+  // and channels, which running calls may still use, stay.
+  net_backends_.clear();  // servers before their namespaces
+  backends_.clear();
+  dns_.reset();
+  cert_dir_.reset();
 }
 
 void Soak::CheckRecovery() {
@@ -1641,6 +1675,12 @@ int Soak::Run() {
   threads.emplace_back([this] { OpenLoop(); });
   std::thread scraper([this] { Scraper(); });
 
+  if (cert_dir_) temp_dirs_.push_back(cert_dir_->path());
+  if (dns_ != nullptr) temp_dirs_.push_back(dns_->dir());
+  for (NetBackend& net : net_backends_) {
+    netns_names_.push_back(net.host->name());
+    temp_dirs_.push_back(net.server->process().dir());
+  }
   const auto start = SteadyClock::now();
   std::thread watchdog([this, start] { Watchdog(start); });
   const auto warm_at = start + flags_.warmup;
@@ -1723,6 +1763,7 @@ int Soak::Run() {
     // Calls still running hold channels and callbacks into this object
     // (and the load threads making them are not joined): nothing can be
     // torn down safely. Report and leave.
+    CleanUpBeforeExit();
     PrintSummary(SteadyClock::now() - wall_start);
     std::cout.flush();
     _exit(1);
@@ -1755,7 +1796,9 @@ int Soak::Run() {
                     absl::StrCat(live_entries_.load(),
                                  " channels still alive after every call "
                                  "ended and every reference was dropped"));
+    CleanUpBeforeExit();
     PrintSummary(SteadyClock::now() - wall_start);
+    std::cout.flush();
     _exit(1);
   }
   const std::string remaining = HandleDiagnosticsRequest("/channels.json").body;
