@@ -59,6 +59,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+// gtest only for its ad hoc test result: the helpers (ChildBackend,
+// Dnsmasq) report failures with ADD_FAILURE (CheckHelperFailures).
 #include "gtest/gtest.h"
 #include "tests/soak/soak_book.h"
 #include "tests/soak/soak_flags.h"
@@ -320,6 +322,9 @@ class Soak {
       schedule_;
   uint64_t schedule_order_ = 0;
   std::map<std::string, int> faults_;
+  // The scheduled undoing of faults (restarts, SIGCONT, ...), by kind:
+  // reported apart so that the fault counts are faults only.
+  std::map<std::string, int> heals_;
   std::map<std::string, std::string> skipped_kinds_;
   // dnsmasq could not be restarted by the final heal: DNS channels cannot
   // recover, through no fault of warm's, and are not checked.
@@ -773,7 +778,7 @@ void Soak::InjectFault() {
       backend.state = BackendState::kKilled;
       Schedule(recover, "backend_restart " + where, [this, index, where] {
         RestartBackend(index);
-        ++faults_["backend_restart"];
+        ++heals_["backend_restart"];
         log_.Line("heal backend_restart " + where);
       });
     } else if (kind == "backend_stop") {
@@ -783,6 +788,7 @@ void Soak::InjectFault() {
       Schedule(recover, "backend_continue " + where, [this, index, where] {
         backends_[index].child->Continue();
         backends_[index].state = BackendState::kUp;
+        ++heals_["backend_continue"];
         log_.Line("heal backend_continue " + where);
       });
     } else {
@@ -792,6 +798,7 @@ void Soak::InjectFault() {
       Schedule(recover, "backend_serving " + where, [this, index, where] {
         backends_[index].child->SetServing(true);
         backends_[index].state = BackendState::kUp;
+        ++heals_["backend_serving"];
         log_.Line("heal backend_serving " + where);
       });
     }
@@ -806,13 +813,14 @@ void Soak::InjectFault() {
     dns_->Kill();
     dns_up_ = false;
     Schedule(recover, "dns_restart", [this] {
-      ++faults_["dns_restart"];
       if (dns_->Restart()) {
+        ++heals_["dns_restart"];
         dns_up_ = true;
         log_.Line("heal dns_restart " + dns_->server());
       } else {
         // The port was taken meanwhile: DNS channels keep their last
         // answer; nothing to check against, so say so.
+        ++heals_["dns_restart_failed"];
         log_.Line("heal dns_restart failed: port taken; DNS stays down");
       }
     });
@@ -846,6 +854,7 @@ void Soak::InjectFault() {
                         cert_dir_->Write("client.key", pem.key).ok();
         if (!ok) violations_.Add("harness", "cannot complete TLS files");
         tls_busy_ = false;
+        ++heals_["tls_complete"];
         log_.Line(absl::StrCat("heal tls_complete generation ", generation));
       });
     }
@@ -882,6 +891,7 @@ void Soak::InjectFault() {
       const absl::Status cleared = net_backends_[index].host->Clear();
       if (!cleared.ok()) violations_.Add("harness", "Clear: " + cleared.ToString());
       net_backends_[index].faulted = false;
+      ++heals_["net_clear"];
       log_.Line("heal net_clear " + detail);
     });
   } else if (kind == "channel_churn") {
@@ -1596,6 +1606,8 @@ void Soak::PrintSummary(SteadyClock::duration wall) {
   }
   out << "faults:";
   for (const auto& [kind, count] : faults_) out << " " << kind << "=" << count;
+  out << "\nheals:";
+  for (const auto& [kind, count] : heals_) out << " " << kind << "=" << count;
   out << "\n";
   for (const auto& [kind, reason] : skipped_kinds_) {
     out << "skipped: " << kind << ": " << reason << "\n";
