@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the chaos soak (tests/soak/) and runs it, printing its summary.
 #
-#   bash scripts/soak.sh [duration] [seed] [warm_soak flags...]
+#   bash scripts/soak.sh [duration [seed]] [warm_soak flags...]
 #   WARM_SANITIZE=address bash scripts/soak.sh 90s     # ASan+UBSan+LSan
 #   WARM_SANITIZE=thread bash scripts/soak.sh 90s      # TSan
 #
@@ -10,13 +10,19 @@
 # warm_test_backend are (re)built. Duration: 60s by default (1500ms, 60s,
 # 10m); seed: drawn at random and printed unless given. The summary also goes
 # to <build dir>/soak-report.txt. Exit status: warm_soak's (0: no
-# violations; 1: violations, with the replay line; 2: bad flags or setup).
+# violations; 1: violations, interrupted or watchdog, with the replay line;
+# 2: bad flags or setup). Any other status is not warm_soak's verdict but
+# its death: a sanitizer's report (TSan exits 66), an abort (134, e.g. ASan
+# with abort_on_error=1, or a failed helper), a signal (128 + N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-duration="${1:-60s}"
-seed="${2:-}"
-shift $(( $# > 2 ? 2 : $# ))
+# Positional duration and seed are optional: an argument starting with "--"
+# ends them and is passed on as a flag (soak.sh 90s --no-netns: no seed).
+duration=60s
+seed=""
+if [ $# -gt 0 ] && [[ "$1" != --* ]]; then duration="$1"; shift; fi
+if [ $# -gt 0 ] && [[ "$1" != --* ]]; then seed="$1"; shift; fi
 
 sanitize="${WARM_SANITIZE:-}"
 case "$sanitize" in

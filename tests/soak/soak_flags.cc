@@ -20,7 +20,8 @@ constexpr char kUsage[] =
     "[--warmup=D]\n"
     "         [--status-interval=30s]\n"
     "         [--rss-factor=F] [--rss-slack-mb=N] [--deadline-slack=D]\n"
-    "         [--drain-timeout=30s] [--no-dns] [--no-tls] [--no-netns]\n"
+    "         [--drain-timeout=30s] [--recovery-timeout=D] [--watchdog=D]\n"
+    "         [--no-dns] [--no-tls] [--no-netns]\n"
     "         [--report=FILE] [--verbose]\n"
     "durations: 1500ms, 60s, 10m (a bare number is seconds)\n";
 
@@ -103,10 +104,27 @@ std::string SoakFlags::ReplayArgs() const {
       << " --deadline-slack=" << FormatDuration(deadline_slack)
       << " --rss-factor=" << rss_factor << " --rss-slack-mb=" << rss_slack_mb
       << " --drain-timeout=" << FormatDuration(drain_timeout);
+  if (recovery_timeout.count() != 0) {
+    out << " --recovery-timeout=" << FormatDuration(recovery_timeout);
+  }
+  if (watchdog.count() != 0) out << " --watchdog=" << FormatDuration(watchdog);
   if (!dns) out << " --no-dns";
   if (!tls) out << " --no-tls";
   if (!netns) out << " --no-netns";
   return out.str();
+}
+
+std::chrono::milliseconds SoakFlags::RecoveryBound() const {
+  return recovery_timeout.count() != 0 ? recovery_timeout : 2 * drain_timeout;
+}
+
+std::chrono::milliseconds SoakFlags::WatchdogBound() const {
+  if (watchdog.count() != 0) return watchdog;
+  // Load, then: the first drain, the closed-loop joins with a second drain,
+  // recovery, the wait for channels to go; 60 s for healing (a dnsmasq
+  // restart may take 20 s), the scraper's join and teardown.
+  return duration + 3 * drain_timeout + RecoveryBound() +
+         std::chrono::milliseconds(60000);
 }
 
 SoakFlags ParseSoakFlags(int argc, char** argv) {
@@ -189,6 +207,10 @@ SoakFlags ParseSoakFlags(int argc, char** argv) {
       duration(&flags.deadline_slack, 1);
     } else if (name == "--drain-timeout") {
       duration(&flags.drain_timeout, 1000);
+    } else if (name == "--recovery-timeout") {
+      duration(&flags.recovery_timeout, 1000);
+    } else if (name == "--watchdog") {
+      duration(&flags.watchdog, 1000);
     } else if (name == "--report") {
       need_value();
       flags.report = value;

@@ -48,6 +48,16 @@ struct SoakFlags {
   std::chrono::milliseconds deadline_slack{0};
   // After load stops: how long calls may take to end, channels to go.
   std::chrono::milliseconds drain_timeout{30000};
+  // After healing: how long every channel together has to serve again
+  // (one deadline for the whole recovery phase, TLS rotation check
+  // included; channels recover in parallel). 0: 2 x drain_timeout.
+  std::chrono::milliseconds recovery_timeout{0};
+  // The whole run's cap, from start: past it a watchdog thread prints what
+  // is known (violations so far, calls still outstanding, the replay line)
+  // and exits 1 without tearing down, so that a call warm never ends (even
+  // a sync call on the main thread) cannot hang the soak. 0: derived,
+  // duration + 3 x drain_timeout + RecoveryBound() + 60 s (WatchdogBound).
+  std::chrono::milliseconds watchdog{0};
   // Fault kinds may be turned off; netns needs root and nft anyway.
   bool dns = true;
   bool tls = true;
@@ -57,6 +67,10 @@ struct SoakFlags {
 
   // The flags that reproduce this run (for the replay line).
   std::string ReplayArgs() const;
+  // recovery_timeout, or its default.
+  std::chrono::milliseconds RecoveryBound() const;
+  // The watchdog's bound: `watchdog`, or the derived one.
+  std::chrono::milliseconds WatchdogBound() const;
 };
 
 // Parses argv; on a bad or unknown flag prints a message naming it and the

@@ -15,11 +15,14 @@
 // It checks invariants, never timings (scripts/soak.sh runs it):
 // every call ends with a status, none far past its deadline; per channel the
 // harness's own count of calls agrees with warm's snapshot and /metrics once
-// the channel is quiet, and bounds them while it is not; counters never go
+// the channel is quiet, and bounds them while it is not (warm's own
+// started - finished - in_flight included); counters never go
 // down; event logs stay within their cap; RSS after warm-up stays bounded;
 // every channel serves again once the faults are healed; and teardown is
 // clean (every call ended, every channel destroyed, every child reaped, so
-// that LSan sees no leak). Exits 0 only without violations.
+// that LSan sees no leak). Exits 0 only without violations. A watchdog
+// (--watchdog) ends a run that outlives its bound, a lost call included,
+// with what it knows and exit 1.
 //
 // Threads: the main thread owns every child process (ChildBackend, Dnsmasq
 // and NetHost servers die with the thread that started them), runs the
@@ -37,6 +40,8 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -54,6 +59,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+// gtest only for its ad hoc test result: the helpers (ChildBackend,
+// Dnsmasq) report failures with ADD_FAILURE (CheckHelperFailures).
 #include "gtest/gtest.h"
 #include "tests/soak/soak_book.h"
 #include "tests/soak/soak_flags.h"
@@ -88,8 +95,21 @@ constexpr int kEventLogSize = 24;
 // counted), so that a hung channel cannot grow memory without bound.
 constexpr int kMaxOpenLoopOutstanding = 2000;
 
-std::atomic<bool> g_interrupted{false};
-void OnSignal(int) { g_interrupted.store(true); }
+// SIGINT/SIGTERM: the first stops load early and the run ends as usual
+// (checks, summary) but fails, "interrupted"; a second exits at once.
+std::atomic<bool> g_interrupted{false};  // lock-free: async-signal-safe
+void OnSignal(int sig) {
+  if (g_interrupted.exchange(true)) {
+    static const char kNow[] = "warm_soak: second signal: exiting now\n";
+    if (write(STDERR_FILENO, kNow, sizeof kNow - 1) < 0) {
+    }
+    _exit(128 + sig);
+  }
+  static const char kStop[] =
+      "warm_soak: interrupted: stopping (a second signal exits at once)\n";
+  if (write(STDERR_FILENO, kStop, sizeof kStop - 1) < 0) {
+  }
+}
 
 int64_t RssKb() {
   std::ifstream statm("/proc/self/statm");
@@ -202,6 +222,7 @@ class Soak {
   struct Retiring {
     std::shared_ptr<ChannelEntry> entry;
     SteadyClock::time_point since;
+    bool reported = false;  // as retiree_stuck
   };
 
   // Setup.
@@ -231,6 +252,7 @@ class Soak {
   void ChurnChannel();
   std::vector<std::string> RandomDnsAddresses(bool allow_empty);
   void HealEverything();
+  void RefillSlots();
 
   // Checks.
   void Scraper();
@@ -247,8 +269,11 @@ class Soak {
   void CheckHelperFailures();
   void CheckRecovery();
   void CheckTlsRotated(const std::shared_ptr<ChannelEntry>& entry,
-                       milliseconds bound);
+                       SteadyClock::time_point deadline);
   bool Drain();
+  void Watchdog(SteadyClock::time_point load_start);
+  void CleanUpBeforeExit();
+  void RemoveTempFilesNow();
   void PrintSummary(SteadyClock::duration wall);
 
   template <typename T>
@@ -297,7 +322,13 @@ class Soak {
       schedule_;
   uint64_t schedule_order_ = 0;
   std::map<std::string, int> faults_;
+  // The scheduled undoing of faults (restarts, SIGCONT, ...), by kind:
+  // reported apart so that the fault counts are faults only.
+  std::map<std::string, int> heals_;
   std::map<std::string, std::string> skipped_kinds_;
+  // dnsmasq could not be restarted by the final heal: DNS channels cannot
+  // recover, through no fault of warm's, and are not checked.
+  bool dns_recovery_skipped_ = false;
 
   // Load.
   std::atomic<bool> stop_load_{false};
@@ -317,6 +348,15 @@ class Soak {
           rss_end_kb_ = 0;
   bool rss_reported_ = false;
   int helper_failures_seen_ = 0;
+
+  // The watchdog (Watchdog()): told to stand down at the end of Run().
+  std::mutex watchdog_mu_;
+  std::condition_variable watchdog_cv_;
+  bool watchdog_done_ = false;  // guarded by watchdog_mu_
+  // What an _exit() from another thread must still remove (set up before
+  // load starts, read-only after): temporary directories, namespaces.
+  std::vector<std::string> temp_dirs_;
+  std::vector<std::string> netns_names_;
 };
 
 template <typename T>
@@ -738,7 +778,7 @@ void Soak::InjectFault() {
       backend.state = BackendState::kKilled;
       Schedule(recover, "backend_restart " + where, [this, index, where] {
         RestartBackend(index);
-        ++faults_["backend_restart"];
+        ++heals_["backend_restart"];
         log_.Line("heal backend_restart " + where);
       });
     } else if (kind == "backend_stop") {
@@ -748,6 +788,7 @@ void Soak::InjectFault() {
       Schedule(recover, "backend_continue " + where, [this, index, where] {
         backends_[index].child->Continue();
         backends_[index].state = BackendState::kUp;
+        ++heals_["backend_continue"];
         log_.Line("heal backend_continue " + where);
       });
     } else {
@@ -757,6 +798,7 @@ void Soak::InjectFault() {
       Schedule(recover, "backend_serving " + where, [this, index, where] {
         backends_[index].child->SetServing(true);
         backends_[index].state = BackendState::kUp;
+        ++heals_["backend_serving"];
         log_.Line("heal backend_serving " + where);
       });
     }
@@ -771,13 +813,14 @@ void Soak::InjectFault() {
     dns_->Kill();
     dns_up_ = false;
     Schedule(recover, "dns_restart", [this] {
-      ++faults_["dns_restart"];
       if (dns_->Restart()) {
+        ++heals_["dns_restart"];
         dns_up_ = true;
         log_.Line("heal dns_restart " + dns_->server());
       } else {
         // The port was taken meanwhile: DNS channels keep their last
         // answer; nothing to check against, so say so.
+        ++heals_["dns_restart_failed"];
         log_.Line("heal dns_restart failed: port taken; DNS stays down");
       }
     });
@@ -811,6 +854,7 @@ void Soak::InjectFault() {
                         cert_dir_->Write("client.key", pem.key).ok();
         if (!ok) violations_.Add("harness", "cannot complete TLS files");
         tls_busy_ = false;
+        ++heals_["tls_complete"];
         log_.Line(absl::StrCat("heal tls_complete generation ", generation));
       });
     }
@@ -847,6 +891,7 @@ void Soak::InjectFault() {
       const absl::Status cleared = net_backends_[index].host->Clear();
       if (!cleared.ok()) violations_.Add("harness", "Clear: " + cleared.ToString());
       net_backends_[index].faulted = false;
+      ++heals_["net_clear"];
       log_.Line("heal net_clear " + detail);
     });
   } else if (kind == "channel_churn") {
@@ -894,7 +939,18 @@ void Soak::HealEverything() {
   }
   if (dns_ != nullptr) {
     if (!dns_up_ && dns_->Restart()) dns_up_ = true;
-    if (dns_up_) {
+    if (!dns_up_) {
+      // Its UDP port was taken during the outage (Restart() keeps the port
+      // so that clients find it again).
+      dns_recovery_skipped_ = true;
+      skipped_kinds_["dns recovery"] =
+          "dnsmasq could not restart on its port after the run (taken "
+          "meanwhile); DNS channels not checked for recovery";
+      log_.Line("heal: dnsmasq cannot restart (port taken); DNS channels "
+                "will not be checked for recovery");
+    } else {
+      // Every backend again, whatever the last dns_records fault left (an
+      // empty set would make DNS channels unrecoverable by design).
       dns_records_.clear();
       for (const Backend& backend : backends_) {
         dns_records_.push_back(backend.host);
@@ -904,6 +960,32 @@ void Soak::HealEverything() {
   }
   log_.Line("healed: every backend up and serving, DNS answering, TLS files "
             "whole, no network fault");
+}
+
+void Soak::RefillSlots() {
+  // A slot churned while the TLS files were half-written (or whatever else
+  // made CreateChannel refuse) stays empty, and CheckRecovery() walks only
+  // channels that exist: with the files whole again, fill every slot, so
+  // that recovery (and the TLS rotation) is checked for every kind present.
+  // Load has stopped: only this thread touches the slots now.
+  for (size_t i = 0; i < kinds_.size(); ++i) {
+    {
+      std::lock_guard<std::mutex> lock(slots_mu_);
+      if (slots_[i] != nullptr) continue;
+    }
+    std::shared_ptr<ChannelEntry> fresh = NewChannel(kinds_[i]);
+    if (fresh == nullptr) {
+      violations_.Add("channel_not_created",
+                      absl::StrCat("slot ", i, " (", KindName(kinds_[i]),
+                                   "): no channel can be created after "
+                                   "healing (the log says why)"));
+      continue;
+    }
+    log_.Line(absl::StrCat("slot ", i, " was empty: ", fresh->name,
+                           " created after healing"));
+    std::lock_guard<std::mutex> lock(slots_mu_);
+    slots_[i] = std::move(fresh);
+  }
 }
 
 // --- Checks -------------------------------------------------------------------
@@ -1034,6 +1116,28 @@ void Soak::CheckLiveBounds(
     bound("snapshot in_flight", static_cast<double>(counters.in_flight()), 0,
           started - fin);
     auto label = channel.metrics_label();
+    // Warm's own books while calls run: calls_started - finished -
+    // in_flight is 0 for a consistent read, but warm reads the three
+    // (relaxed atomics, member by member) at different moments. Only calls
+    // that run at some moment of the scrape can be caught half-way, and
+    // those are among the harness's `started - fin` (warm counts a call
+    // after Begin() and before End()). One such call adds +1 (counted
+    // started, not yet in flight, or waiting), or down to -2 (started read
+    // before it began, in_flight while it ran, finished after it ended).
+    const double running = started - fin;
+    const double gap = static_cast<double>(counters.calls_started()) -
+                       static_cast<double>(warm_finished) -
+                       static_cast<double>(counters.in_flight());
+    if (gap < -2 * running || gap > running) {
+      std::ostringstream detail;
+      detail << source << ": " << channel.name() << " snapshot calls_started "
+             << counters.calls_started() << " - finished " << warm_finished
+             << " - in_flight " << counters.in_flight() << " = " << gap
+             << ", beyond the " << running
+             << " harness calls running during the scrape (allowed ["
+             << -2 * running << ", " << running << "])";
+      violations_.Add("count_inconsistent", detail.str());
+    }
     if (metric_finished.count(label)) {
       bound("metrics warm_channel_calls_total", metric_finished[label], fin,
             started);
@@ -1084,16 +1188,8 @@ void Soak::PeriodicChecks() {
   }
   for (auto& [name, tally] : tallies) {
     tally->CheckOverdue(now);
-    // started = finished + outstanding, from independent tallies; read in
-    // an order that can only make the left side larger while calls run.
-    const uint64_t finished = tally->finished();
-    const size_t outstanding = tally->outstanding();
-    const uint64_t started = tally->started();
-    if (started < finished + outstanding) {
-      violations_.Add("count_mismatch",
-                      absl::StrCat(name, ": started ", started, " < finished ",
-                                   finished, " + outstanding ", outstanding));
-    }
+    // (Warm's started = finished + in flight, while calls run, is checked on
+    // every scrape: CheckLiveBounds.)
   }
   std::vector<std::shared_ptr<ChannelEntry>> live;
   {
@@ -1239,17 +1335,53 @@ void Soak::CheckQuiescent(
 void Soak::CheckRetiring(bool final_pass) {
   std::vector<std::shared_ptr<ChannelEntry>> quiet;
   std::vector<Retiring> still;
+  auto is_quiet = [](const Retiring& retiring) {
+    return retiring.entry.use_count() == 1 &&
+           retiring.entry->tally->outstanding() == 0;
+  };
+  if (final_pass) {
+    // Every call has ended, but a callback may still be between End() and
+    // dropping its AsyncCall: give them the drain timeout.
+    const auto until = SteadyClock::now() + flags_.drain_timeout;
+    while (SteadyClock::now() < until &&
+           !std::all_of(retiring_.begin(), retiring_.end(), is_quiet)) {
+      std::this_thread::sleep_for(milliseconds(10));  // polling, bounded
+    }
+  }
   const auto now = SteadyClock::now();
   for (Retiring& retiring : retiring_) {
-    if (retiring.entry->tally->outstanding() == 0) {
+    // Quiet means no call running and none about to start. outstanding() ==
+    // 0 is not enough: a load thread may hold the entry from PickEntry()
+    // taken just before ChurnChannel() swapped the slot, and not have called
+    // Begin() yet. Out of slots_, the entry is referenced only by retiring_
+    // and by callers that took it before: a load thread's local copy (held
+    // until its call has ended) or an AsyncCall (dropped after End()). So
+    // use_count() == 1 means nobody else holds it, and nobody can take it
+    // again: no call can start on it.
+    if (is_quiet(retiring)) {
       quiet.push_back(std::move(retiring.entry));
-    } else if (final_pass || now - retiring.since > flags_.drain_timeout) {
-      // Lost calls are reported by Drain(); keep the entry so that nothing
-      // is torn down under a call still running.
-      still.push_back(std::move(retiring));
-    } else {
-      still.push_back(std::move(retiring));
+      continue;
     }
+    // Its calls have deadlines of at most 1.5 s: held for longer than the
+    // drain timeout (or still held at the end, once every call ended), the
+    // channel is stuck. Report it once and keep the entry, so that nothing
+    // is torn down under a call still running.
+    if (!retiring.reported &&
+        (final_pass || now - retiring.since > flags_.drain_timeout)) {
+      retiring.reported = true;
+      const auto calls = retiring.entry->tally->DescribeOutstanding(now);
+      violations_.Add(
+          "retiree_stuck",
+          absl::StrCat(
+              retiring.entry->name, ": retired ",
+              std::chrono::duration_cast<milliseconds>(now - retiring.since)
+                  .count(),
+              " ms ago", final_pass ? " (end of run)" : "",
+              ", still held by ", retiring.entry.use_count() - 1,
+              " other references, ", calls.size(), " calls outstanding",
+              calls.empty() ? "" : ": ", absl::StrJoin(calls, "; ")));
+    }
+    still.push_back(std::move(retiring));
   }
   retiring_ = std::move(still);
   CheckQuiescent(quiet, "retired");
@@ -1286,10 +1418,88 @@ bool Soak::Drain() {
   return false;
 }
 
+void Soak::Watchdog(SteadyClock::time_point load_start) {
+  // Every step after load has its own bound, but a call warm never ends
+  // (sync calls on the load threads, or the main thread's in CheckRecovery
+  // and CheckTlsRotated) would still hang the run with no summary. Past the
+  // bound, say what is known and leave: the main thread's state is not ours
+  // to read or tear down, so only thread-safe records are printed.
+  const milliseconds bound = flags_.WatchdogBound();
+  {
+    std::unique_lock<std::mutex> lock(watchdog_mu_);
+    if (watchdog_cv_.wait_until(lock, load_start + bound,
+                                [&] { return watchdog_done_; })) {
+      return;
+    }
+  }
+  const auto now = SteadyClock::now();
+  std::map<std::string, std::shared_ptr<CallTally>> tallies;
+  {
+    std::lock_guard<std::mutex> lock(tallies_mu_);
+    tallies = tallies_;
+  }
+  uint64_t started = 0;
+  std::vector<std::string> outstanding;
+  for (const auto& [name, tally] : tallies) {
+    started += tally->started();
+    for (const std::string& call : tally->DescribeOutstanding(now)) {
+      outstanding.push_back(call);
+    }
+  }
+  std::ostringstream out;
+  out << "=== warm_soak summary (watchdog) ===\n";
+  out << "build: " << (SanitizerName()[0] ? SanitizerName() : "normal")
+      << ", seed " << flags_.seed << ", duration " << flags_.duration.count()
+      << " ms\n";
+  out << "calls: " << started << " started, " << outstanding.size()
+      << " outstanding\n";
+  for (const std::string& call : outstanding) out << "  - " << call << "\n";
+  out << "violations: " << violations_.count() << "\n";
+  for (const std::string& detail : violations_.details()) {
+    out << "  - " << detail << "\n";
+  }
+  RemoveTempFilesNow();
+  out << "soak: FAILED: watchdog: the run has not ended " << bound.count()
+      << " ms after load started (--watchdog; last steps in the log above); "
+      << "replay: warm_soak " << flags_.ReplayArgs() << "\n";
+  std::cout << out.str() << std::flush;
+  if (!flags_.report.empty()) std::ofstream(flags_.report) << out.str();
+  _exit(1);
+}
+
+void Soak::RemoveTempFilesNow() {
+  // From the watchdog, with the main thread's objects still in use: only
+  // what outlives the process. Child processes die with it (SIGKILL when
+  // the thread that started them goes).
+  for (const std::string& dir : temp_dirs_) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+  for (const std::string& name : netns_names_) {
+    const std::string command = "ip netns delete " + name + " 2>/dev/null";
+    if (std::system(command.c_str()) != 0) {
+    }
+  }
+}
+
+void Soak::CleanUpBeforeExit() {
+  // On the main thread, before an _exit() that skips the destructors:
+  // children, namespaces and temporary directories go; in-process servers
+  // and channels, which running calls may still use, stay.
+  net_backends_.clear();  // servers before their namespaces
+  backends_.clear();
+  dns_.reset();
+  cert_dir_.reset();
+}
+
 void Soak::CheckRecovery() {
   // With every fault healed, every channel must serve again: an OK call
   // within a generous bound (members reconnect with gRPC's backoff, up to
-  // ~2 min in theory; warm replaces failed members faster).
+  // ~2 min in theory; warm replaces failed members faster). The bound is one
+  // deadline for the whole phase, not one per channel: the channels recover
+  // side by side from the same heal, and a broken recovery must still end
+  // well inside the smoke test's ctest TIMEOUT. Past it each channel left
+  // gets one try, so that it is named.
   std::vector<std::shared_ptr<ChannelEntry>> live;
   {
     std::lock_guard<std::mutex> lock(slots_mu_);
@@ -1297,12 +1507,14 @@ void Soak::CheckRecovery() {
       if (entry != nullptr) live.push_back(entry);
     }
   }
-  const milliseconds bound = flags_.drain_timeout * 2;
+  const milliseconds bound = flags_.RecoveryBound();
+  const auto deadline = SteadyClock::now() + bound;
   for (const auto& entry : live) {
-    const auto deadline = SteadyClock::now() + bound;
+    if (entry->kind == ChannelKind::kDns && dns_recovery_skipped_) continue;
     grpc::Status status(grpc::StatusCode::UNKNOWN, "no call made");
     int attempts = 0;
-    while (SteadyClock::now() < deadline && attempts < 2000) {
+    while (attempts == 0 ||
+           (SteadyClock::now() < deadline && attempts < 2000)) {
       ++attempts;
       UnaryCall(entry, milliseconds(1000), false, &status);
       if (status.ok()) break;
@@ -1311,7 +1523,7 @@ void Soak::CheckRecovery() {
     if (!status.ok()) {
       violations_.Add("no_recovery",
                       absl::StrCat(entry->name, ": no OK call within ",
-                                   bound.count(), " ms of healing (", attempts,
+                                   bound.count(), " ms of healing (--recovery-timeout; ", attempts,
                                    " tries), last: ", status.error_code(), " ",
                                    status.error_message()));
       continue;
@@ -1320,21 +1532,21 @@ void Soak::CheckRecovery() {
       log_.Line(absl::StrCat("recovered ", entry->name, " after ", attempts,
                              " tries"));
     }
-    if (entry->kind == ChannelKind::kTls) CheckTlsRotated(entry, bound);
+    if (entry->kind == ChannelKind::kTls) CheckTlsRotated(entry, deadline);
   }
 }
 
 void Soak::CheckTlsRotated(const std::shared_ptr<ChannelEntry>& entry,
-                           milliseconds bound) {
+                           SteadyClock::time_point deadline) {
   // The client files are whole now, holding generation tls_generation_: the
   // backends must soon see calls with that certificate (warm reloads every
   // 300 ms and recycles its members onto the new material).
   const std::string cn = "soak-client-" + std::to_string(tls_generation_);
-  const auto deadline = SteadyClock::now() + bound;
   for (const auto& backend : tls_backends_) backend->ResetCounts();
   int attempts = 0;
   std::map<std::string, int> seen;
-  while (SteadyClock::now() < deadline && attempts < 2000) {
+  while (attempts == 0 ||
+         (SteadyClock::now() < deadline && attempts < 2000)) {
     ++attempts;
     UnaryCall(entry, milliseconds(1000));
     seen.clear();
@@ -1352,8 +1564,9 @@ void Soak::CheckTlsRotated(const std::shared_ptr<ChannelEntry>& entry,
   }
   violations_.Add("tls_not_rotated",
                   absl::StrCat(entry->name, ": no call with client "
-                               "certificate ", cn, " within ", bound.count(),
-                               " ms of the files being whole (", attempts,
+                               "certificate ", cn, " by the recovery deadline "
+                               "(--recovery-timeout=",
+                               flags_.RecoveryBound().count(), " ms; ", attempts,
                                " calls; the backends saw ",
                                absl::StrJoin(names, ", "), ")"));
 }
@@ -1393,6 +1606,8 @@ void Soak::PrintSummary(SteadyClock::duration wall) {
   }
   out << "faults:";
   for (const auto& [kind, count] : faults_) out << " " << kind << "=" << count;
+  out << "\nheals:";
+  for (const auto& [kind, count] : heals_) out << " " << kind << "=" << count;
   out << "\n";
   for (const auto& [kind, reason] : skipped_kinds_) {
     out << "skipped: " << kind << ": " << reason << "\n";
@@ -1410,7 +1625,12 @@ void Soak::PrintSummary(SteadyClock::duration wall) {
   for (const std::string& detail : violations_.details()) {
     out << "  - " << detail << "\n";
   }
-  if (violations_.count() == 0) {
+  if (g_interrupted.load()) {
+    out << "soak: FAILED: interrupted after "
+        << std::chrono::duration_cast<milliseconds>(wall).count()
+        << " ms (a run cut short proves nothing), " << violations_.count()
+        << " violations; replay: warm_soak " << flags_.ReplayArgs() << "\n";
+  } else if (violations_.count() == 0) {
     out << "soak: PASSED\n";
   } else {
     out << "soak: FAILED with " << violations_.count()
@@ -1467,7 +1687,14 @@ int Soak::Run() {
   threads.emplace_back([this] { OpenLoop(); });
   std::thread scraper([this] { Scraper(); });
 
+  if (cert_dir_) temp_dirs_.push_back(cert_dir_->path());
+  if (dns_ != nullptr) temp_dirs_.push_back(dns_->dir());
+  for (NetBackend& net : net_backends_) {
+    netns_names_.push_back(net.host->name());
+    temp_dirs_.push_back(net.server->process().dir());
+  }
   const auto start = SteadyClock::now();
+  std::thread watchdog([this, start] { Watchdog(start); });
   const auto warm_at = start + flags_.warmup;
   const auto end = start + flags_.duration;
   ScheduleNextFault();
@@ -1521,10 +1748,20 @@ int Soak::Run() {
   log_.Line("load stops; healing every fault");
   HealEverything();
   stop_load_.store(true);
-  for (std::thread& thread : threads) thread.join();
-  const bool drained = Drain();
+  // Drain before joining: Begin/End count the closed-loop threads' sync
+  // calls too, so a call warm lost is reported here, where joining its
+  // thread would hang for ever. Joined, a thread may still have started one
+  // last call between its look at stop_load_ and the drain: drain again.
+  bool drained = Drain();
+  if (drained) {
+    for (std::thread& thread : threads) thread.join();
+    drained = Drain();
+  }
   log_.Line(drained ? "drained: every call ended" : "drain FAILED");
-  if (drained) CheckRecovery();
+  if (drained) {
+    RefillSlots();
+    CheckRecovery();
+  }
   {
     std::lock_guard<std::mutex> lock(scraper_mu_);
     stop_scraper_.store(true);
@@ -1535,8 +1772,10 @@ int Soak::Run() {
   CheckHelperFailures();
 
   if (!drained) {
-    // Calls still running hold channels and callbacks into this object:
-    // nothing can be torn down safely. Report and leave.
+    // Calls still running hold channels and callbacks into this object
+    // (and the load threads making them are not joined): nothing can be
+    // torn down safely. Report and leave.
+    CleanUpBeforeExit();
     PrintSummary(SteadyClock::now() - wall_start);
     std::cout.flush();
     _exit(1);
@@ -1569,7 +1808,9 @@ int Soak::Run() {
                     absl::StrCat(live_entries_.load(),
                                  " channels still alive after every call "
                                  "ended and every reference was dropped"));
+    CleanUpBeforeExit();
     PrintSummary(SteadyClock::now() - wall_start);
+    std::cout.flush();
     _exit(1);
   }
   const std::string remaining = HandleDiagnosticsRequest("/channels.json").body;
@@ -1588,8 +1829,14 @@ int Soak::Run() {
   dns_.reset();
   cert_dir_.reset();
   CheckHelperFailures();
+  {
+    std::lock_guard<std::mutex> lock(watchdog_mu_);
+    watchdog_done_ = true;
+  }
+  watchdog_cv_.notify_all();
+  watchdog.join();
   PrintSummary(SteadyClock::now() - wall_start);
-  return violations_.count() == 0 ? 0 : 1;
+  return violations_.count() == 0 && !g_interrupted.load() ? 0 : 1;
 }
 
 }  // namespace

@@ -64,6 +64,9 @@ class Dnsmasq {
   const std::string& server() const { return server_; }
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
+  // Its temporary directory (hosts file and log), removed by the destructor:
+  // for a process that must _exit() without running it.
+  const std::string& dir() const { return dir_; }
 
   // Makes dnsmasq answer exactly these records: each host with its IPv4 and
   // IPv6 addresses (an empty list: the host has none, like a host left out).

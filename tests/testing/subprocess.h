@@ -89,6 +89,9 @@ class Subprocess {
 
   // "/usr/bin/promtool pid 1234" and, when reaped, how it ended.
   std::string Describe() const;
+  // The temporary directory of its output files, removed by the destructor:
+  // for a process that must _exit() without running it.
+  const std::string& dir() const { return dir_.path(); }
 
  private:
   Subprocess(TempDir dir, std::string program, bool separate_stderr)
